@@ -1,0 +1,79 @@
+"""One error tree for juggler.
+
+Every error a user can cause or a backend can meet is a :class:`JugglerError`,
+so the CLI can print it as one clear line and exit non-zero, never a traceback.
+Foreign exceptions (``OSError``, ``libvirt.libvirtError``, QMP errors) are
+converted at the edge of the backend that met them, keeping the cause
+(``raise ... from err``)::
+
+    JugglerError
+     ├── ScenarioError          a scenario file is unreadable or invalid
+     │    └── AdmissionError    reservations (plus overheads) do not fit the host
+     ├── BackendError           a backend could not observe or apply
+     │    ├── ConnectError      could not reach a VM (socket, libvirt URI)
+     │    ├── CommandError      a command was sent and failed
+     │    └── StateError        a call made in the wrong connection state
+     ├── PolicyError            a policy name or parameter is wrong
+     ├── SimulationError        the simulated host met an impossible state
+     └── StoreError             a metrics file is unreadable or not juggler's
+"""
+
+from __future__ import annotations
+
+
+class JugglerError(Exception):
+    """Base of every error juggler raises on purpose."""
+
+
+class ScenarioError(JugglerError):
+    """A scenario file cannot be read or does not validate.
+
+    :param source: the file (or ``<built-in seed>``) the problem is in.
+    :param problems: one line per problem, each naming the field.
+    """
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{source}: invalid scenario:\n{lines}")
+
+
+class AdmissionError(ScenarioError):
+    """The VMs' reservations plus overheads do not fit in host memory."""
+
+
+class BackendError(JugglerError):
+    """A backend could not observe or control a VM.
+
+    :param message: what was being done.
+    :param vm: the VM concerned, when there is one.
+    """
+
+    def __init__(self, message: str, vm: str | None = None) -> None:
+        self.vm = vm
+        super().__init__(f"{vm}: {message}" if vm else message)
+
+
+class ConnectError(BackendError):
+    """Could not connect to a VM's control channel."""
+
+
+class CommandError(BackendError):
+    """A command reached the VM's control channel and failed."""
+
+
+class StateError(BackendError):
+    """A backend call was made in a state that does not allow it."""
+
+
+class PolicyError(JugglerError):
+    """An unknown policy, or a policy parameter that is not valid."""
+
+
+class SimulationError(JugglerError):
+    """The simulated host reached a state its invariants forbid."""
+
+
+class StoreError(JugglerError):
+    """A metrics file cannot be opened or is not a juggler run."""

@@ -1,0 +1,209 @@
+"""The Manager: one control loop for every world.
+
+::
+
+    every sample period (a tick in the simulator, the interval on real hosts):
+        obs = backend.observe();  store.record(obs)
+        every interval:
+            wish = policy.decide(obs without truth, params, state)
+            decision = guard(wish, obs)      # clamp, step limit, dead band, OOM guard
+            backend.apply(decision);  store.record(decision)
+
+The guard is shared by every policy (libCacheSim keeps its eviction loop once,
+the same way): a balloon never takes a guest below its reservation or above
+its limit, moves at most ``max_step`` per interval, ignores changes smaller than
+the dead band, and a guest that is about to run out of memory is deflated
+whatever the policy wished. A failing policy or backend call is logged,
+recorded as an event, and the loop carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from juggler.backend import Backend
+from juggler.errors import BackendError, PolicyError
+from juggler.observation import Decision, Observation, VmSample, VmTarget
+from juggler.policy.base import Policy, PolicyState, balloon_now
+from juggler.units import MIB, format_size
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The guard's bounds, shared by every policy."""
+
+    #: largest change of one balloon per interval
+    max_step_bytes: int = 256 * MIB
+    #: smaller changes are not sent
+    dead_band_bytes: int = 4 * MIB
+    #: a guest whose available memory falls below this fraction of its memory
+    #: (and that cannot swap it away) is deflated by the guard
+    oom_floor: float = 0.04
+
+
+class Recorder:
+    """Where the Manager writes what happened (the SQLite store implements it)."""
+
+    def record_observation(self, obs: Observation) -> None: ...
+    def record_decision(
+        self, time_s: float, vm: str, balloon_bytes: int, previous_bytes: int, reason: str
+    ) -> None: ...
+    def record_event(self, time_s: float, vm: str | None, kind: str, message: str) -> None: ...
+
+
+def guard(wish: Decision, obs: Observation, limits: Limits) -> dict[str, VmTarget]:
+    """Make a policy's wish safe: the rules every policy shares.
+
+    :return: the targets to send, each with the policy's reason and what the guard changed.
+    """
+    result: dict[str, VmTarget] = {}
+    for vm in obs.vms:
+        if not vm.balloon_present or vm.name in obs.missing:
+            continue
+        now = balloon_now(vm)
+        wished = wish.targets.get(vm.name)
+        target = now if wished is None or wished.balloon_bytes is None else wished.balloon_bytes
+        reason = wished.reason if wished is not None else ""
+        notes = []
+        rescue = _oom_rescue(vm, limits)
+        if rescue is not None and rescue < target:
+            target = rescue
+            notes.append("guest near OOM: deflate")
+        low = vm.configured_bytes - vm.effective_limit_bytes
+        high = vm.configured_bytes - vm.reservation_bytes
+        if target > high:
+            target = high
+            notes.append(f"clamped to reservation {format_size(vm.reservation_bytes)}")
+        if target < low:
+            target = low
+            notes.append(f"held at limit {format_size(vm.effective_limit_bytes)}")
+        step = target - now
+        if abs(step) > limits.max_step_bytes:
+            target = now + (limits.max_step_bytes if step > 0 else -limits.max_step_bytes)
+            notes.append(f"step limited to {format_size(limits.max_step_bytes)}")
+        current_target = vm.balloon_target_bytes if vm.balloon_target_bytes is not None else now
+        if abs(target - current_target) < limits.dead_band_bytes and rescue is None:
+            continue
+        if target == current_target:
+            continue
+        text = "; ".join([r for r in [reason, *notes] if r]) or "guard"
+        result[vm.name] = VmTarget(int(target), text)
+    return result
+
+
+def _oom_rescue(vm: VmSample, limits: Limits) -> int | None:
+    """The balloon size that gives a guest about to run out of memory room again,
+    or None when the guest is fine (or can swap the pressure away)."""
+    if vm.guest_available_bytes is None or vm.guest_total_bytes is None:
+        return None
+    floor = max(16 * MIB, int(limits.oom_floor * vm.configured_bytes))
+    if vm.guest_available_bytes >= floor:
+        return None
+    now = balloon_now(vm)
+    if now == 0:
+        return None
+    return max(0, now - 2 * floor)
+
+
+ProgressFn = Callable[[float], None]
+
+
+class Manager:
+    """Drive one backend with one policy, recording everything.
+
+    :param backend: the world to manage.
+    :param policy: the registered policy to ask.
+    :param params: the policy's parameters (``policy.make_params(...)``).
+    :param recorder: where observations, decisions and events go.
+    :param interval_s: seconds between decisions.
+    :param sample_s: seconds between observations (the simulator's tick).
+    :param seed: seeds the policy's random generator.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        policy: Policy,
+        params: Any,
+        recorder: Recorder,
+        *,
+        interval_s: float,
+        sample_s: float | None = None,
+        limits: Limits | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.backend = backend
+        self.policy = policy
+        self.params = params
+        self.recorder = recorder
+        self.interval_s = interval_s
+        self.sample_s = sample_s or interval_s
+        self.limits = limits or Limits()
+        self.state = PolicyState(rng=np.random.default_rng(seed), interval_s=interval_s)
+        self.decisions_made = 0
+        self.errors: dict[str, int] = {}
+
+    def run(self, duration_s: float, progress: ProgressFn | None = None) -> None:
+        """Run the loop until ``duration_s`` seconds have passed on the backend's clock."""
+        obs = self._observe()
+        start = obs.time_s if obs is not None else 0.0
+        next_decision = start
+        now = start
+        while True:
+            if obs is not None:
+                self.recorder.record_observation(obs)
+                if obs.time_s + 1e-9 >= next_decision:
+                    self._decide(obs)
+                    next_decision += self.interval_s
+                now = obs.time_s
+            if progress is not None:
+                progress(now - start)
+            if now - start >= duration_s - 1e-9:
+                break
+            self.backend.advance(self.sample_s)
+            obs = self._observe()
+            if obs is None:
+                now += self.sample_s
+
+    def _observe(self) -> Observation | None:
+        try:
+            obs = self.backend.observe()
+        except BackendError as err:
+            self._error("observe", None, str(err))
+            return None
+        for vm, reason in obs.missing.items():
+            self._error("vm_missing", vm, reason, time_s=obs.time_s)
+        return obs
+
+    def _decide(self, obs: Observation) -> None:
+        try:
+            wish = self.policy.decide(obs.without_truth(), self.params, self.state)
+        except (PolicyError, ArithmeticError, ValueError, KeyError, TypeError) as err:
+            self._error("policy", None, f"{type(err).__name__}: {err}", time_s=obs.time_s)
+            wish = Decision()
+        targets = guard(wish, obs, self.limits)
+        if not targets:
+            return
+        try:
+            self.backend.apply(Decision(targets=targets, notes=wish.notes))
+        except BackendError as err:
+            self._error("apply", err.vm, str(err), time_s=obs.time_s)
+            return
+        for name, target in targets.items():
+            previous = obs.vm(name).balloon_target_bytes or 0
+            self.recorder.record_decision(
+                obs.time_s, name, int(target.balloon_bytes or 0), previous, target.reason
+            )
+            self.decisions_made += 1
+
+    def _error(self, kind: str, vm: str | None, message: str, time_s: float = 0.0) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+        log.warning("%s%s: %s", f"{vm}: " if vm else "", kind, message)
+        self.recorder.record_event(time_s, vm, kind, message)

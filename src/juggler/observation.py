@@ -1,0 +1,141 @@
+"""What a backend observes, what a policy decides.
+
+These are the only types that cross between backends and policies. Field names
+are the metric names of DESIGN.md (``metrics/names.py`` lists them once), in
+bytes and seconds. A field a backend cannot measure is ``None``, never a
+made-up number; a policy must cope with ``None`` (usually by leaving that VM
+alone and saying why).
+
+The simulator's ground truth travels in :class:`VmTruth`, kept apart in
+``Observation.truth``: policies are handed an observation stripped of it
+(:meth:`Observation.without_truth`), so no policy can peek.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class HostSample:
+    """The hypervisor host as a real one can be observed (``/proc``, PSI, cgroups)."""
+
+    #: physical memory the VMs share (the host, or the lab's cgroup limit)
+    host_memory_bytes: int
+    #: memory the host could hand out now without reclaiming
+    host_available_bytes: int
+    host_swap_used_bytes: int | None = None
+    host_swap_in_bytes_per_s: float | None = None
+    host_swap_out_bytes_per_s: float | None = None
+    host_psi_some_avg10: float | None = None
+    host_psi_full_avg10: float | None = None
+
+    @property
+    def available_fraction(self) -> float:
+        """Available memory as a fraction of host memory (0..1)."""
+        return self.host_available_bytes / self.host_memory_bytes if self.host_memory_bytes else 0.0
+
+
+@dataclass(frozen=True)
+class VmSample:
+    """One VM, from both sides of the guest/hypervisor boundary."""
+
+    name: str
+    # -- configuration (hypervisor side) --
+    configured_bytes: int
+    reservation_bytes: int = 0
+    limit_bytes: int | None = None
+    shares: int = 1000
+    #: whether the VM has a working balloon device (driver loaded)
+    balloon_present: bool = True
+    # -- hypervisor side --
+    #: memory the balloon currently asks the guest to give up (0 = deflated)
+    balloon_target_bytes: int | None = None
+    #: memory the balloon actually holds
+    balloon_actual_bytes: int | None = None
+    resident_bytes: int | None = None
+    host_swapped_bytes: int | None = None
+    vm_host_swap_in_bytes_per_s: float | None = None
+    vm_host_swap_out_bytes_per_s: float | None = None
+    # -- guest side, as the balloon driver's statistics report them --
+    guest_total_bytes: int | None = None
+    guest_free_bytes: int | None = None
+    guest_available_bytes: int | None = None
+    guest_cache_bytes: int | None = None
+    guest_swap_in_bytes_per_s: float | None = None
+    guest_swap_out_bytes_per_s: float | None = None
+    guest_major_faults_per_s: float | None = None
+    #: seconds since the guest last reported its statistics (None: never or unknown)
+    guest_stats_age_s: float | None = None
+
+    @property
+    def effective_limit_bytes(self) -> int:
+        """The limit, or the configured size when no limit is set."""
+        return self.configured_bytes if self.limit_bytes is None else self.limit_bytes
+
+
+@dataclass(frozen=True)
+class VmTruth:
+    """What only the simulator knows about a VM: used to score, never to decide."""
+
+    true_working_set_bytes: int
+    stall_seconds_guest_swap: float
+    stall_seconds_host_swap: float
+    stall_seconds_cache_miss: float
+    #: accesses the workload asked for in the sample period (nominal work)
+    nominal_accesses: float
+    #: accesses it managed within its vCPU budget
+    achieved_accesses: float
+    guest_oom_events: int = 0
+
+    @property
+    def slowdown(self) -> float:
+        """Nominal over achieved work (1.0: no slowdown)."""
+        return self.nominal_accesses / self.achieved_accesses if self.achieved_accesses else 1.0
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything observed at one instant."""
+
+    time_s: float
+    host: HostSample
+    vms: tuple[VmSample, ...]
+    #: host free-memory state name (high, soft, hard, low) when the backend knows it
+    host_state: str | None = None
+    #: per-VM simulator truth, by VM name; empty for real backends
+    truth: dict[str, VmTruth] = field(default_factory=dict)
+    #: VMs the backend could not observe this time, with the reason
+    missing: dict[str, str] = field(default_factory=dict)
+
+    def vm(self, name: str) -> VmSample:
+        """The sample of the VM called ``name``.
+
+        :raise KeyError: When no VM of that name was observed.
+        """
+        for sample in self.vms:
+            if sample.name == name:
+                return sample
+        raise KeyError(name)
+
+    def without_truth(self) -> Observation:
+        """The same observation with the simulator's truth removed (what policies get)."""
+        return replace(self, truth={}) if self.truth else self
+
+
+@dataclass(frozen=True)
+class VmTarget:
+    """A policy's wish for one VM: the balloon size it should have, and why."""
+
+    #: the balloon size to reach (0 deflates fully); None means leave it as it is
+    balloon_bytes: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A policy's decision for one interval: a target per VM it wants to change."""
+
+    targets: dict[str, VmTarget] = field(default_factory=dict)
+    #: remarks about the host as a whole ("host available 4% < soft 6%")
+    notes: tuple[str, ...] = ()

@@ -1,0 +1,115 @@
+"""What a policy is: a pure function from an observation to a decision.
+
+A policy module (``policy/<name>.py``) holds a frozen ``Params`` dataclass
+with the source's default parameters, a ``decide(observation, params, state)``
+function, and pseudo-code of its rules in the module docstring; it is
+registered with one line in ``policy/__init__.py``. Policies never import a
+backend, never read a clock, and draw randomness only from ``state.rng``.
+
+What every policy shares lives once, in the Manager: clamping targets to
+[configured - limit, configured - reservation], the per-interval step limit,
+the dead band, and the guard that deflates a guest close to running out of
+memory. A policy says what it wants and why; the Manager makes it safe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from juggler.errors import PolicyError
+from juggler.observation import Decision, Observation, VmSample
+from juggler.units import MIB, format_size, parse_size
+
+
+@dataclass
+class PolicyState:
+    """What a policy may keep between intervals."""
+
+    #: the only source of randomness a policy may use (seeded by the run)
+    rng: np.random.Generator
+    #: seconds between decisions
+    interval_s: float
+    #: the policy's own notes from earlier intervals (smoothed estimates, counters)
+    memory: dict[str, Any] = field(default_factory=dict)
+
+
+DecideFn = Callable[[Observation, Any, PolicyState], Decision]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A registered policy: its name, parameters type and decision function."""
+
+    name: str
+    params_type: type
+    decide: DecideFn
+    summary: str
+
+    def make_params(self, raw: dict[str, Any] | None = None) -> Any:
+        """Build the policy's parameters from a scenario's ``[manager.params]``.
+
+        Sizes may be written as strings ("64MiB") where the default is in bytes.
+
+        :raise PolicyError: When a key is unknown or a value has the wrong type.
+        """
+        raw = dict(raw or {})
+        fields = {f.name: f for f in dataclasses.fields(self.params_type)}
+        unknown = sorted(set(raw) - set(fields))
+        if unknown:
+            raise PolicyError(
+                f"policy {self.name!r} has no parameter {unknown[0]!r} "
+                f"(its parameters: {', '.join(sorted(fields)) or 'none'})"
+            )
+        values = {}
+        for key, value in raw.items():
+            default = fields[key].default
+            try:
+                values[key] = _coerce(value, default, key)
+            except (TypeError, ValueError) as err:
+                raise PolicyError(f"policy {self.name!r} parameter {key!r}: {err}") from None
+        return self.params_type(**values)
+
+
+def _coerce(value: Any, default: Any, key: str) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise TypeError(f"{value!r} is not true or false")
+        return value
+    if isinstance(default, int) and key.endswith("_bytes"):
+        return parse_size(value)
+    if isinstance(default, int | float) and not isinstance(value, bool):
+        if isinstance(value, int | float):
+            return type(default)(value)
+        raise TypeError(f"{value!r} is not a number")
+    return value
+
+
+def guest_needs_memory(vm: VmSample, floor_fraction: float = 0.05) -> bool:
+    """True when the guest shows it is short of memory: swapping in, or almost
+    nothing available. Unknown statistics are not taken as need."""
+    if vm.guest_swap_in_bytes_per_s is not None and vm.guest_swap_in_bytes_per_s > 64 * 1024:
+        return True
+    if vm.guest_available_bytes is None or vm.guest_total_bytes is None:
+        return False
+    floor = max(16 * MIB, floor_fraction * vm.guest_total_bytes)
+    return vm.guest_available_bytes < floor
+
+
+def balloon_now(vm: VmSample) -> int:
+    """The balloon's current size (its actual size, else its target, else 0)."""
+    if vm.balloon_actual_bytes is not None:
+        return vm.balloon_actual_bytes
+    return vm.balloon_target_bytes or 0
+
+
+def describe(vm: VmSample) -> str:
+    """A short description of a VM's memory for reasons."""
+    parts = [f"resident {format_size(vm.resident_bytes)}"]
+    if vm.guest_available_bytes is not None:
+        parts.append(f"guest available {format_size(vm.guest_available_bytes)}")
+    return ", ".join(parts)

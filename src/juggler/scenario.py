@@ -1,0 +1,394 @@
+"""The scenario format: one TOML file describes a host, its VMs and their workloads.
+
+The same file drives the simulated host and the lab of real VMs, so a scenario
+can be run both ways and the two compared. Loading validates everything up
+front and reports every problem at once, each naming the file and the field
+(``vm[1] 'B'.memory: '12 parsecs' is not a size ...``), so a mistake costs one
+edit rather than one run.
+
+Layout (sizes accept ``512MiB``/``2GiB``, durations ``30s``/``10m``)::
+
+    name = "seed"
+    [host]      memory, swap, swap_device, vm_overhead, balloon_rate
+    [manager]   policy, interval, max_step, dead_band, [manager.params]
+    [run]       duration, tick, seed, accesses_per_tick, page_size
+    [[vm]]      name, memory, reservation, limit, shares, balloon, vcpus,
+                guest_swap, guest_swap_device, guest_kernel, file_size
+    [[vm.workload]]  duration | until, working_set, pattern, zipf_exponent,
+                     rate, cpu, cache_rate, release
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from juggler.errors import AdmissionError, ScenarioError
+from juggler.units import format_duration, format_size, parse_duration, parse_rate, parse_size
+
+Size = Annotated[int, BeforeValidator(parse_size)]
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Rate = Annotated[float, BeforeValidator(parse_rate)]
+Device = Literal["nvme", "ssd", "hdd"]
+Pattern = Literal["uniform", "zipf", "scan", "idle"]
+
+BUILTIN_SCENARIOS = ("seed",)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HostConfig(_Strict):
+    """The hypervisor host: its physical memory and its swap."""
+
+    memory: Size = Field(gt=0)
+    #: the hypervisor's own swap space (0: the host cannot swap guest memory)
+    swap: Size = Field(default=0, ge=0)
+    swap_device: Device = "ssd"
+    #: memory each VM costs the host beyond its guest memory (device model, page tables)
+    vm_overhead: Size = Field(default=32 * 1024**2, ge=0)
+    #: how fast a balloon driver inflates or deflates
+    balloon_rate: Rate = Field(default=128 * 1024**2, gt=0)
+
+
+class ManagerConfig(_Strict):
+    """The control loop: which policy, how often, how far per step."""
+
+    policy: str = "freemem"
+    interval: Duration = Field(default=5.0, gt=0)
+    #: largest change of one VM's balloon target per interval
+    max_step: Size = Field(default=256 * 1024**2, gt=0)
+    #: changes smaller than this are not sent (no flapping)
+    dead_band: Size = Field(default=4 * 1024**2, ge=0)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunConfig(_Strict):
+    """How long and how finely to simulate."""
+
+    duration: Duration = Field(default=600.0, gt=0)
+    tick: Duration = Field(default=1.0, gt=0)
+    seed: int = 1
+    #: page accesses simulated per VM per tick; the rest are scaled from these
+    accesses_per_tick: int = Field(default=20_000, gt=0)
+    page_size: Size = Field(default=4096, gt=0)
+
+
+class Phase(_Strict):
+    """One stretch of a workload's life: a working set, a pattern, a rate."""
+
+    duration: Duration | None = Field(default=None, gt=0)
+    #: absolute end time of the phase (instead of duration)
+    until: Duration | None = Field(default=None, gt=0)
+    working_set: Size | None = Field(default=None, gt=0)
+    pattern: Pattern = "uniform"
+    zipf_exponent: float = Field(default=0.9, gt=0)
+    #: page accesses per second at full speed
+    rate: float = Field(default=200_000.0, ge=0)
+    #: fraction of the VM's vCPUs the phase keeps busy at full speed
+    cpu: float | None = Field(default=None, ge=0, le=1)
+    #: file data read through the guest's page cache, per second
+    cache_rate: Rate = Field(default=0.0, ge=0)
+    #: free the pages beyond a smaller working set (False: keep hoarding them)
+    release: bool | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Phase:
+        if self.duration is not None and self.until is not None:
+            raise ValueError("give either duration or until, not both")
+        if self.pattern != "idle" and self.working_set is None:
+            raise ValueError(f"working_set is required for a {self.pattern!r} phase")
+        return self
+
+    @property
+    def busy(self) -> float:
+        """CPU fraction at full speed: 1 for active phases, 0 for idle, unless set."""
+        if self.cpu is not None:
+            return self.cpu
+        return 0.0 if self.pattern == "idle" else 1.0
+
+    @property
+    def releases(self) -> bool:
+        """Whether shrinking the working set frees pages (idle phases hoard by default)."""
+        if self.release is not None:
+            return self.release
+        return self.pattern != "idle"
+
+
+class VmConfig(_Strict):
+    """One virtual machine."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    memory: Size = Field(gt=0)
+    reservation: Size = Field(default=0, ge=0)
+    limit: Size | None = Field(default=None, gt=0)
+    shares: int = Field(default=1000, gt=0)
+    balloon: bool = True
+    vcpus: int = Field(default=1, gt=0, le=64)
+    guest_swap: Size = Field(default=0, ge=0)
+    guest_swap_device: Device = "ssd"
+    #: memory the guest kernel itself holds (never reclaimable inside the guest)
+    guest_kernel: Size = Field(default=48 * 1024**2, ge=0)
+    #: size of the file the workload reads through the page cache (default: memory)
+    file_size: Size | None = Field(default=None, gt=0)
+    workload: list[Phase] = Field(default_factory=lambda: [Phase(pattern="idle")])
+
+    @model_validator(mode="after")
+    def _check(self) -> VmConfig:
+        if self.reservation > self.memory:
+            raise ValueError(
+                f"reservation ({format_size(self.reservation)}) is larger than memory "
+                f"({format_size(self.memory)})"
+            )
+        if self.limit is not None and self.limit < self.reservation:
+            raise ValueError(
+                f"limit ({format_size(self.limit)}) is below reservation "
+                f"({format_size(self.reservation)})"
+            )
+        if self.limit is not None and self.limit > self.memory:
+            raise ValueError(
+                f"limit ({format_size(self.limit)}) is above memory ({format_size(self.memory)})"
+            )
+        if self.guest_kernel >= self.memory:
+            raise ValueError(
+                f"guest_kernel ({format_size(self.guest_kernel)}) leaves no memory for the "
+                f"workload in {format_size(self.memory)}"
+            )
+        if not self.workload:
+            raise ValueError("workload needs at least one phase")
+        return self
+
+    @property
+    def limit_bytes(self) -> int:
+        return self.memory if self.limit is None else self.limit
+
+    @property
+    def file_bytes(self) -> int:
+        return self.memory if self.file_size is None else self.file_size
+
+
+@dataclass(frozen=True)
+class PhaseSpan:
+    """A phase placed on the run's clock."""
+
+    start_s: float
+    end_s: float
+    phase: Phase
+
+
+class Scenario(_Strict):
+    """A whole scenario: host, manager, run and VMs."""
+
+    name: str = "scenario"
+    description: str = ""
+    host: HostConfig
+    manager: ManagerConfig = ManagerConfig()
+    run: RunConfig = RunConfig()
+    vm: list[VmConfig] = Field(min_length=1)
+
+    @field_validator("vm")
+    @classmethod
+    def _unique_names(cls, vms: list[VmConfig]) -> list[VmConfig]:
+        seen: set[str] = set()
+        for vm in vms:
+            if vm.name in seen:
+                raise ValueError(f"duplicate VM name {vm.name!r}")
+            seen.add(vm.name)
+        return vms
+
+    @model_validator(mode="after")
+    def _check_phases(self) -> Scenario:
+        problems = []
+        for index, vm in enumerate(self.vm):
+            try:
+                phase_spans(vm, self.run.duration)
+            except ValueError as err:
+                problems.append(f"vm[{index}] {vm.name!r}.workload: {err}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def overcommit_ratio(self) -> float:
+        """Configured guest memory over host memory (above 1: over-committed)."""
+        return sum(vm.memory for vm in self.vm) / self.host.memory
+
+    def spans(self, vm: VmConfig) -> list[PhaseSpan]:
+        return phase_spans(vm, self.run.duration)
+
+    def with_overrides(
+        self,
+        *,
+        policy: str | None = None,
+        duration_s: float | None = None,
+        seed: int | None = None,
+    ) -> Scenario:
+        """A copy with the command line's overrides applied and validated again."""
+        data = self.model_dump()
+        if policy is not None:
+            data["manager"]["policy"] = policy
+        if duration_s is not None:
+            data["run"]["duration"] = duration_s
+        if seed is not None:
+            data["run"]["seed"] = seed
+        return validate_scenario(data, "<command line>")
+
+
+def phase_spans(vm: VmConfig, run_duration_s: float) -> list[PhaseSpan]:
+    """Place a VM's phases on the clock; the last phase lasts to the end of the run.
+
+    :raise ValueError: When a phase ends before it starts, or a phase other than the
+        last has neither ``duration`` nor ``until``.
+    """
+    spans: list[PhaseSpan] = []
+    start = 0.0
+    last = len(vm.workload) - 1
+    for index, phase in enumerate(vm.workload):
+        if phase.until is not None:
+            end = phase.until
+            if end <= start:
+                raise ValueError(
+                    f"phase {index} ends at until={format_duration(end)}, which is not after "
+                    f"its start at {format_duration(start)} (phase times go backwards)"
+                )
+        elif phase.duration is not None:
+            end = start + phase.duration
+        elif index == last:
+            end = max(run_duration_s, start)
+        else:
+            raise ValueError(f"phase {index} needs a duration or an until (only the last may omit)")
+        if index == last:
+            end = max(end, run_duration_s)
+        spans.append(PhaseSpan(start, end, phase))
+        start = end
+    return spans
+
+
+def _format_location(loc: tuple[Any, ...], data: Any) -> str:
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            name = ""
+            if isinstance(node, list) and 0 <= item < len(node) and isinstance(node[item], dict):
+                vm_name = node[item].get("name")
+                if parts and parts[-1] == "vm" and vm_name:
+                    name = f" {vm_name!r}"
+            parts[-1] = f"{parts[-1]}[{item}]{name}" if parts else f"[{item}]"
+        else:
+            parts.append(str(item))
+        try:
+            node = node[item]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return ".".join(parts)
+
+
+def _format_error(error: dict[str, Any], data: Any) -> str:
+    loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
+    # pydantic puts a tagged/union branch name in the location; drop those
+    loc = tuple(p for p in loc if p not in ("int", "float", "str", "bool", "none"))
+    where = _format_location(loc, data)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key"
+    if kind == "missing":
+        return f"{where}: missing (required)"
+    message = error["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    value = error.get("input")
+    if kind in ("greater_than", "greater_than_equal", "less_than_equal") and value is not None:
+        message = f"{value!r}: {message}"
+    if kind == "literal_error":
+        message = f"{value!r}: {message}"
+    return f"{where}: {message}" if where else message
+
+
+def validate_scenario(data: dict[str, Any], source: str) -> Scenario:
+    """Validate parsed TOML as a scenario, then check admission.
+
+    :raise ScenarioError: When any field is wrong; every problem is listed.
+    :raise AdmissionError: When the reservations plus overheads do not fit the host.
+    """
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as err:
+        problems = [_format_error(e, data) for e in err.errors()]
+        raise ScenarioError(source, problems) from None
+    check_admission(scenario, source)
+    return scenario
+
+
+def check_admission(scenario: Scenario, source: str) -> None:
+    """Refuse a scenario whose reservations plus per-VM overheads exceed host memory.
+
+    :raise AdmissionError: naming the VMs with reservations and the shortfall.
+    """
+    overhead = scenario.host.vm_overhead
+    needed = sum(vm.reservation + overhead for vm in scenario.vm)
+    if needed <= scenario.host.memory:
+        return
+    reserved = [vm for vm in scenario.vm if vm.reservation]
+    names = ", ".join(f"{vm.name} ({format_size(vm.reservation)})" for vm in reserved) or "none"
+    raise AdmissionError(
+        source,
+        [
+            f"admission control: reservations plus overheads need {format_size(needed)} but "
+            f"host.memory is {format_size(scenario.host.memory)}; reserved VMs: {names}; "
+            f"lower a reservation or raise host.memory"
+        ],
+    )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file.
+
+    :raise ScenarioError: When the file is missing, is not TOML, or does not validate.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(str(path), ["no such file"]) from None
+    except OSError as err:
+        raise ScenarioError(str(path), [f"cannot read: {err.strerror}"]) from None
+    return parse_scenario(text, str(path))
+
+
+def parse_scenario(text: str, source: str) -> Scenario:
+    """Parse scenario TOML text (from a file or built in).
+
+    :raise ScenarioError: When the text is not TOML or does not validate.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(source, [f"not valid TOML: {err}"]) from None
+    return validate_scenario(data, source)
+
+
+def builtin_scenario_text(name: str = "seed") -> str:
+    """The TOML text of a scenario shipped inside the package."""
+    if name not in BUILTIN_SCENARIOS:
+        raise ScenarioError(f"<built-in {name}>", [f"no built-in scenario {name!r}"])
+    return resources.files("juggler.scenarios").joinpath(f"{name}.toml").read_text("utf-8")
+
+
+def builtin_scenario(name: str = "seed") -> Scenario:
+    """A scenario shipped inside the package (the seed story by default)."""
+    return parse_scenario(builtin_scenario_text(name), f"<built-in {name}>")

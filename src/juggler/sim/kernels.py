@@ -1,0 +1,661 @@
+"""The simulator's hot loops, compiled by numba. Nothing but ``@njit`` functions here.
+
+Arrays (see ``layout.py`` for their columns)::
+
+    g_state[f], h_state[f]     guest and host state of frame f
+    frame_page[f]              virtual page held by frame f (-1: none)
+    ref[f], touched[f]         guest CLOCK reference bit; sampling "accessed" bit
+    page_frame[p], page_flags[p]   frame holding virtual page p (-1: none); PF_* flags
+    free_stack, balloon_stack  per-VM stacks of frame numbers (VM's frame range)
+    vm_i, vm_f, host_i, host_f per-VM and host numbers
+    rng[v]                     one xorshift state per VM, rng[-1] the host's
+
+One tick, for all VMs at once (``tick``)::
+
+    balloons move toward their targets (free frames first, then guest reclaim)
+    VMs' sampled page accesses, interleaved in chunks so no VM is always first:
+        hit            -> vCPU time only
+        miss           -> charged as `scale` misses of that kind; `scale` missing pages
+                          are brought in (the one drawn, then more drawn from the
+                          same distribution), so cost and page movement are both
+                          unbiased estimates of the unsampled run
+    page-cache reads, exactly, sequentially through the VM's file
+    each VM's time: nominal work vs the vCPU budget -> achieved work
+
+Host memory: a page is taken from the host's free pool when a guest first
+touches a frame; below the hard watermark the host swaps random resident frames
+of VMs above their reservation (guest-blind, hence double paging); below the low
+watermark the allocating VM waits for that swap-out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from juggler.sim.layout import (
+    ACHIEVED,
+    ALLOCATED,
+    ANON_BASE,
+    BALLOON_PRESENT,
+    BALLOON_RATE,
+    BALLOON_TARGET,
+    BLOCKED,
+    BLOCKED_ALLOCS,
+    BUDGET,
+    C_CACHE_MISS,
+    C_FIRST_TOUCH,
+    C_GUEST_SWAP_IN,
+    C_GUEST_SWAP_OUT,
+    C_HOST_SWAP_IN,
+    CACHE_PAGES,
+    CLOCK_HAND,
+    FILE_BASE,
+    FILE_POS,
+    FRAME_BASE,
+    G_ANON,
+    G_BALLOON,
+    G_CACHE,
+    G_FREE,
+    GUEST_READ,
+    GUEST_WRITE,
+    H_RESIDENT,
+    H_SWAPPED,
+    H_UNBACKED,
+    HARD_WM,
+    HIGH_WM,
+    HIT_COST,
+    HOST_FREE,
+    HOST_READ,
+    HOST_SWAP_CAP,
+    HOST_SWAP_IN,
+    HOST_SWAP_OUT,
+    HOST_SWAP_OUT_PAGES,
+    HOST_SWAP_USED,
+    HOST_WRITE,
+    LIMIT,
+    LOW_WM,
+    LOW_WM_HOST,
+    N_ANON,
+    N_BALLOON,
+    N_CACHE,
+    N_FILE,
+    N_FRAMES,
+    N_FREE,
+    N_HSWAPPED,
+    N_RESIDENT,
+    NOMINAL,
+    OOM_EVENTS,
+    PAT_IDLE,
+    PAT_SCAN,
+    PAT_ZIPF,
+    PATTERN,
+    PF_SEEN,
+    PF_SWAPPED,
+    RATE,
+    RESERVATION,
+    SCAN_POS,
+    SHARES,
+    SOFT_WM,
+    STALL_CACHE_MISS,
+    STALL_GUEST_SWAP,
+    STALL_HOST_SWAP,
+    SWAP_CAP,
+    SWAP_USED,
+    T_NOMINAL,
+    WS_PAGES,
+    ZERO_FILL,
+    ZIPF_A,
+    ZIPF_C,
+)
+
+_JIT = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": False}
+CHUNK = 512  # accesses one VM does before the next VM's turn
+
+# ---------------------------------------------------------------- randomness
+
+
+@njit(**_JIT)
+def rand_u64(rng, i):
+    """xorshift64*: one independent, reproducible stream per VM."""
+    x = rng[i]
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    rng[i] = x
+    return x * np.uint64(2685821657736338717)
+
+
+@njit(**_JIT)
+def rand_unit(rng, i):
+    """A float in [0, 1)."""
+    return (rand_u64(rng, i) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(**_JIT)
+def rand_below(rng, i, n):
+    """An integer in [0, n)."""
+    return np.int64(rand_unit(rng, i) * n)
+
+
+@njit(**_JIT)
+def round_random(x, rng, i):
+    """Round x down or up at random so that the mean is x (no drift from rounding)."""
+    whole = np.int64(np.floor(x))
+    return whole + (1 if rand_unit(rng, i) < x - whole else 0)
+
+
+# ---------------------------------------------------------------- stacks
+
+
+@njit(**_JIT)
+def push_free(v, f, vm_i, free_stack):
+    free_stack[vm_i[v, FRAME_BASE] + vm_i[v, N_FREE]] = f
+    vm_i[v, N_FREE] += 1
+
+
+@njit(**_JIT)
+def pop_free(v, vm_i, free_stack):
+    vm_i[v, N_FREE] -= 1
+    return free_stack[vm_i[v, FRAME_BASE] + vm_i[v, N_FREE]]
+
+
+# ---------------------------------------------------------------- host memory
+
+
+@njit(**_JIT)
+def pick_victim_vm(vm_i, rng):
+    """A VM to take a host page from: weighted by resident pages above its
+    reservation, per share (the host protects reservations and favours shares)."""
+    n_vms = vm_i.shape[0]
+    total = 0.0
+    for v in range(n_vms):
+        excess = vm_i[v, N_RESIDENT] - vm_i[v, RESERVATION]
+        if excess > 0:
+            total += excess / vm_i[v, SHARES]
+    if total <= 0.0:
+        return -1
+    point = rand_unit(rng, n_vms) * total
+    for v in range(n_vms):
+        excess = vm_i[v, N_RESIDENT] - vm_i[v, RESERVATION]
+        if excess > 0:
+            point -= excess / vm_i[v, SHARES]
+            if point <= 0.0:
+                return v
+    for v in range(n_vms - 1, -1, -1):
+        if vm_i[v, N_RESIDENT] > vm_i[v, RESERVATION]:
+            return v
+    return -1
+
+
+@njit(**_JIT)
+def pick_resident_frame(v, vm_i, g_state, h_state, rng):
+    """A random resident frame of VM v, as blind to the guest as a hypervisor is."""
+    base = vm_i[v, FRAME_BASE]
+    n = vm_i[v, N_FRAMES]
+    for _ in range(64):
+        f = base + rand_below(rng, v, n)
+        if h_state[f] == H_RESIDENT and g_state[f] != G_BALLOON:
+            return f
+    start = rand_below(rng, v, n)
+    for k in range(n):
+        f = base + (start + k) % n
+        if h_state[f] == H_RESIDENT and g_state[f] != G_BALLOON:
+            return f
+    return -1
+
+
+@njit(**_JIT)
+def host_swap_out_frame(v, f, vm_i, h_state, host_i):
+    h_state[f] = H_SWAPPED
+    vm_i[v, N_RESIDENT] -= 1
+    vm_i[v, N_HSWAPPED] += 1
+    vm_i[v, HOST_SWAP_OUT_PAGES] += 1
+    host_i[HOST_FREE] += 1
+    host_i[HOST_SWAP_USED] += 1
+    host_i[HOST_SWAP_OUT] += 1
+
+
+@njit(**_JIT)
+def host_swap_out(n, only_vm, vm_i, g_state, h_state, host_i, rng):
+    """Swap out up to n guest pages (from only_vm if >= 0); return how many."""
+    done = 0
+    while done < n and host_i[HOST_SWAP_USED] < host_i[HOST_SWAP_CAP]:
+        v = only_vm if only_vm >= 0 else pick_victim_vm(vm_i, rng)
+        if v < 0 or vm_i[v, N_RESIDENT] <= vm_i[v, RESERVATION]:
+            break
+        f = pick_resident_frame(v, vm_i, g_state, h_state, rng)
+        if f < 0:
+            break
+        host_swap_out_frame(v, f, vm_i, h_state, host_i)
+        done += 1
+    return done
+
+
+@njit(**_JIT)
+def host_take_page(v, vm_i, vm_f, g_state, h_state, host_i, host_f, rng):
+    """Take one host page for VM v, reclaiming by host swap when memory is short.
+
+    Below the hard watermark the host swaps in the background until it is back at
+    the soft watermark; below the low watermark VM v waits for that write.
+    Returns False when the host has no page and cannot swap.
+    """
+    if host_i[HOST_FREE] < host_i[HARD_WM]:
+        if host_i[HOST_FREE] < host_i[LOW_WM_HOST]:
+            vm_f[v, STALL_HOST_SWAP] += host_f[HOST_WRITE]
+            host_i[BLOCKED_ALLOCS] += 1
+        want = host_i[SOFT_WM] - host_i[HOST_FREE]
+        host_swap_out(want, -1, vm_i, g_state, h_state, host_i, rng)
+    if host_i[HOST_FREE] <= 0:
+        return False
+    host_i[HOST_FREE] -= 1
+    vm_i[v, N_RESIDENT] += 1
+    return True
+
+
+@njit(**_JIT)
+def host_back_frame(v, f, weight, vm_i, vm_f, g_state, h_state, host_i, host_f, rng):
+    """Make frame f resident on the host before the guest uses it.
+
+    A frame never touched costs a zero-fill; a host-swapped one must be read back
+    from host swap, charged to v as hypervisor-swap stall (weight: how many
+    unsampled accesses this one stands for). Returns False if the host is out of pages.
+    """
+    state = h_state[f]
+    if state == H_RESIDENT:
+        return True
+    if not host_take_page(v, vm_i, vm_f, g_state, h_state, host_i, host_f, rng):
+        return False
+    if state == H_SWAPPED:
+        vm_i[v, N_HSWAPPED] -= 1
+        host_i[HOST_SWAP_USED] -= 1
+        host_i[HOST_SWAP_IN] += 1
+        vm_f[v, C_HOST_SWAP_IN] += weight
+        vm_f[v, STALL_HOST_SWAP] += weight * host_f[HOST_READ]
+    else:
+        vm_f[v, T_NOMINAL] += weight * host_f[ZERO_FILL]
+    h_state[f] = H_RESIDENT
+    return True
+
+
+@njit(**_JIT)
+def release_backing(v, f, vm_i, h_state, host_i):
+    """The host drops its copy of a frame the guest gave to the balloon.
+
+    A VM at or below its reservation keeps its backing: the host honours the
+    reservation even for pages the guest offers back.
+    """
+    state = h_state[f]
+    if state == H_RESIDENT:
+        if vm_i[v, N_RESIDENT] > vm_i[v, RESERVATION]:
+            h_state[f] = H_UNBACKED
+            vm_i[v, N_RESIDENT] -= 1
+            host_i[HOST_FREE] += 1
+    elif state == H_SWAPPED:
+        h_state[f] = H_UNBACKED
+        vm_i[v, N_HSWAPPED] -= 1
+        host_i[HOST_SWAP_USED] -= 1
+
+
+# ---------------------------------------------------------------- guest memory
+
+
+@njit(**_JIT)
+def evict_frame(v, f, allow_anon, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
+                page_flags, host_i, host_f, rng):
+    """The guest drops a cache page or writes an anonymous page to its swap.
+
+    Writing a page the host had swapped out forces the host to read it back first:
+    double paging. Returns True if the frame was freed.
+    """
+    state = g_state[f]
+    p = frame_page[f]
+    if state == G_CACHE:
+        vm_i[v, N_CACHE] -= 1
+    elif state == G_ANON and allow_anon and vm_i[v, SWAP_USED] < vm_i[v, SWAP_CAP]:
+        if h_state[f] == H_SWAPPED and not host_back_frame(
+            v, f, 1.0, vm_i, vm_f, g_state, h_state, host_i, host_f, rng
+        ):
+            return False
+        vm_i[v, N_ANON] -= 1
+        vm_i[v, SWAP_USED] += 1
+        page_flags[p] |= PF_SWAPPED
+        vm_f[v, C_GUEST_SWAP_OUT] += 1.0
+        vm_f[v, STALL_GUEST_SWAP] += vm_f[v, GUEST_WRITE]
+    else:
+        return False
+    page_frame[p] = -1
+    frame_page[f] = -1
+    g_state[f] = G_FREE
+    return True
+
+
+@njit(**_JIT)
+def guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page, ref, page_frame,
+                  page_flags, free_stack, host_i, host_f, rng):
+    """The guest's CLOCK: free up to `want` frames, page cache before anonymous memory.
+
+    Referenced pages get a second chance. Anonymous pages are written to guest swap
+    only when cache is short or one full turn found too little cache.
+    """
+    base = vm_i[v, FRAME_BASE]
+    n = vm_i[v, N_FRAMES]
+    allow_anon = vm_i[v, N_CACHE] < want
+    freed = 0
+    for step in range(3 * n):
+        if freed >= want:
+            break
+        if step == n:
+            allow_anon = True
+        f = base + vm_i[v, CLOCK_HAND]
+        vm_i[v, CLOCK_HAND] = (vm_i[v, CLOCK_HAND] + 1) % n
+        state = g_state[f]
+        if state != G_ANON and state != G_CACHE:
+            continue
+        if state == G_ANON and not allow_anon:
+            continue
+        if ref[f]:
+            ref[f] = 0
+            continue
+        if evict_frame(v, f, allow_anon, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
+                       page_flags, host_i, host_f, rng):
+            push_free(v, f, vm_i, free_stack)
+            freed += 1
+        if not allow_anon and vm_i[v, N_CACHE] == 0:
+            allow_anon = True
+    return freed
+
+
+@njit(**_JIT)
+def guest_take_frame(v, vm_i, vm_f, g_state, h_state, frame_page, ref, page_frame, page_flags,
+                     free_stack, host_i, host_f, rng):
+    """A free frame for a new page; reclaims to the high watermark when below the low one.
+
+    Returns -1 when the guest cannot free anything (it is out of memory).
+    """
+    if vm_i[v, N_FREE] <= vm_i[v, LOW_WM]:
+        guest_reclaim(v, vm_i[v, HIGH_WM] - vm_i[v, N_FREE] + 1, vm_i, vm_f, g_state, h_state,
+                      frame_page, ref, page_frame, page_flags, free_stack, host_i, host_f, rng)
+    if vm_i[v, N_FREE] == 0:
+        return -1
+    return pop_free(v, vm_i, free_stack)
+
+
+@njit(**_JIT)
+def release_anon_pages(v, first, vm_i, g_state, frame_page, page_frame, page_flags, free_stack):
+    """The workload frees its anonymous pages from index `first` on (the guest frees
+    the frames; the host, not told, keeps backing them)."""
+    base = vm_i[v, ANON_BASE]
+    for i in range(first, vm_i[v, ALLOCATED]):
+        p = base + i
+        f = page_frame[p]
+        if f >= 0:
+            page_frame[p] = -1
+            frame_page[f] = -1
+            g_state[f] = G_FREE
+            vm_i[v, N_ANON] -= 1
+            push_free(v, f, vm_i, free_stack)
+        if page_flags[p] & PF_SWAPPED:
+            page_flags[p] &= ~np.uint8(PF_SWAPPED)
+            vm_i[v, SWAP_USED] -= 1
+    vm_i[v, ALLOCATED] = min(vm_i[v, ALLOCATED], first)
+
+
+@njit(**_JIT)
+def oom_kill(v, vm_i, g_state, frame_page, page_frame, page_flags, free_stack):
+    """The guest's OOM killer ends the workload, freeing its anonymous memory
+    (it is restarted at once and faults its working set back in)."""
+    vm_i[v, OOM_EVENTS] += 1
+    release_anon_pages(v, 0, vm_i, g_state, frame_page, page_frame, page_flags, free_stack)
+
+
+# ---------------------------------------------------------------- one access
+
+
+@njit(**_JIT)
+def fault_in(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
+             page_flags, free_stack, host_i, host_f, rng):
+    """Bring virtual page p into a guest frame (and that frame into host memory).
+
+    Returns False if the VM cannot proceed this tick (guest OOM or host exhausted).
+    """
+    f = guest_take_frame(v, vm_i, vm_f, g_state, h_state, frame_page, ref, page_frame,
+                         page_flags, free_stack, host_i, host_f, rng)
+    if f < 0:
+        oom_kill(v, vm_i, g_state, frame_page, page_frame, page_flags, free_stack)
+        return False
+    if not host_back_frame(v, f, weight, vm_i, vm_f, g_state, h_state, host_i, host_f, rng):
+        push_free(v, f, vm_i, free_stack)
+        vm_i[v, BLOCKED] = 1
+        return False
+    flags = page_flags[p]
+    if p >= vm_i[v, FILE_BASE]:
+        if flags & PF_SEEN:
+            vm_f[v, C_CACHE_MISS] += weight
+            vm_f[v, STALL_CACHE_MISS] += weight * vm_f[v, GUEST_READ]
+        else:
+            vm_f[v, T_NOMINAL] += weight * vm_f[v, GUEST_READ]
+            page_flags[p] = flags | PF_SEEN
+        g_state[f] = G_CACHE
+        vm_i[v, N_CACHE] += 1
+    else:
+        if flags & PF_SWAPPED:
+            page_flags[p] = flags & ~np.uint8(PF_SWAPPED)
+            vm_i[v, SWAP_USED] -= 1
+            vm_f[v, C_GUEST_SWAP_IN] += weight
+            vm_f[v, STALL_GUEST_SWAP] += weight * vm_f[v, GUEST_READ]
+        else:
+            vm_f[v, C_FIRST_TOUCH] += weight
+        g_state[f] = G_ANON
+        vm_i[v, N_ANON] += 1
+        index = p - vm_i[v, ANON_BASE] + 1
+        if index > vm_i[v, ALLOCATED]:
+            vm_i[v, ALLOCATED] = index
+    page_frame[p] = f
+    frame_page[f] = p
+    ref[f] = 1
+    touched[f] = 1
+    return True
+
+
+@njit(**_JIT)
+def access(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
+           page_flags, free_stack, host_i, host_f, rng):
+    """One access to virtual page p, standing for `weight` accesses; returns
+    1 for a hit, 0 for a miss handled, -1 if the VM must stop for this tick."""
+    f = page_frame[p]
+    if f >= 0:
+        ref[f] = 1
+        touched[f] = 1
+        if h_state[f] == H_RESIDENT:
+            return 1
+        if host_back_frame(v, f, weight, vm_i, vm_f, g_state, h_state, host_i, host_f, rng):
+            return 0
+        vm_i[v, BLOCKED] = 1
+        return -1
+    if fault_in(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
+                page_flags, free_stack, host_i, host_f, rng):
+        return 0
+    return -1
+
+
+@njit(**_JIT)
+def draw_page(v, vm_i, vm_f, rng):
+    """The next anonymous page the workload touches, by its phase's pattern."""
+    ws = vm_i[v, WS_PAGES]
+    pattern = vm_i[v, PATTERN]
+    if pattern == PAT_SCAN:
+        index = vm_i[v, SCAN_POS] % ws
+        vm_i[v, SCAN_POS] = index + 1
+    elif pattern == PAT_ZIPF:
+        a = vm_f[v, ZIPF_A]
+        u = rand_unit(rng, v)
+        if abs(a - 1.0) < 1e-9:
+            rank = ws**u
+        else:
+            rank = ((vm_f[v, ZIPF_C] - 1.0) * u + 1.0) ** (1.0 / (1.0 - a))
+        index = min(max(np.int64(rank) - 1, 0), ws - 1)
+    else:
+        index = rand_below(rng, v, ws)
+    return vm_i[v, ANON_BASE] + index
+
+
+# ---------------------------------------------------------------- balloon
+
+
+@njit(**_JIT)
+def balloon_step(v, vm_i, vm_f, g_state, h_state, frame_page, ref, page_frame, page_flags,
+                 free_stack, balloon_stack, host_i, host_f, rng):
+    """Move VM v's balloon toward its target by at most its rate.
+
+    Inflating takes free frames, reclaiming through the guest's own CLOCK when free
+    memory is at the watermark; it stops (without an OOM) when the guest can free
+    nothing more, as Linux's virtio_balloon does. Deflating returns frames to the
+    guest's free list, unbacked on the host until touched again.
+    """
+    if not vm_i[v, BALLOON_PRESENT]:
+        return
+    base = vm_i[v, FRAME_BASE]
+    gap = vm_i[v, BALLOON_TARGET] - vm_i[v, N_BALLOON]
+    steps = min(abs(gap), vm_i[v, BALLOON_RATE])
+    if gap > 0:
+        for _ in range(steps):
+            if vm_i[v, N_FREE] <= vm_i[v, LOW_WM]:
+                want = min(steps, 256)
+                if guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page, ref,
+                                 page_frame, page_flags, free_stack, host_i, host_f, rng) == 0:
+                    if vm_i[v, N_FREE] <= vm_i[v, LOW_WM]:
+                        return
+            f = pop_free(v, vm_i, free_stack)
+            g_state[f] = G_BALLOON
+            balloon_stack[base + vm_i[v, N_BALLOON]] = f
+            vm_i[v, N_BALLOON] += 1
+            release_backing(v, f, vm_i, h_state, host_i)
+    elif gap < 0:
+        for _ in range(steps):
+            vm_i[v, N_BALLOON] -= 1
+            f = balloon_stack[base + vm_i[v, N_BALLOON]]
+            g_state[f] = G_FREE
+            push_free(v, f, vm_i, free_stack)
+
+
+# ---------------------------------------------------------------- one tick
+
+
+@njit(**_JIT)
+def clear_tick(vm_i, vm_f, first, last):
+    for v in range(vm_f.shape[0]):
+        vm_i[v, BLOCKED] = 0
+        for c in range(first, last):
+            vm_f[v, c] = 0.0
+
+
+@njit(**_JIT)
+def run_vm_chunk(v, n, scale, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
+                 page_flags, free_stack, host_i, host_f, rng):
+    """n sampled accesses of VM v, each standing for `scale` accesses."""
+    for _ in range(n):
+        if vm_i[v, BLOCKED]:
+            return
+        p = draw_page(v, vm_i, vm_f, rng)
+        f = page_frame[p]
+        if f >= 0 and h_state[f] == H_RESIDENT:
+            ref[f] = 1
+            touched[f] = 1
+            continue
+        if access(v, p, scale, vm_i, vm_f, g_state, h_state, frame_page, ref, touched,
+                  page_frame, page_flags, free_stack, host_i, host_f, rng) < 0:
+            return
+        # the unsampled accesses this miss stands for fault in pages of their own
+        extra = round_random(scale - 1.0, rng, v)
+        tries = 4 * extra + 4
+        while extra > 0 and tries > 0:
+            tries -= 1
+            q = draw_page(v, vm_i, vm_f, rng)
+            g = page_frame[q]
+            if g >= 0 and h_state[g] == H_RESIDENT:
+                continue
+            if access(v, q, 0.0, vm_i, vm_f, g_state, h_state, frame_page, ref, touched,
+                      page_frame, page_flags, free_stack, host_i, host_f, rng) < 0:
+                return
+            extra -= 1
+
+
+@njit(**_JIT)
+def run_cache_reads(v, n, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
+                    page_flags, free_stack, host_i, host_f, rng):
+    """n sequential reads through the VM's file, each one page, simulated exactly."""
+    n_file = vm_i[v, N_FILE]
+    for _ in range(n):
+        if vm_i[v, BLOCKED]:
+            return
+        p = vm_i[v, FILE_BASE] + vm_i[v, FILE_POS]
+        vm_i[v, FILE_POS] = (vm_i[v, FILE_POS] + 1) % n_file
+        if access(v, p, 1.0, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
+                  page_flags, free_stack, host_i, host_f, rng) < 0:
+            return
+
+
+@njit(**_JIT)
+def settle_time(v, vm_f):
+    """Nominal work vs the vCPU budget: what got done this tick."""
+    budget = vm_f[v, BUDGET]
+    nominal = vm_f[v, NOMINAL]
+    need = vm_f[v, T_NOMINAL]
+    total = need + vm_f[v, STALL_GUEST_SWAP] + vm_f[v, STALL_HOST_SWAP] + vm_f[v, STALL_CACHE_MISS]
+    possible = nominal if need <= budget else nominal * budget / need
+    vm_f[v, NOMINAL] = possible
+    vm_f[v, ACHIEVED] = nominal if total <= budget else nominal * budget / total
+
+
+@njit(**_JIT)
+def tick(samples, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame, page_flags,
+         free_stack, balloon_stack, host_i, host_f, rng):
+    """Advance every VM by one tick. `samples[v]` is VM v's sampled accesses this tick."""
+    n_vms = vm_i.shape[0]
+    for v in range(n_vms):
+        balloon_step(v, vm_i, vm_f, g_state, h_state, frame_page, ref, page_frame, page_flags,
+                     free_stack, balloon_stack, host_i, host_f, rng)
+    left = samples.copy()
+    scales = np.zeros(n_vms)
+    cache_left = np.zeros(n_vms, dtype=np.int64)
+    for v in range(n_vms):
+        nominal = vm_f[v, RATE]
+        if vm_i[v, PATTERN] == PAT_IDLE and vm_i[v, WS_PAGES] == 0:
+            nominal = 0.0
+            left[v] = 0
+        scales[v] = nominal / left[v] if left[v] > 0 else 0.0
+        cache_left[v] = round_random(vm_f[v, CACHE_PAGES], rng, v)
+        vm_f[v, NOMINAL] = nominal + cache_left[v]
+        vm_f[v, T_NOMINAL] += (nominal + cache_left[v]) * vm_f[v, HIT_COST]
+        if vm_i[v, PATTERN] == PAT_SCAN:
+            # a scan is simulated page by page: its misses are the point of it
+            scales[v] = 1.0
+            left[v] = np.int64(nominal)
+    busy = True
+    while busy:
+        busy = False
+        for v in range(n_vms):
+            if left[v] > 0:
+                n = min(left[v], CHUNK)
+                left[v] -= n
+                run_vm_chunk(v, n, scales[v], vm_i, vm_f, g_state, h_state, frame_page, ref,
+                             touched, page_frame, page_flags, free_stack, host_i, host_f, rng)
+                busy = True
+            if cache_left[v] > 0:
+                n = min(cache_left[v], CHUNK)
+                cache_left[v] -= n
+                run_cache_reads(v, n, vm_i, vm_f, g_state, h_state, frame_page, ref, touched,
+                                page_frame, page_flags, free_stack, host_i, host_f, rng)
+                busy = True
+    for v in range(n_vms):
+        over = vm_i[v, N_RESIDENT] - vm_i[v, LIMIT]
+        if over > 0:
+            host_swap_out(over, v, vm_i, g_state, h_state, host_i, rng)
+        if vm_i[v, BLOCKED]:
+            # waiting for host memory the whole rest of the tick
+            vm_f[v, STALL_HOST_SWAP] += vm_f[v, BUDGET]
+        settle_time(v, vm_f)
+    if host_i[HOST_FREE] < host_i[HARD_WM]:
+        host_swap_out(host_i[SOFT_WM] - host_i[HOST_FREE], -1, vm_i, g_state, h_state, host_i,
+                      rng)

@@ -1,0 +1,115 @@
+"""Where each number lives in the simulator's flat arrays.
+
+The kernels work on plain numpy arrays, one row per VM, so that numba can
+compile them once for any number of VMs. These constants name the columns;
+numba folds them into the compiled code as literals.
+
+Frames (guest-physical pages) of all VMs are concatenated; so are the virtual
+pages of their workloads (anonymous pages, then the pages of the file the
+workload reads through the page cache).
+"""
+
+from __future__ import annotations
+
+# -- guest state of a frame --
+G_FREE = 0
+G_ANON = 1
+G_CACHE = 2
+G_BALLOON = 3
+G_KERNEL = 4
+GUEST_STATE_NAMES = ("free", "anon", "cache", "balloon", "kernel")
+
+# -- host state of a frame --
+H_UNBACKED = 0
+H_RESIDENT = 1
+H_SWAPPED = 2
+HOST_STATE_NAMES = ("unbacked", "resident", "swapped")
+
+# -- page flags (one byte per virtual page) --
+PF_SWAPPED = 1  # an anonymous page that lives in guest swap
+PF_SEEN = 2  # a file page read at least once (a later miss is not compulsory)
+
+# -- access patterns --
+PAT_IDLE = 0
+PAT_UNIFORM = 1
+PAT_ZIPF = 2
+PAT_SCAN = 3
+PATTERN_CODES = {"idle": PAT_IDLE, "uniform": PAT_UNIFORM, "zipf": PAT_ZIPF, "scan": PAT_SCAN}
+
+# -- vm_i: int64 columns, one row per VM --
+FRAME_BASE = 0  # first frame of the VM in the frame arrays
+N_FRAMES = 1
+ANON_BASE = 2  # first anonymous virtual page
+N_ANON_CAP = 3  # anonymous pages the workload may ever use
+FILE_BASE = 4
+N_FILE = 5
+N_FREE = 6  # frames on the free stack
+CLOCK_HAND = 7
+N_ANON = 8
+N_CACHE = 9
+N_BALLOON = 10
+N_RESIDENT = 11
+N_HSWAPPED = 12
+N_KERNEL = 13
+SWAP_USED = 14
+SWAP_CAP = 15
+BALLOON_TARGET = 16
+RESERVATION = 17
+LIMIT = 18
+WS_PAGES = 19  # current working set, in pages
+PATTERN = 20
+SCAN_POS = 21
+FILE_POS = 22
+BALLOON_PRESENT = 23
+BALLOON_RATE = 24  # pages per tick
+LOW_WM = 25  # guest reclaim starts below this many free frames
+HIGH_WM = 26  # and stops at this many
+SHARES = 27
+BLOCKED = 28  # 1 while the host cannot give this VM a page this tick
+ALLOCATED = 29  # anonymous pages the workload has touched and not freed (high mark)
+OOM_EVENTS = 30  # cumulative
+HOST_SWAP_OUT_PAGES = 31  # cumulative, pages of this VM the host swapped out
+N_VM_I = 32
+
+# -- vm_f: float64 columns, one row per VM --
+RATE = 0  # page accesses per tick at full speed
+ZIPF_A = 1
+ZIPF_C = 2  # precomputed W**(1-a) for the inverse CDF
+HIT_COST = 3  # seconds of vCPU per resident access
+GUEST_READ = 4  # guest disk read latency, seconds per page
+GUEST_WRITE = 5
+BUDGET = 6  # vCPU seconds per tick
+CACHE_PAGES = 7  # file pages read per tick
+# per-tick accumulators (cleared by clear_tick)
+T_NOMINAL = 8  # vCPU time the nominal work needs
+STALL_GUEST_SWAP = 9
+STALL_HOST_SWAP = 10
+STALL_CACHE_MISS = 11
+NOMINAL = 12  # accesses asked for
+ACHIEVED = 13  # accesses done within the budget
+C_GUEST_SWAP_IN = 14  # pages
+C_GUEST_SWAP_OUT = 15
+C_HOST_SWAP_IN = 16
+C_CACHE_MISS = 17
+C_FIRST_TOUCH = 18
+N_VM_F = 19
+TICK_ACCUMULATORS = (T_NOMINAL, C_FIRST_TOUCH + 1)
+
+# -- host_i: int64 host scalars --
+POOL = 0  # pages the host can give to guests (memory minus overheads)
+HOST_FREE = 1
+HOST_SWAP_CAP = 2
+HOST_SWAP_USED = 3
+SOFT_WM = 4  # free pages below which the host is in the soft state
+HARD_WM = 5
+LOW_WM_HOST = 6
+HOST_SWAP_IN = 7  # cumulative pages
+HOST_SWAP_OUT = 8
+BLOCKED_ALLOCS = 9  # cumulative
+N_HOST_I = 10
+
+# -- host_f: float64 host scalars --
+HOST_READ = 0
+HOST_WRITE = 1
+ZERO_FILL = 2
+N_HOST_F = 3

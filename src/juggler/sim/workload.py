@@ -1,0 +1,79 @@
+"""Workloads: which phase each VM is in, and what that phase asks of the kernels.
+
+A phase says how large the working set is, how it is touched (uniform, zipf,
+scan, idle), how fast, and how much file data goes through the page cache.
+This module turns a phase into the per-tick numbers the kernels read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from juggler.scenario import Phase, PhaseSpan, VmConfig
+from juggler.sim.layout import PAT_IDLE, PATTERN_CODES
+
+#: page touches per second of an idle phase when the scenario does not set one
+IDLE_RATE = 50.0
+#: how far back "recently touched" reaches for an idle VM's true working set
+WORKING_SET_WINDOW_S = 60.0
+
+
+@dataclass(frozen=True)
+class PhaseSettings:
+    """A phase in the kernels' terms (pages, per tick)."""
+
+    pattern: int
+    working_set_pages: int  # -1: keep the pages the VM already has (idle)
+    zipf_exponent: float
+    accesses_per_tick: float
+    hit_cost_s: float
+    cache_pages_per_tick: float
+    releases: bool
+    busy: float
+
+
+def phase_settings(phase: Phase, vm: VmConfig, page_size: int, tick_s: float) -> PhaseSettings:
+    """Translate a phase into kernel numbers for one VM."""
+    rate = phase.rate
+    if phase.pattern == "idle" and "rate" not in phase.model_fields_set:
+        rate = IDLE_RATE
+    per_tick = rate * tick_s
+    busy = phase.busy
+    hit_cost = busy * vm.vcpus * tick_s / per_tick if per_tick > 0 else 0.0
+    if phase.working_set is None:
+        ws_pages = -1
+    else:
+        ws_pages = max(1, phase.working_set // page_size)
+    return PhaseSettings(
+        pattern=PATTERN_CODES[phase.pattern],
+        working_set_pages=ws_pages,
+        zipf_exponent=phase.zipf_exponent,
+        accesses_per_tick=per_tick,
+        hit_cost_s=hit_cost,
+        cache_pages_per_tick=phase.cache_rate * tick_s / page_size,
+        releases=phase.releases,
+        busy=busy,
+    )
+
+
+def anon_capacity_pages(vm: VmConfig, page_size: int) -> int:
+    """The most anonymous pages the VM's workload will ever use."""
+    sizes = [p.working_set for p in vm.workload if p.working_set is not None]
+    return max(1, max(sizes, default=page_size) // page_size)
+
+
+def phase_index_at(spans: list[PhaseSpan], time_s: float) -> int:
+    """Index of the phase running at time_s (the last one after the end)."""
+    for index, span in enumerate(spans):
+        if time_s < span.end_s:
+            return index
+    return len(spans) - 1
+
+
+def true_working_set_pages(settings: PhaseSettings, current_pages: int, tick_s: float) -> int:
+    """The pages the workload really needs now: its working set, or for an idle
+    phase the few pages its trickle touches within a minute."""
+    if settings.pattern == PAT_IDLE:
+        touched = int(settings.accesses_per_tick / tick_s * WORKING_SET_WINDOW_S)
+        return min(current_pages, touched)
+    return current_pages

@@ -1,0 +1,72 @@
+"""Run a scenario on the simulated host: the Manager, a SimulatedHost, a run file."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from juggler import __version__
+from juggler.manager import Limits, Manager
+from juggler.metrics.store import RunStore
+from juggler.policy import get_policy
+from juggler.scenario import Scenario
+from juggler.sim.host import SimulatedHost
+from juggler.summary import summarize
+
+
+def default_run_path(scenario: Scenario, directory: str | Path = "runs") -> Path:
+    """``runs/<scenario>-<policy>-<seed>-<time>.sqlite``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = f"{scenario.name}-{scenario.manager.policy}-s{scenario.run.seed}-{stamp}.sqlite"
+    return Path(directory) / name
+
+
+def run_simulation(
+    scenario: Scenario,
+    out: str | Path,
+    progress: Callable[[float], None] | None = None,
+    scenario_text: str | None = None,
+) -> dict[str, Any]:
+    """Simulate ``scenario`` under its own policy, write the run file, return the summary.
+
+    :raise PolicyError: When the policy or its parameters are unknown.
+    :raise SimulationError: When the host cannot even hold the guests' kernels.
+    """
+    policy = get_policy(scenario.manager.policy)
+    params = policy.make_params(scenario.manager.params)
+    host = SimulatedHost(scenario)
+    meta = {
+        "scenario": scenario.name,
+        "policy": policy.name,
+        "backend": "sim",
+        "juggler_version": __version__,
+        "seed": scenario.run.seed,
+        "page_size": scenario.run.page_size,
+        "tick_s": scenario.run.tick,
+        "interval_s": scenario.manager.interval,
+        "scenario_json": scenario.model_dump(mode="json"),
+    }
+    if scenario_text is not None:
+        meta["scenario_toml"] = scenario_text
+    limits = Limits(
+        max_step_bytes=scenario.manager.max_step, dead_band_bytes=scenario.manager.dead_band
+    )
+    with RunStore.create(out, meta) as store:
+        manager = Manager(
+            host,
+            policy,
+            params,
+            store,
+            interval_s=scenario.manager.interval,
+            sample_s=scenario.run.tick,
+            limits=limits,
+            seed=scenario.run.seed,
+        )
+        started = time.perf_counter()
+        manager.run(scenario.run.duration, progress=progress)
+        store.set_meta({"wall_seconds": round(time.perf_counter() - started, 3)})
+        host.close()
+    with RunStore.open(out) as store:
+        return summarize(store)
