@@ -15,7 +15,10 @@ converted at the edge of the backend that met them, keeping the cause
      │    └── StateError        a call made in the wrong connection state
      ├── PolicyError            a policy name or parameter is wrong
      ├── SimulationError        the simulated host met an impossible state
-     └── StoreError             a metrics file is unreadable or not juggler's
+     ├── StoreError             a metrics file is unreadable or not juggler's
+     └── LabError               the lab could not build its guest image or boot a VM
+          ├── MissingToolError  a program the lab needs is not installed (names the package)
+          └── BootError         QEMU exited or the guest did not come up in time
 """
 
 from __future__ import annotations
@@ -77,3 +80,39 @@ class SimulationError(JugglerError):
 
 class StoreError(JugglerError):
     """A metrics file cannot be opened or is not a juggler run."""
+
+
+class LabError(JugglerError):
+    """The lab could not build its guest image or run a VM."""
+
+
+class MissingToolError(LabError):
+    """A program or file the lab needs is not installed.
+
+    :param tool: what is missing (``qemu-system-x86_64``, ``/bin/busybox``).
+    :param package: the Debian package that provides it.
+    :param why: what it is needed for.
+    """
+
+    def __init__(self, tool: str, package: str, why: str) -> None:
+        self.tool = tool
+        self.package = package
+        super().__init__(
+            f"{tool} is needed {why} but is not installed: run "
+            f"`apt-get install {package}` (or scripts/setup-lab.sh)"
+        )
+
+
+class BootError(LabError):
+    """QEMU exited, or the guest did not report ready within the time-out.
+
+    :param message: what happened.
+    :param vm: the VM concerned.
+    :param log_tail: the last lines of its QEMU output and serial console.
+    """
+
+    def __init__(self, message: str, vm: str, log_tail: str = "") -> None:
+        self.vm = vm
+        self.log_tail = log_tail
+        tail = f"\n{log_tail}" if log_tail else ""
+        super().__init__(f"{vm}: {message}{tail}")
