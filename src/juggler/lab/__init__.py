@@ -12,9 +12,8 @@ import logging
 from juggler.lab.image import GuestImage, build_image
 
 __all__ = [
-    # Functions and classes, most to least important
-    "build_image",
     "GuestImage",
+    "build_image",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

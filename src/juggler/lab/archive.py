@@ -88,7 +88,12 @@ class Cpio:
         return self._out.getvalue()
 
     def _entry(
-        self, path: str, mode: int, data: bytes, rdev: tuple[int, int] = (0, 0), trailer: bool = False
+        self,
+        path: str,
+        mode: int,
+        data: bytes,
+        rdev: tuple[int, int] = (0, 0),
+        trailer: bool = False,
     ) -> None:
         name = path.lstrip("/").encode() + b"\0"
         self._ino += 1

@@ -62,7 +62,8 @@ class GuestImage:
 
 
 def default_cache_root() -> Path:
-    """``$JUGGLER_LAB_CACHE``, else ``$XDG_CACHE_HOME/juggler/lab``, else ``~/.cache/juggler/lab``."""
+    """Where images are kept: ``$JUGGLER_LAB_CACHE``, else ``$XDG_CACHE_HOME/juggler/lab``,
+    else ``~/.cache/juggler/lab``."""
     if env := os.environ.get("JUGGLER_LAB_CACHE"):
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -149,9 +150,7 @@ def _unpack_kernel(deb: Path, work: Path) -> str:
     return release
 
 
-def _modules_in_order(
-    names: list[str], read: Callable[[str], bytes]
-) -> list[tuple[str, bytes]]:
+def _modules_in_order(names: list[str], read: Callable[[str], bytes]) -> list[tuple[str, bytes]]:
     """The guest's modules and their dependencies, each after what it depends on.
 
     Dependencies come from each module's own ``.modinfo`` (``depends=``), since a
@@ -272,9 +271,7 @@ def _is_static_elf(path: Path) -> bool:
         handle.seek(phoff)
         table = handle.read(phentsize * phnum)
     pt_interp = 3
-    return all(
-        struct.unpack_from("<I", table, i * phentsize)[0] != pt_interp for i in range(phnum)
-    )
+    return all(struct.unpack_from("<I", table, i * phentsize)[0] != pt_interp for i in range(phnum))
 
 
 def _run(command: list[str], package: str, why: str, cwd: Path | None = None) -> str:
