@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from juggler import __version__
 from juggler.errors import JugglerError
@@ -40,7 +41,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output.")] = 0,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output.")
+    ] = 0,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
     ] = False,
@@ -163,7 +166,7 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
         table.add_column(column, justify="left" if column == "VM" else "right")
     for vm in summary["vms"]:
         slowdown = vm["slowdown"]
-        style = "red" if slowdown and slowdown > 1.5 else ("yellow" if slowdown and slowdown > 1.1 else "")
+        style = "red" if (slowdown or 0) > 1.5 else ("yellow" if (slowdown or 0) > 1.1 else "")
         table.add_row(
             vm["name"],
             _bytes(vm["configured_bytes"]),
@@ -173,7 +176,7 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
             _bytes(vm["balloon_final_bytes"]),
             f"{_bytes(vm['guest_swap_in_bytes'])} / {_bytes(vm['guest_swap_out_bytes'])}",
             f"{_bytes(vm['host_swap_in_bytes'])} / {_bytes(vm['host_swap_out_bytes'])}",
-            f"[{style}]{slowdown:.2f}x[/]" if slowdown is not None else "-",
+            Text(f"{slowdown:.2f}x", style=style) if slowdown is not None else "-",
         )
     out.print(table)
     host = summary["host"]

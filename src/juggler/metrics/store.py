@@ -18,6 +18,7 @@ follow a run that is still going and a killed run loses at most a batch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
@@ -153,10 +154,8 @@ class RunStore:
             self._pending = 0
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(sqlite3.ProgrammingError):
             self.db.commit()
-        except sqlite3.ProgrammingError:
-            pass
         self.db.close()
 
     def __enter__(self) -> RunStore:

@@ -43,7 +43,7 @@ class Params:
     #: above this free fraction, balloons are given back
     plenty_free: float = 0.12
     #: memory a guest keeps available beyond what it uses, as a fraction of its size
-    guest_floor: float = 0.10
+    guest_floor: float = 0.03
     #: how much a needy, ballooned guest gets back per interval
     relief_bytes: int = 64 * MIB
 

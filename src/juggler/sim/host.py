@@ -22,11 +22,13 @@ from juggler.sim import kernels
 from juggler.sim import layout as L
 from juggler.sim.costs import ZERO_FILL_S, device
 from juggler.sim.workload import (
+    ZIPF_TABLE_POINTS,
     PhaseSettings,
     anon_capacity_pages,
     phase_index_at,
     phase_settings,
     true_working_set_pages,
+    zipf_quantiles,
 )
 
 #: host free-memory thresholds, as fractions of host memory (ESX's levels)
@@ -139,14 +141,15 @@ class SimulatedHost:
             self.vm_f[v, L.BUDGET] = vm.vcpus * self.tick_s
             frame_total += n_frames
             page_total += anon + n_file
+        self.zipf_table = np.zeros((n_vms, ZIPF_TABLE_POINTS + 1), dtype=np.float64)
         self.g_state = np.zeros(frame_total, dtype=np.int8)
         self.h_state = np.zeros(frame_total, dtype=np.int8)
-        self.frame_page = np.full(frame_total, -1, dtype=np.int64)
+        self.frame_page = np.full(frame_total, -1, dtype=np.int32)
         self.ref = np.zeros(frame_total, dtype=np.uint8)
         self.touched = np.zeros(frame_total, dtype=np.uint8)
-        self.free_stack = np.zeros(frame_total, dtype=np.int64)
-        self.balloon_stack = np.zeros(frame_total, dtype=np.int64)
-        self.page_frame = np.full(page_total, -1, dtype=np.int64)
+        self.free_stack = np.zeros(frame_total, dtype=np.int32)
+        self.balloon_stack = np.zeros(frame_total, dtype=np.int32)
+        self.page_frame = np.full(page_total, -1, dtype=np.int32)
         self.page_flags = np.zeros(page_total, dtype=np.uint8)
         self.rng = _seed_streams(sc.run.seed, n_vms + 1)
 
@@ -179,7 +182,7 @@ class SimulatedHost:
             self.g_state[base : base + n_kernel] = L.G_KERNEL
             self.h_state[base : base + n_kernel] = L.H_RESIDENT
             self.vm_i[v, L.N_RESIDENT] = n_kernel
-            free = np.arange(base + n_frames - 1, base + n_kernel - 1, -1, dtype=np.int64)
+            free = np.arange(base + n_frames - 1, base + n_kernel - 1, -1, dtype=np.int32)
             self.free_stack[base : base + free.size] = free
             self.vm_i[v, L.N_FREE] = free.size
 
@@ -209,8 +212,7 @@ class SimulatedHost:
             row[L.PATTERN] = s.pattern
             row[L.SCAN_POS] = 0
             self.vm_f[v, L.RATE] = s.accesses_per_tick if ws > 0 else 0.0
-            self.vm_f[v, L.ZIPF_A] = s.zipf_exponent
-            self.vm_f[v, L.ZIPF_C] = float(max(ws, 1)) ** (1.0 - s.zipf_exponent)
+            self.zipf_table[v] = zipf_quantiles(max(ws, 1), s.zipf_exponent)
             self.vm_f[v, L.HIT_COST] = s.hit_cost_s
             self.vm_f[v, L.CACHE_PAGES] = s.cache_pages_per_tick
 
@@ -226,7 +228,7 @@ class SimulatedHost:
             samples = np.minimum(limit, np.ceil(rates)).astype(np.int64)
             kernels.clear_tick(self.vm_i, self.vm_f, *L.TICK_ACCUMULATORS)
             kernels.tick(
-                samples, self.vm_i, self.vm_f, self.g_state, self.h_state, self.frame_page,
+                samples, self.vm_i, self.vm_f, self.zipf_table, self.g_state, self.h_state, self.frame_page,
                 self.ref, self.touched, self.page_frame, self.page_flags, self.free_stack,
                 self.balloon_stack, self.host_i, self.host_f, self.rng,
             )

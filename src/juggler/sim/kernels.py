@@ -14,11 +14,12 @@ One tick, for all VMs at once (``tick``)::
 
     balloons move toward their targets (free frames first, then guest reclaim)
     VMs' sampled page accesses, interleaved in chunks so no VM is always first:
-        hit            -> vCPU time only
-        miss           -> charged as `scale` misses of that kind; `scale` missing pages
-                          are brought in (the one drawn, then more drawn from the
-                          same distribution), so cost and page movement are both
-                          unbiased estimates of the unsampled run
+        hit            -> vCPU time only (each sample stands for `scale` accesses)
+        miss           -> the page is brought in, and so are up to `scale - 1` more
+                          missing pages drawn from the same distribution: the misses
+                          the unsampled accesses around it would have met. Every page
+                          moved is charged exactly once, so I/O and stall time follow
+                          page movement (swap-ins balance swap-outs, as they must)
     page-cache reads, exactly, sequentially through the VM's file
     each VM's time: nominal work vs the vCPU budget -> achieved work
 
@@ -105,8 +106,6 @@ from juggler.sim.layout import (
     T_NOMINAL,
     WS_PAGES,
     ZERO_FILL,
-    ZIPF_A,
-    ZIPF_C,
 )
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": False}
@@ -368,16 +367,24 @@ def guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page, ref, page_f
 
 @njit(**_JIT)
 def guest_take_frame(v, vm_i, vm_f, g_state, h_state, frame_page, ref, page_frame, page_flags,
-                     free_stack, host_i, host_f, rng):
+                     free_stack, balloon_stack, host_i, host_f, rng):
     """A free frame for a new page; reclaims to the high watermark when below the low one.
 
-    Returns -1 when the guest cannot free anything (it is out of memory).
+    Returns -1 when the guest cannot free anything and its balloon is empty
+    (it is out of memory).
     """
     if vm_i[v, N_FREE] <= vm_i[v, LOW_WM]:
         guest_reclaim(v, vm_i[v, HIGH_WM] - vm_i[v, N_FREE] + 1, vm_i, vm_f, g_state, h_state,
                       frame_page, ref, page_frame, page_flags, free_stack, host_i, host_f, rng)
     if vm_i[v, N_FREE] == 0:
-        return -1
+        if vm_i[v, N_BALLOON] == 0:
+            return -1
+        # virtio-balloon's deflate-on-oom: the guest takes a page back from its
+        # balloon rather than kill a process; it is unbacked until touched
+        vm_i[v, N_BALLOON] -= 1
+        f = balloon_stack[vm_i[v, FRAME_BASE] + vm_i[v, N_BALLOON]]
+        g_state[f] = G_FREE
+        return f
     return pop_free(v, vm_i, free_stack)
 
 
@@ -414,13 +421,13 @@ def oom_kill(v, vm_i, g_state, frame_page, page_frame, page_flags, free_stack):
 
 @njit(**_JIT)
 def fault_in(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
-             page_flags, free_stack, host_i, host_f, rng):
+             page_flags, free_stack, balloon_stack, host_i, host_f, rng):
     """Bring virtual page p into a guest frame (and that frame into host memory).
 
     Returns False if the VM cannot proceed this tick (guest OOM or host exhausted).
     """
     f = guest_take_frame(v, vm_i, vm_f, g_state, h_state, frame_page, ref, page_frame,
-                         page_flags, free_stack, host_i, host_f, rng)
+                         page_flags, free_stack, balloon_stack, host_i, host_f, rng)
     if f < 0:
         oom_kill(v, vm_i, g_state, frame_page, page_frame, page_flags, free_stack)
         return False
@@ -460,7 +467,7 @@ def fault_in(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, ref, touche
 
 @njit(**_JIT)
 def access(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
-           page_flags, free_stack, host_i, host_f, rng):
+           page_flags, free_stack, balloon_stack, host_i, host_f, rng):
     """One access to virtual page p, standing for `weight` accesses; returns
     1 for a hit, 0 for a miss handled, -1 if the VM must stop for this tick."""
     f = page_frame[p]
@@ -474,27 +481,29 @@ def access(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, ref, touched,
         vm_i[v, BLOCKED] = 1
         return -1
     if fault_in(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
-                page_flags, free_stack, host_i, host_f, rng):
+                page_flags, free_stack, balloon_stack, host_i, host_f, rng):
         return 0
     return -1
 
 
 @njit(**_JIT)
-def draw_page(v, vm_i, vm_f, rng):
-    """The next anonymous page the workload touches, by its phase's pattern."""
+def draw_page(v, vm_i, zipf_table, rng):
+    """The next anonymous page the workload touches, by its phase's pattern.
+
+    Zipf ranks come from the VM's quantile table (``sim.workload.zipf_quantiles``),
+    interpolated: a table look-up instead of a power per access.
+    """
     ws = vm_i[v, WS_PAGES]
     pattern = vm_i[v, PATTERN]
     if pattern == PAT_SCAN:
         index = vm_i[v, SCAN_POS] % ws
         vm_i[v, SCAN_POS] = index + 1
     elif pattern == PAT_ZIPF:
-        a = vm_f[v, ZIPF_A]
-        u = rand_unit(rng, v)
-        if abs(a - 1.0) < 1e-9:
-            rank = ws**u
-        else:
-            rank = ((vm_f[v, ZIPF_C] - 1.0) * u + 1.0) ** (1.0 / (1.0 - a))
-        index = min(max(np.int64(rank) - 1, 0), ws - 1)
+        x = rand_unit(rng, v) * (zipf_table.shape[1] - 1)
+        k = np.int64(x)
+        low = zipf_table[v, k]
+        rank = low + (x - k) * (zipf_table[v, k + 1] - low)
+        index = min(np.int64(rank), ws - 1)
     else:
         index = rand_below(rng, v, ws)
     return vm_i[v, ANON_BASE] + index
@@ -551,39 +560,39 @@ def clear_tick(vm_i, vm_f, first, last):
 
 
 @njit(**_JIT)
-def run_vm_chunk(v, n, scale, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
-                 page_flags, free_stack, host_i, host_f, rng):
+def run_vm_chunk(v, n, scale, vm_i, vm_f, zipf_table, g_state, h_state, frame_page, ref, touched,
+                 page_frame, page_flags, free_stack, balloon_stack, host_i, host_f, rng):
     """n sampled accesses of VM v, each standing for `scale` accesses."""
     for _ in range(n):
         if vm_i[v, BLOCKED]:
             return
-        p = draw_page(v, vm_i, vm_f, rng)
+        p = draw_page(v, vm_i, zipf_table, rng)
         f = page_frame[p]
         if f >= 0 and h_state[f] == H_RESIDENT:
             ref[f] = 1
             touched[f] = 1
             continue
-        if access(v, p, scale, vm_i, vm_f, g_state, h_state, frame_page, ref, touched,
-                  page_frame, page_flags, free_stack, host_i, host_f, rng) < 0:
+        if access(v, p, 1.0, vm_i, vm_f, g_state, h_state, frame_page, ref, touched,
+                  page_frame, page_flags, free_stack, balloon_stack, host_i, host_f, rng) < 0:
             return
         # the unsampled accesses this miss stands for fault in pages of their own
         extra = round_random(scale - 1.0, rng, v)
         tries = 4 * extra + 4
         while extra > 0 and tries > 0:
             tries -= 1
-            q = draw_page(v, vm_i, vm_f, rng)
+            q = draw_page(v, vm_i, zipf_table, rng)
             g = page_frame[q]
             if g >= 0 and h_state[g] == H_RESIDENT:
                 continue
-            if access(v, q, 0.0, vm_i, vm_f, g_state, h_state, frame_page, ref, touched,
-                      page_frame, page_flags, free_stack, host_i, host_f, rng) < 0:
+            if access(v, q, 1.0, vm_i, vm_f, g_state, h_state, frame_page, ref, touched,
+                      page_frame, page_flags, free_stack, balloon_stack, host_i, host_f, rng) < 0:
                 return
             extra -= 1
 
 
 @njit(**_JIT)
 def run_cache_reads(v, n, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
-                    page_flags, free_stack, host_i, host_f, rng):
+                    page_flags, free_stack, balloon_stack, host_i, host_f, rng):
     """n sequential reads through the VM's file, each one page, simulated exactly."""
     n_file = vm_i[v, N_FILE]
     for _ in range(n):
@@ -592,7 +601,7 @@ def run_cache_reads(v, n, vm_i, vm_f, g_state, h_state, frame_page, ref, touched
         p = vm_i[v, FILE_BASE] + vm_i[v, FILE_POS]
         vm_i[v, FILE_POS] = (vm_i[v, FILE_POS] + 1) % n_file
         if access(v, p, 1.0, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
-                  page_flags, free_stack, host_i, host_f, rng) < 0:
+                  page_flags, free_stack, balloon_stack, host_i, host_f, rng) < 0:
             return
 
 
@@ -609,8 +618,8 @@ def settle_time(v, vm_f):
 
 
 @njit(**_JIT)
-def tick(samples, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame, page_flags,
-         free_stack, balloon_stack, host_i, host_f, rng):
+def tick(samples, vm_i, vm_f, zipf_table, g_state, h_state, frame_page, ref, touched, page_frame,
+         page_flags, free_stack, balloon_stack, host_i, host_f, rng):
     """Advance every VM by one tick. `samples[v]` is VM v's sampled accesses this tick."""
     n_vms = vm_i.shape[0]
     for v in range(n_vms):
@@ -639,14 +648,16 @@ def tick(samples, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_f
             if left[v] > 0:
                 n = min(left[v], CHUNK)
                 left[v] -= n
-                run_vm_chunk(v, n, scales[v], vm_i, vm_f, g_state, h_state, frame_page, ref,
-                             touched, page_frame, page_flags, free_stack, host_i, host_f, rng)
+                run_vm_chunk(v, n, scales[v], vm_i, vm_f, zipf_table, g_state, h_state,
+                             frame_page, ref, touched, page_frame, page_flags, free_stack,
+                             balloon_stack, host_i, host_f, rng)
                 busy = True
             if cache_left[v] > 0:
                 n = min(cache_left[v], CHUNK)
                 cache_left[v] -= n
                 run_cache_reads(v, n, vm_i, vm_f, g_state, h_state, frame_page, ref, touched,
-                                page_frame, page_flags, free_stack, host_i, host_f, rng)
+                                page_frame, page_flags, free_stack, balloon_stack, host_i, host_f,
+                                rng)
                 busy = True
     for v in range(n_vms):
         over = vm_i[v, N_RESIDENT] - vm_i[v, LIMIT]

@@ -73,26 +73,24 @@ N_VM_I = 32
 
 # -- vm_f: float64 columns, one row per VM --
 RATE = 0  # page accesses per tick at full speed
-ZIPF_A = 1
-ZIPF_C = 2  # precomputed W**(1-a) for the inverse CDF
-HIT_COST = 3  # seconds of vCPU per resident access
-GUEST_READ = 4  # guest disk read latency, seconds per page
-GUEST_WRITE = 5
-BUDGET = 6  # vCPU seconds per tick
-CACHE_PAGES = 7  # file pages read per tick
+HIT_COST = 1  # seconds of vCPU per resident access
+GUEST_READ = 2  # guest disk read latency, seconds per page
+GUEST_WRITE = 3
+BUDGET = 4  # vCPU seconds per tick
+CACHE_PAGES = 5  # file pages read per tick
 # per-tick accumulators (cleared by clear_tick)
-T_NOMINAL = 8  # vCPU time the nominal work needs
-STALL_GUEST_SWAP = 9
-STALL_HOST_SWAP = 10
-STALL_CACHE_MISS = 11
-NOMINAL = 12  # accesses asked for
-ACHIEVED = 13  # accesses done within the budget
-C_GUEST_SWAP_IN = 14  # pages
-C_GUEST_SWAP_OUT = 15
-C_HOST_SWAP_IN = 16
-C_CACHE_MISS = 17
-C_FIRST_TOUCH = 18
-N_VM_F = 19
+T_NOMINAL = 6  # vCPU time the nominal work needs
+STALL_GUEST_SWAP = 7
+STALL_HOST_SWAP = 8
+STALL_CACHE_MISS = 9
+NOMINAL = 10  # accesses asked for
+ACHIEVED = 11  # accesses done within the budget
+C_GUEST_SWAP_IN = 12  # pages
+C_GUEST_SWAP_OUT = 13
+C_HOST_SWAP_IN = 14
+C_CACHE_MISS = 15
+C_FIRST_TOUCH = 16
+N_VM_F = 17
 TICK_ACCUMULATORS = (T_NOMINAL, C_FIRST_TOUCH + 1)
 
 # -- host_i: int64 host scalars --

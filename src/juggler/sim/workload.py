@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from juggler.scenario import Phase, PhaseSpan, VmConfig
 from juggler.sim.layout import PAT_IDLE, PATTERN_CODES
 
@@ -54,6 +56,25 @@ def phase_settings(phase: Phase, vm: VmConfig, page_size: int, tick_s: float) ->
         releases=phase.releases,
         busy=busy,
     )
+
+
+ZIPF_TABLE_POINTS = 4096
+
+
+def zipf_quantiles(n_pages: int, exponent: float, points: int = ZIPF_TABLE_POINTS) -> np.ndarray:
+    """Ranks (0-based, as floats) at evenly spaced quantiles of a Zipf-like law over
+    n_pages pages: page i is touched in proportion to (i+1)**-exponent.
+
+    Uses the continuous inverse CDF of the power law; the kernels interpolate between
+    the points, so drawing a page costs a table look-up.
+    """
+    u = np.linspace(0.0, 1.0, points + 1)
+    if abs(exponent - 1.0) < 1e-9:
+        ranks = n_pages**u
+    else:
+        c = n_pages ** (1.0 - exponent)
+        ranks = ((c - 1.0) * u + 1.0) ** (1.0 / (1.0 - exponent))
+    return np.clip(ranks - 1.0, 0.0, n_pages - 1e-9)
 
 
 def anon_capacity_pages(vm: VmConfig, page_size: int) -> int:
