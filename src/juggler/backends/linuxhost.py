@@ -1,0 +1,128 @@
+"""The hypervisor host as Linux shows it: ``/proc/meminfo``, ``/proc/vmstat``, PSI.
+
+Why its own module: the QEMU backend and the libvirt backend see the host the
+same way, and tests must be able to feed canned files. Everything is read
+under ``proc_root`` (``/proc`` by default, a fixture directory in tests).
+Values are converted to bytes at once (``/proc`` speaks kB and pages), and a
+file the kernel does not provide (PSI needs ``CONFIG_PSI``) gives ``None``,
+never a made-up number.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from juggler.errors import BackendError
+from juggler.observation import HostSample
+
+KIB = 1024
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def read_kb_fields(path: Path) -> dict[str, int]:
+    """A ``Key:  123 kB`` file (meminfo, /proc/<pid>/status) as bytes by key.
+
+    Lines whose value is not a number (``Name: qemu``) are skipped.
+
+    :raise OSError: When the file cannot be read.
+    """
+    fields: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            scale = KIB if len(parts) > 1 and parts[1] == "kB" else 1
+            fields[key.strip()] = int(parts[0]) * scale
+    return fields
+
+
+def process_memory(proc_root: Path, pid: int) -> tuple[int | None, int | None]:
+    """A process's resident and swapped-out memory in bytes (``VmRSS``, ``VmSwap``).
+
+    :raise BackendError: When the process does not exist or cannot be read.
+    """
+    try:
+        fields = read_kb_fields(proc_root / str(pid) / "status")
+    except OSError as err:
+        raise BackendError(f"cannot read memory of process {pid}: {err.strerror or err}") from err
+    return fields.get("VmRSS"), fields.get("VmSwap")
+
+
+class HostReader:
+    """Samples host memory; keeps the previous swap counters to turn them into rates.
+
+    :param proc_root: where ``/proc`` is.
+    :param memory_bytes: the memory the VMs share, when it is less than the
+        machine's (the lab's cgroup limit); default ``MemTotal``.
+    """
+
+    def __init__(self, proc_root: Path = Path("/proc"), memory_bytes: int | None = None) -> None:
+        self.proc_root = Path(proc_root)
+        self.memory_bytes = memory_bytes
+        self._previous: tuple[float, int, int] | None = None
+
+    def sample(self, now_s: float) -> HostSample:
+        """The host now; swap rates are over the time since the previous sample.
+
+        :param now_s: a monotonic clock reading, in seconds.
+        :raise BackendError: When ``meminfo`` cannot be read (nothing can be observed).
+        """
+        try:
+            meminfo = read_kb_fields(self.proc_root / "meminfo")
+        except OSError as err:
+            raise BackendError(f"cannot read host memory: {err}") from err
+        total = meminfo.get("MemTotal", 0)
+        available = meminfo.get("MemAvailable", meminfo.get("MemFree", 0))
+        if self.memory_bytes is not None:
+            # a limit below the machine: what is available is bounded by what is left of it
+            available = min(available, self.memory_bytes - (total - available))
+            total = self.memory_bytes
+        swap_used = None
+        if "SwapTotal" in meminfo and "SwapFree" in meminfo:
+            swap_used = meminfo["SwapTotal"] - meminfo["SwapFree"]
+        swap_in, swap_out = self._swap_rates(now_s)
+        some, full = self._psi()
+        return HostSample(
+            host_memory_bytes=total,
+            host_available_bytes=max(0, available),
+            host_swap_used_bytes=swap_used,
+            host_swap_in_bytes_per_s=swap_in,
+            host_swap_out_bytes_per_s=swap_out,
+            host_psi_some_avg10=some,
+            host_psi_full_avg10=full,
+        )
+
+    def _swap_rates(self, now_s: float) -> tuple[float | None, float | None]:
+        try:
+            text = (self.proc_root / "vmstat").read_text()
+        except OSError:
+            return None, None
+        counters = dict(line.split(None, 1) for line in text.splitlines() if " " in line)
+        try:
+            pswpin, pswpout = int(counters["pswpin"]), int(counters["pswpout"])
+        except (KeyError, ValueError):
+            return None, None
+        previous, self._previous = self._previous, (now_s, pswpin, pswpout)
+        if previous is None or now_s <= previous[0]:
+            return None, None
+        elapsed = now_s - previous[0]
+        return (
+            max(0, pswpin - previous[1]) * PAGE_BYTES / elapsed,
+            max(0, pswpout - previous[2]) * PAGE_BYTES / elapsed,
+        )
+
+    def _psi(self) -> tuple[float | None, float | None]:
+        """``some`` and ``full`` avg10 of ``/proc/pressure/memory`` (percent of time stalled)."""
+        try:
+            text = (self.proc_root / "pressure" / "memory").read_text()
+        except OSError:
+            return None, None
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            kind, *pairs = line.split()
+            for pair in pairs:
+                key, _, value = pair.partition("=")
+                if key == "avg10":
+                    values[kind] = float(value)
+        return values.get("some"), values.get("full")

@@ -1,0 +1,296 @@
+"""Boot and stop one lab VM: a QEMU process running the guest image.
+
+Each VM gets a working directory holding its QMP socket (``qmp.sock``), its
+serial console log (``serial.log``, where the workload reports each second),
+QEMU's own output (``qemu.log``) and, when it has guest swap, a sparse raw
+swap disk. The VM has a virtio balloon, no network and no display.
+
+Why the accelerator probe: ``/dev/kvm`` can exist while a KVM guest hangs at
+boot (a VM without nested virtualisation), so KVM is trusted only once a guest
+booted with it reaches ``JUGGLER ready`` within a time-out; otherwise the lab
+falls back to TCG with a warning. The outcome is remembered for the process,
+so only the first VM pays for the probe. ``JUGGLER_LAB_ACCEL=tcg|kvm`` skips it.
+
+A :class:`LabVm` never outlives a failure: a boot that fails or times out
+kills QEMU and removes what it created before raising.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from juggler.errors import BootError, LabError, MissingToolError
+from juggler.lab.image import GuestImage
+from juggler.units import MIB
+
+log = logging.getLogger(__name__)
+
+QEMU = "qemu-system-x86_64"
+READY_MARKER = "JUGGLER ready"
+#: how long a KVM boot may take before KVM is declared unusable (TCG boots in ~5 s)
+KVM_PROBE_TIMEOUT_S = 20.0
+#: how long a boot may take under TCG (slow on a busy 2-core machine)
+TCG_BOOT_TIMEOUT_S = 90.0
+
+_REPORT_RE = re.compile(
+    r"JUGGLER t=(\d+) phase=(\d+) ws_mib=(\d+) accesses=(\d+) "
+    r"p50_us=([\d.]+) p99_us=([\d.]+) max_us=([\d.]+)"
+)
+_accelerator: str | None = None
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    """What a lab VM is: its size and what its workload does."""
+
+    name: str
+    memory_bytes: int
+    #: the workload's phases, ``DUR:SIZE_MIB:PATTERN:RATE,...`` (see ``guest/workload.c``)
+    phases: str = "0:32:uniform:20000"
+    seed: int = 1
+    #: size of the guest's swap disk (0: no swap)
+    swap_bytes: int = 0
+    vcpus: int = 1
+
+
+@dataclass(frozen=True)
+class WorkloadReport:
+    """One second of the guest workload, as it printed it on the serial console."""
+
+    t_s: int
+    phase: int
+    working_set_bytes: int
+    accesses: int
+    p50_us: float
+    p99_us: float
+    max_us: float
+
+
+class LabVm:
+    """One QEMU guest of the lab; a context manager that always cleans up.
+
+    :param spec: the VM's size and workload.
+    :param image: the guest kernel and initramfs.
+    :param workdir: where its socket and logs go (default: a new temporary directory,
+        removed by :meth:`stop`).
+    :param accel: ``kvm``, ``tcg``, or ``auto`` (probe KVM once, fall back to TCG).
+    """
+
+    def __init__(
+        self,
+        spec: VmSpec,
+        image: GuestImage,
+        workdir: Path | None = None,
+        accel: str = "auto",
+    ) -> None:
+        if spec.memory_bytes < 64 * MIB:
+            raise LabError(f"{spec.name}: memory_bytes(={spec.memory_bytes}) must be >= 64 MiB")
+        if accel not in ("auto", "kvm", "tcg"):
+            raise LabError(f'accel(={accel!r}) must be "auto", "kvm" or "tcg"')
+        self.spec = spec
+        self.image = image
+        self._own_workdir = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"juggler-{spec.name}-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._accel_wanted = accel
+        self._process: subprocess.Popen[bytes] | None = None
+        #: the accelerator the VM runs under, once started
+        self.accel: str | None = None
+        #: seconds from QEMU's start to the guest's ``JUGGLER ready``
+        self.boot_seconds: float | None = None
+
+    @property
+    def qmp_path(self) -> Path:
+        return self.workdir / "qmp.sock"
+
+    @property
+    def serial_path(self) -> Path:
+        return self.workdir / "serial.log"
+
+    @property
+    def pid(self) -> int | None:
+        """The QEMU process id, while it runs."""
+        return self._process.pid if self._process and self._process.poll() is None else None
+
+    def start(self) -> LabVm:
+        """Boot the VM and wait until its guest reports ready.
+
+        :raise MissingToolError: When QEMU is not installed.
+        :raise BootError: When QEMU exits or the guest is not ready in time; QEMU
+            is killed and the working directory removed first.
+        """
+        if shutil.which(QEMU) is None:
+            raise MissingToolError(QEMU, "qemu-system-x86", "to run lab VMs")
+        try:
+            self._boot(self._choose_accel())
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop QEMU (SIGTERM, then SIGKILL) and remove a working directory we created."""
+        self._kill()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> LabVm:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def serial_text(self) -> str:
+        """Everything the guest printed on its serial console so far."""
+        try:
+            return self.serial_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def reports(self) -> list[WorkloadReport]:
+        """The workload's per-second reports so far."""
+        return [
+            WorkloadReport(
+                int(m[1]), int(m[2]), int(m[3]) * MIB, int(m[4]), float(m[5]), float(m[6]),
+                float(m[7]),
+            )
+            for m in _REPORT_RE.finditer(self.serial_text())
+        ]  # fmt: skip
+
+    def _choose_accel(self) -> str:
+        global _accelerator
+        if self._accel_wanted != "auto":
+            return self._accel_wanted
+        forced = os.environ.get("JUGGLER_LAB_ACCEL")
+        if forced in ("kvm", "tcg"):
+            return forced
+        if _accelerator is not None:
+            return _accelerator
+        if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+            _accelerator = "tcg"
+            return _accelerator
+        try:
+            self._boot("kvm", timeout_s=KVM_PROBE_TIMEOUT_S)
+        except BootError as err:
+            self._kill()
+            log.warning(
+                "KVM is present but a guest did not boot with it (%s); using TCG "
+                "(emulation, slower). Set JUGGLER_LAB_ACCEL=tcg to skip this probe.",
+                str(err).splitlines()[0],
+            )
+            _accelerator = "tcg"
+            return _accelerator
+        _accelerator = "kvm"
+        return "kvm"  # already booted by the probe
+
+    def _boot(self, accel: str, timeout_s: float | None = None) -> None:
+        if self._process is not None:
+            return  # the KVM probe already booted it
+        for stale in (self.qmp_path, self.serial_path):
+            stale.unlink(missing_ok=True)
+        command = self._command(accel)
+        log.debug("%s: %s", self.spec.name, " ".join(command))
+        started = time.monotonic()
+        with (self.workdir / "qemu.log").open("wb") as qemu_log:
+            try:
+                self._process = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=qemu_log
+                )
+            except OSError as err:
+                raise BootError(f"cannot start {QEMU}: {err}", self.spec.name) from err
+        self.accel = accel
+        limit = timeout_s or (TCG_BOOT_TIMEOUT_S if accel == "tcg" else KVM_PROBE_TIMEOUT_S)
+        while READY_MARKER not in self.serial_text():
+            code = self._process.poll()
+            if code is not None:
+                self._process = None
+                raise BootError(f"QEMU exited with status {code} during boot", *self._tail())
+            if time.monotonic() - started > limit:
+                raise BootError(
+                    f"the guest did not report ready within {limit:g} s under {accel}",
+                    *self._tail(),
+                )
+            time.sleep(0.1)
+        self.boot_seconds = time.monotonic() - started
+        log.info("%s booted under %s in %.1f s", self.spec.name, accel, self.boot_seconds)
+
+    def _command(self, accel: str) -> list[str]:
+        spec = self.spec
+        append = (
+            f"console=ttyS0 quiet panic=-1 juggler.phases={spec.phases} juggler.seed={spec.seed}"
+        )
+        command = [
+            QEMU, "-name", spec.name, "-nodefaults", "-no-user-config", "-no-reboot",
+            "-machine", "q35", "-accel", accel, "-cpu", "host" if accel == "kvm" else "max",
+            "-smp", str(spec.vcpus), "-m", f"{spec.memory_bytes // MIB}M",
+            "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
+            "-append", append, "-display", "none", "-nic", "none",
+            "-serial", f"file:{self.serial_path}",
+            "-device", "virtio-balloon-pci,id=balloon0",
+            "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+        ]  # fmt: skip
+        if spec.swap_bytes:
+            disk = self.workdir / "swap.raw"
+            with disk.open("wb") as handle:
+                handle.truncate(spec.swap_bytes)
+            cache = "none" if _supports_direct_io(self.workdir) else "writeback"
+            command += [
+                "-drive", f"file={disk},format=raw,if=none,id=swap0,cache={cache}",
+                "-device", "virtio-blk-pci,drive=swap0",
+            ]  # fmt: skip
+        return command
+
+    def _kill(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.qmp_path.unlink(missing_ok=True)
+
+    def _tail(self, lines: int = 15) -> tuple[str, str]:
+        qemu_log = self.workdir / "qemu.log"
+        qemu_text = qemu_log.read_text(errors="replace") if qemu_log.exists() else ""
+        text = "\n".join(
+            [f"  qemu: {line}" for line in qemu_text.splitlines()[-lines:]]
+            + [f"  serial: {line}" for line in self.serial_text().splitlines()[-lines:]]
+        )
+        return self.spec.name, text
+
+
+def _supports_direct_io(directory: Path) -> bool:
+    """Whether files in ``directory`` can be opened with O_DIRECT (tmpfs cannot).
+
+    With O_DIRECT the guest's swap disk bypasses the host's page cache, so guest
+    swapping costs real I/O instead of hiding in host memory.
+    """
+    probe = directory / ".direct-probe"
+    try:
+        fd = os.open(probe, os.O_CREAT | os.O_WRONLY | getattr(os, "O_DIRECT", 0), 0o600)
+    except OSError:
+        return False
+    else:
+        os.close(fd)
+        return True
+    finally:
+        probe.unlink(missing_ok=True)
