@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -59,8 +60,10 @@ def main_options(
     )
 
 
-def _fail(error: Exception) -> None:
-    err.print(f"[bold red]error:[/] {error}", highlight=False)
+def _fail(error: Exception | str) -> None:
+    # escape: the message quotes user input ("[/x]" would be read as markup);
+    # soft_wrap: a long message stays on its lines rather than being cut mid-path
+    err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -93,7 +96,9 @@ def simulate(
     duration: Annotated[
         str | None, typer.Option("--duration", "-d", help="Simulated time, e.g. 10m, 90s.")
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, help="Random seed (0 or more).")
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
@@ -104,16 +109,36 @@ def simulate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run a scenario on the simulated host and summarize what happened to each VM."""
+    from juggler.policy import get_policy
     from juggler.simulate import default_run_path, run_simulation
     from juggler.summary import to_json
 
-    try:
-        duration_s = parse_duration(duration) if duration is not None else None
-    except ValueError as error:
-        _fail(typer.BadParameter(str(error), param_hint="--duration"))
+    duration_s = None
+    if duration is not None:
+        try:
+            duration_s = parse_duration(duration)
+        except ValueError as error:
+            _fail(f"--duration: {error}")
+        if duration_s is not None and duration_s <= 0:
+            _fail(f"--duration: {duration!r} must be more than 0 (such as 30s or 10m)")
+    if policy is not None:
+        try:
+            get_policy(policy)
+        except JugglerError as error:
+            _fail(f"--policy: {error}")
     try:
         loaded, text, source = _load(scenario)
-        loaded = loaded.with_overrides(policy=policy, duration_s=duration_s, seed=seed)
+        options = [
+            f"{flag} {value}"
+            for flag, value in (("--policy", policy), ("--duration", duration), ("--seed", seed))
+            if value is not None
+        ]
+        loaded = loaded.with_overrides(
+            policy=policy,
+            duration_s=duration_s,
+            seed=seed,
+            source=f"{source} with {' '.join(options)}" if options else source,
+        )
         path = out_path or default_run_path(loaded)
         progress = Progress(
             TextColumn("[bold]{task.description}"),

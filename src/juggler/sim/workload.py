@@ -62,19 +62,22 @@ ZIPF_TABLE_POINTS = 4096
 
 
 def zipf_quantiles(n_pages: int, exponent: float, points: int = ZIPF_TABLE_POINTS) -> np.ndarray:
-    """Ranks (0-based, as floats) at evenly spaced quantiles of a Zipf-like law over
-    n_pages pages: page i is touched in proportion to (i+1)**-exponent.
+    """Fractional ranks at evenly spaced quantiles of the Zipf law over n_pages pages
+    (page i is touched in proportion to (i+1)**-exponent), from its exact CDF.
 
-    Uses the continuous inverse CDF of the power law; the kernels interpolate between
-    the points, so drawing a page costs a table look-up.
+    Inside page i the rank runs from i to i+1 as the quantile crosses the page's
+    probability, so interpolating between table points (as the kernels do) keeps
+    each page's share; drawing a page costs a table look-up, not a power.
     """
+    weights = np.arange(1, n_pages + 1, dtype=np.float64) ** -exponent
+    cdf = np.cumsum(weights)
+    cdf /= cdf[-1]
     u = np.linspace(0.0, 1.0, points + 1)
-    if abs(exponent - 1.0) < 1e-9:
-        ranks = n_pages**u
-    else:
-        c = n_pages ** (1.0 - exponent)
-        ranks = ((c - 1.0) * u + 1.0) ** (1.0 / (1.0 - exponent))
-    return np.clip(ranks - 1.0, 0.0, n_pages - 1e-9)
+    page = np.minimum(np.searchsorted(cdf, u, side="right"), n_pages - 1)
+    below = np.where(page > 0, cdf[page - 1], 0.0)
+    share = cdf[page] - below
+    ranks = page + np.clip((u - below) / share, 0.0, 1.0)
+    return np.minimum(ranks, n_pages - 1e-9)
 
 
 def anon_capacity_pages(vm: VmConfig, page_size: int) -> int:
