@@ -32,6 +32,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -76,13 +77,35 @@ class ManagerConfig(_Strict):
     dead_band: Size = Field(default=4 * 1024**2, ge=0)
     params: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, name: str) -> str:
+        from juggler.policy import POLICIES
+
+        if name not in POLICIES:
+            raise ValueError(
+                f"unknown policy {name!r} (choose one of: {', '.join(sorted(POLICIES))})"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _check_params(self) -> ManagerConfig:
+        from juggler.errors import PolicyError
+        from juggler.policy import get_policy
+
+        try:
+            get_policy(self.policy).make_params(self.params)
+        except PolicyError as err:
+            raise ValueError(f"params: {err}") from None
+        return self
+
 
 class RunConfig(_Strict):
     """How long and how finely to simulate."""
 
     duration: Duration = Field(default=600.0, gt=0)
     tick: Duration = Field(default=1.0, gt=0)
-    seed: int = 1
+    seed: int = Field(default=1, ge=0)
     #: page accesses simulated per VM per tick; the rest are scaled from these
     accesses_per_tick: int = Field(default=20_000, gt=0)
     page_size: Size = Field(default=4096, gt=0)
@@ -147,30 +170,55 @@ class VmConfig(_Strict):
     file_size: Size | None = Field(default=None, gt=0)
     workload: list[Phase] = Field(default_factory=lambda: [Phase(pattern="idle")])
 
-    @model_validator(mode="after")
-    def _check(self) -> VmConfig:
-        if self.reservation > self.memory:
+    # Field validators run in declaration order and see the fields before them in
+    # info.data, so each cross-field problem is reported at the field that is wrong.
+    @field_validator("reservation")
+    @classmethod
+    def _reservation_fits(cls, reservation: int, info: ValidationInfo) -> int:
+        memory = info.data.get("memory")
+        if memory is not None and reservation > memory:
             raise ValueError(
-                f"reservation ({format_size(self.reservation)}) is larger than memory "
-                f"({format_size(self.memory)})"
+                f"reservation ({format_size(reservation)}) is larger than memory "
+                f"({format_size(memory)}); lower reservation or raise memory"
             )
-        if self.limit is not None and self.limit < self.reservation:
+        return reservation
+
+    @field_validator("limit")
+    @classmethod
+    def _limit_between(cls, limit: int | None, info: ValidationInfo) -> int | None:
+        if limit is None:
+            return limit
+        reservation = info.data.get("reservation")
+        memory = info.data.get("memory")
+        if reservation is not None and limit < reservation:
             raise ValueError(
-                f"limit ({format_size(self.limit)}) is below reservation "
-                f"({format_size(self.reservation)})"
+                f"limit ({format_size(limit)}) is below reservation "
+                f"({format_size(reservation)}); raise limit or lower reservation"
             )
-        if self.limit is not None and self.limit > self.memory:
+        if memory is not None and limit > memory:
             raise ValueError(
-                f"limit ({format_size(self.limit)}) is above memory ({format_size(self.memory)})"
+                f"limit ({format_size(limit)}) is above memory ({format_size(memory)}); "
+                "lower limit, or leave it out to mean memory"
             )
-        if self.guest_kernel >= self.memory:
+        return limit
+
+    @field_validator("guest_kernel")
+    @classmethod
+    def _kernel_fits(cls, guest_kernel: int, info: ValidationInfo) -> int:
+        memory = info.data.get("memory")
+        if memory is not None and guest_kernel >= memory:
             raise ValueError(
-                f"guest_kernel ({format_size(self.guest_kernel)}) leaves no memory for the "
-                f"workload in {format_size(self.memory)}"
+                f"guest_kernel ({format_size(guest_kernel)}) leaves no memory for the "
+                f"workload in memory ({format_size(memory)}); lower guest_kernel or raise memory"
             )
-        if not self.workload:
-            raise ValueError("workload needs at least one phase")
-        return self
+        return guest_kernel
+
+    @field_validator("workload")
+    @classmethod
+    def _has_phases(cls, workload: list[Phase]) -> list[Phase]:
+        if not workload:
+            raise ValueError("needs at least one phase (or leave workload out for an idle VM)")
+        return workload
 
     @property
     def limit_bytes(self) -> int:
@@ -200,26 +248,27 @@ class Scenario(_Strict):
     run: RunConfig = RunConfig()
     vm: list[VmConfig] = Field(min_length=1)
 
-    @field_validator("vm")
-    @classmethod
-    def _unique_names(cls, vms: list[VmConfig]) -> list[VmConfig]:
-        seen: set[str] = set()
-        for vm in vms:
-            if vm.name in seen:
-                raise ValueError(f"duplicate VM name {vm.name!r}")
-            seen.add(vm.name)
-        return vms
-
     @model_validator(mode="after")
-    def _check_phases(self) -> Scenario:
+    def _check_vms(self) -> Scenario:
+        # Raised at the root, so each line carries its own full path; validate_scenario
+        # splits the lines into separate problems.
         problems = []
+        first_index: dict[str, int] = {}
         for index, vm in enumerate(self.vm):
-            try:
-                phase_spans(vm, self.run.duration)
-            except ValueError as err:
-                problems.append(f"vm[{index}] {vm.name!r}.workload: {err}")
+            where = f"vm[{index}] {vm.name!r}"
+            if vm.name in first_index:
+                problems.append(
+                    f"{where}.name: duplicate VM name {vm.name!r} (vm[{first_index[vm.name]}] "
+                    "has it too); give each VM its own name"
+                )
+            else:
+                first_index[vm.name] = index
+            _, phase_problems = _place_phases(vm, self.run.duration)
+            problems.extend(
+                f"{where}.workload{path}: {message}" for path, message in phase_problems
+            )
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -236,8 +285,13 @@ class Scenario(_Strict):
         policy: str | None = None,
         duration_s: float | None = None,
         seed: int | None = None,
+        source: str = "<command line>",
     ) -> Scenario:
-        """A copy with the command line's overrides applied and validated again."""
+        """A copy with the command line's overrides applied and validated again.
+
+        :param source: what to name in error messages (the file and the options).
+        :raise ScenarioError: When the overrides make the scenario invalid.
+        """
         data = self.model_dump()
         if policy is not None:
             data["manager"]["policy"] = policy
@@ -245,7 +299,7 @@ class Scenario(_Strict):
             data["run"]["duration"] = duration_s
         if seed is not None:
             data["run"]["seed"] = seed
-        return validate_scenario(data, "<command line>")
+        return validate_scenario(data, source)
 
 
 def phase_spans(vm: VmConfig, run_duration_s: float) -> list[PhaseSpan]:
@@ -254,28 +308,51 @@ def phase_spans(vm: VmConfig, run_duration_s: float) -> list[PhaseSpan]:
     :raise ValueError: When a phase ends before it starts, or a phase other than the
         last has neither ``duration`` nor ``until``.
     """
+    spans, problems = _place_phases(vm, run_duration_s)
+    if problems:
+        path, message = problems[0]
+        raise ValueError(f"workload{path}: {message}")
+    return spans
+
+
+def _place_phases(
+    vm: VmConfig, run_duration_s: float
+) -> tuple[list[PhaseSpan], list[tuple[str, str]]]:
+    """The spans, and every problem as (``[index].field``, message)."""
     spans: list[PhaseSpan] = []
+    problems: list[tuple[str, str]] = []
     start = 0.0
     last = len(vm.workload) - 1
     for index, phase in enumerate(vm.workload):
         if phase.until is not None:
             end = phase.until
             if end <= start:
-                raise ValueError(
-                    f"phase {index} ends at until={format_duration(end)}, which is not after "
-                    f"its start at {format_duration(start)} (phase times go backwards)"
+                problems.append(
+                    (
+                        f"[{index}].until",
+                        f"until={format_duration(end)} is not after the phase's start at "
+                        f"{format_duration(start)} (phase times go backwards); make until "
+                        f"later than {format_duration(start)} or use duration",
+                    )
                 )
+                end = start
         elif phase.duration is not None:
             end = start + phase.duration
         elif index == last:
             end = max(run_duration_s, start)
         else:
-            raise ValueError(f"phase {index} needs a duration or an until (only the last may omit)")
+            problems.append(
+                (
+                    f"[{index}]",
+                    "needs a duration or an until (only the last phase may have neither)",
+                )
+            )
+            end = start
         if index == last:
             end = max(end, run_duration_s)
         spans.append(PhaseSpan(start, end, phase))
         start = end
-    return spans
+    return spans, problems
 
 
 def _format_location(loc: tuple[Any, ...], data: Any) -> str:
@@ -286,7 +363,7 @@ def _format_location(loc: tuple[Any, ...], data: Any) -> str:
             name = ""
             if isinstance(node, list) and 0 <= item < len(node) and isinstance(node[item], dict):
                 vm_name = node[item].get("name")
-                if parts and parts[-1] == "vm" and vm_name:
+                if parts and parts[-1] == "vm" and isinstance(vm_name, str) and vm_name:
                     name = f" {vm_name!r}"
             parts[-1] = f"{parts[-1]}[{item}]{name}" if parts else f"[{item}]"
         else:
@@ -328,7 +405,7 @@ def validate_scenario(data: dict[str, Any], source: str) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
-        problems = [_format_error(e, data) for e in err.errors()]
+        problems = [line for e in err.errors() for line in _format_error(e, data).splitlines()]
         raise ScenarioError(source, problems) from None
     check_admission(scenario, source)
     return scenario
@@ -364,9 +441,19 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ScenarioError(str(path), ["no such file"]) from None
+        raise ScenarioError(
+            str(path),
+            [
+                "no such file (give the path of a scenario TOML file, or one of the "
+                f"built-in scenarios: {', '.join(BUILTIN_SCENARIOS)})"
+            ],
+        ) from None
     except OSError as err:
         raise ScenarioError(str(path), [f"cannot read: {err.strerror}"]) from None
+    except UnicodeDecodeError as err:
+        raise ScenarioError(
+            str(path), [f"not UTF-8 text (byte {err.start}); save the file as UTF-8"]
+        ) from None
     return parse_scenario(text, str(path))
 
 

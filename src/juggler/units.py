@@ -8,6 +8,7 @@ what a valid value looks like.
 
 from __future__ import annotations
 
+import math
 import re
 
 KIB = 1024
@@ -44,6 +45,7 @@ _DURATION_UNITS = {
 _NUMBER = r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 _SIZE_RE = re.compile(rf"^\s*{_NUMBER}\s*([a-zA-Z]*)\s*$")
 _DURATION_PART_RE = re.compile(rf"{_NUMBER}\s*(ms|sec|min|s|m|h)")
+_BARE_NUMBER_RE = re.compile(_NUMBER)
 
 
 def parse_size(value: str | int | float) -> int:
@@ -59,6 +61,8 @@ def parse_size(value: str | int | float) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a size")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"size {value!r} must be a finite number of bytes")
         if value < 0:
             raise ValueError(f"size {value!r} must not be negative")
         return int(value)
@@ -87,6 +91,8 @@ def parse_duration(value: str | int | float) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"duration {value!r} must be a finite number of seconds")
         if value < 0:
             raise ValueError(f"duration {value!r} must not be negative")
         return float(value)
@@ -95,10 +101,9 @@ def parse_duration(value: str | int | float) -> float:
     text = value.strip().lower().replace(" ", "")
     if text.startswith("-"):
         raise ValueError(f"duration {value!r} must not be negative")
-    try:
+    # a bare number of seconds; not float(text), which also takes "inf", "nan", "1_0"
+    if _BARE_NUMBER_RE.fullmatch(text):
         return float(text)
-    except ValueError:
-        pass
     parts = list(_DURATION_PART_RE.finditer(text))
     if not parts or "".join(p.group(0) for p in parts) != text:
         raise ValueError(
@@ -113,19 +118,26 @@ def parse_rate(value: str | int | float) -> float:
 
     A bare number is bytes per second; a size without ``/s`` is read as per second too.
 
-    :raise ValueError: When the value is not a size per second.
+    :raise ValueError: When the value is not a size per second, or is negative.
     """
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lower().endswith("/s"):
-            text = text[:-2]
-        try:
-            return float(parse_size(text))
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is not a rate (write a size per second, such as 4MiB/s)"
-            ) from None
-    return float(parse_size(value))
+    hint = "write a size per second, such as 4MiB/s"
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{value!r} is not a rate ({hint})")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"rate {value!r} must be a finite number of bytes per second")
+        if value < 0:
+            raise ValueError(f"rate {value!r} must not be negative")
+        return float(value)
+    text = value.strip()
+    if text.startswith("-"):
+        raise ValueError(f"rate {value!r} must not be negative")
+    if text.lower().endswith("/s"):
+        text = text[:-2]
+    try:
+        return float(parse_size(text))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a rate ({hint})") from None
 
 
 def format_size(n_bytes: float | int | None) -> str:
