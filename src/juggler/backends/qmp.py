@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from qemu.qmp import ExecInterruptedError, ExecuteError, QMPClient, QMPError
+from qemu.qmp import Runstate as QmpRunstate
 
 from juggler.errors import CommandError, ConnectError, StateError
 
@@ -140,6 +141,13 @@ class QmpChannel:
             breaks; the channel disconnects.
         """
         assert self._client is not None
+        if self._client.runstate is not QmpRunstate.RUNNING:
+            # the reader met end-of-file: QEMU hung up since the last command
+            await self._teardown()
+            raise ConnectError(
+                f"{command}: QMP connection lost: QEMU closed the connection (did it exit?)",
+                self.name,
+            )
         try:
             return await asyncio.wait_for(self._client.execute(command, arguments), self.timeout_s)
         except ExecuteError as err:

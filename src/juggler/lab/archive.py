@@ -9,6 +9,7 @@ is 0, entries in a fixed order), which keeps the image cache key honest.
 
 from __future__ import annotations
 
+import gzip
 import io
 import lzma
 import stat
@@ -38,11 +39,23 @@ def deb_data(deb: Path) -> tarfile.TarFile:
         size = int(header[48:58].decode("ascii").strip())
         start = offset + _AR_HEADER
         if name.startswith("data.tar"):
-            if name.endswith(".zst"):
-                raise LabError(f"{deb}: {name} is zstd-compressed, which Python cannot read")
-            return tarfile.open(fileobj=io.BytesIO(blob[start : start + size]), mode="r:*")
+            # decompressed once, in memory, so that reading members in any order is cheap
+            # (a compressed tar stream is decompressed again from the start at every seek back)
+            return tarfile.open(
+                fileobj=io.BytesIO(_decompress(deb, name, blob[start : start + size]))
+            )
         offset = start + size + (size & 1)
     raise LabError(f"{deb} has no data.tar member; delete it and retry")
+
+
+def _decompress(deb: Path, name: str, data: bytes) -> bytes:
+    if name.endswith(".xz"):
+        return lzma.decompress(data)
+    if name.endswith(".gz"):
+        return gzip.decompress(data)
+    if name == "data.tar":
+        return data
+    raise LabError(f"{deb}: {name} is compressed in a way Python cannot read (not xz or gzip)")
 
 
 def decompress_module(name: str, data: bytes) -> bytes:
@@ -51,7 +64,7 @@ def decompress_module(name: str, data: bytes) -> bytes:
     busybox ``insmod`` loads only plain modules, so compressed ones are
     decompressed at build time.
 
-    :raise LabError: When the module is compressed with zstd or gzip-less formats Python lacks.
+    :raise LabError: When the module is compressed another way (zstd, gzip).
     """
     if name.endswith(".ko"):
         return data

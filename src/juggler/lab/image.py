@@ -43,6 +43,8 @@ KERNEL_METAPACKAGES = ("linux-image-cloud-amd64", "linux-image-amd64")
 #: modules the guest needs; their dependencies are added from each module's modinfo
 GUEST_MODULES = ("virtio_pci", "virtio_balloon", "virtio_blk")
 BUSYBOX = Path("/bin/busybox")
+#: files apt rewrites when its package lists change
+_APT_STATE = (Path("/var/lib/apt/lists"), Path("/var/cache/apt/pkgcache.bin"))
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def build_image(
     :raise LabError: When the kernel package cannot be found, fetched or unpacked.
     """
     root = cache_root or default_cache_root()
-    package, version = _resolve_kernel(kernel_package)
+    package, version = _resolve_kernel_cached(kernel_package, root)
     inputs = {
         "format": str(IMAGE_FORMAT),
         "kernel_package": package,
@@ -205,6 +207,26 @@ def _compile_workload(work: Path) -> bytes:
     source.unlink()
     binary.unlink()
     return data
+
+
+def _resolve_kernel_cached(package: str | None, root: Path) -> tuple[str, str]:
+    """:func:`_resolve_kernel`, remembered until apt's package lists change.
+
+    ``apt-cache`` takes seconds, and the answer changes only on ``apt-get update``.
+    """
+    stamp = max((p.stat().st_mtime_ns for p in _APT_STATE if p.exists()), default=0)
+    memo = root / "kernel-package.json"
+    wanted = {"stamp": stamp, "requested": package}
+    try:
+        saved = json.loads(memo.read_text())
+        if {k: saved.get(k) for k in wanted} == wanted:
+            return saved["package"], saved["version"]
+    except (OSError, ValueError, KeyError):
+        pass
+    resolved, version = _resolve_kernel(package)
+    root.mkdir(parents=True, exist_ok=True)
+    memo.write_text(json.dumps({**wanted, "package": resolved, "version": version}))
+    return resolved, version
 
 
 def _resolve_kernel(package: str | None) -> tuple[str, str]:
