@@ -153,8 +153,10 @@ class QmpChannel:
         except ExecuteError as err:
             raise CommandError(f"{command}: {err.error_class}: {err}", self.name) from err
         except (OSError, QMPError, TimeoutError, EOFError) as err:
+            hung_up = self._client.runstate is not QmpRunstate.RUNNING
             await self._teardown()
-            raise ConnectError(f"{command}: QMP connection lost: {_why(err)}", self.name) from err
+            why = "QEMU closed the connection (did it exit?)" if hung_up else _why(err)
+            raise ConnectError(f"{command}: QMP connection lost: {why}", self.name) from err
 
     async def close(self) -> None:
         """Disconnect if connected; never raises (a dead VM is already closed)."""
