@@ -1,0 +1,67 @@
+"""The host /proc reader, on canned files (tests/backends/data/proc)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from juggler.backends.linuxhost import PAGE_BYTES, HostReader, process_memory
+from juggler.errors import BackendError
+
+KIB = 1024
+PROC = Path(__file__).parent / "data" / "proc"
+
+
+@pytest.fixture
+def proc(tmp_path: Path) -> Path:
+    """A writable copy of the canned /proc."""
+    return Path(shutil.copytree(PROC, tmp_path / "proc"))
+
+
+def test_host_sample_is_in_bytes() -> None:
+    host = HostReader(PROC).sample(now_s=10.0)
+    assert host.host_memory_bytes == 8048576 * KIB
+    assert host.host_available_bytes == 2097152 * KIB
+    assert host.host_swap_used_bytes == (4194304 - 3145728) * KIB
+    assert host.host_psi_some_avg10 == 1.5
+    assert host.host_psi_full_avg10 == 0.25
+    assert host.host_swap_in_bytes_per_s is None  # no previous sample yet
+
+
+def test_swap_rates_are_deltas_over_time(proc: Path) -> None:
+    reader = HostReader(proc)
+    reader.sample(now_s=10.0)
+    (proc / "vmstat").write_text("pswpin 1100\npswpout 2400\n")
+    host = reader.sample(now_s=12.0)
+    assert host.host_swap_in_bytes_per_s == 100 * PAGE_BYTES / 2
+    assert host.host_swap_out_bytes_per_s == 400 * PAGE_BYTES / 2
+
+
+def test_a_memory_limit_bounds_total_and_available() -> None:
+    host = HostReader(PROC, memory_bytes=6 * 1024**3).sample(now_s=0.0)
+    used = (8048576 - 2097152) * KIB
+    assert host.host_memory_bytes == 6 * 1024**3
+    assert host.host_available_bytes == 6 * 1024**3 - used
+
+
+def test_without_psi_the_pressure_is_unknown(proc: Path) -> None:
+    shutil.rmtree(proc / "pressure")
+    host = HostReader(proc).sample(now_s=0.0)
+    assert host.host_psi_some_avg10 is None and host.host_psi_full_avg10 is None
+
+
+def test_unreadable_meminfo_is_a_backend_error(proc: Path) -> None:
+    (proc / "meminfo").unlink()
+    with pytest.raises(BackendError, match=r"^cannot read host memory: "):
+        HostReader(proc).sample(now_s=0.0)
+
+
+def test_process_memory_reads_rss_and_swap() -> None:
+    assert process_memory(PROC, 4242) == (262144 * KIB, 16384 * KIB)
+
+
+def test_a_vanished_process_is_a_backend_error() -> None:
+    with pytest.raises(BackendError, match=r"^cannot read memory of process 999999: "):
+        process_memory(PROC, 999999)
