@@ -1,0 +1,90 @@
+"""``juggler lab``: build the guest image and boot a trial VM.
+
+A typer sub-app (``lab_app``) that ``juggler.cli`` registers with
+``app.add_typer(lab_app, name="lab")``. Like the main CLI it prints a
+:class:`~juggler.errors.JugglerError` as one line and exits with status 2.
+Logging is configured by the main CLI, not here.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from juggler.backends import QemuBackend, QemuVm
+from juggler.errors import JugglerError
+from juggler.lab.image import build_image
+from juggler.lab.vm import LabVm, VmSpec
+from juggler.units import format_size, parse_duration, parse_size
+
+lab_app = typer.Typer(
+    help="The lab: tiny real QEMU guests with a virtio balloon and a workload.",
+    no_args_is_help=True,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: object) -> NoReturn:
+    err.print(f"[red]error:[/] {escape(str(message))}")
+    raise typer.Exit(2)
+
+
+@lab_app.command()
+def build(
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached.")] = False,
+) -> None:
+    """Build (or find in the cache) the guest kernel + initramfs."""
+    started = time.monotonic()
+    try:
+        image = build_image(force=force)
+    except JugglerError as error:
+        _fail(error)
+    out.print(f"guest image [bold]{image.key}[/] ({image.kernel_release}) ready in "
+              f"{time.monotonic() - started:.1f} s")  # fmt: skip
+    out.print(f"  kernel {image.kernel}\n  initrd {image.initrd}")
+
+
+@lab_app.command()
+def boot(
+    memory: Annotated[str, typer.Option(help="Guest memory, such as 256MiB.")] = "256MiB",
+    phases: Annotated[
+        str, typer.Option(help="Workload phases DUR:SIZE_MIB:PATTERN:RATE,... (workload.c).")
+    ] = "0:64:uniform:50000",
+    swap: Annotated[str, typer.Option(help="Guest swap disk size (0: none).")] = "0",
+    duration: Annotated[str, typer.Option(help="How long to run before stopping.")] = "20s",
+    accel: Annotated[str, typer.Option(help="auto, kvm or tcg.")] = "auto",
+) -> None:
+    """Boot one trial VM, show what it reports for a while, and stop it."""
+    try:
+        spec = VmSpec("trial", parse_size(memory), phases=phases, swap_bytes=parse_size(swap))
+        seconds = parse_duration(duration)
+    except ValueError as error:
+        _fail(error)
+    try:
+        with LabVm(spec, build_image(), accel=accel) as vm:
+            out.print(f"booted under {vm.accel} in {vm.boot_seconds:.1f} s (pid {vm.pid})")
+            with QemuBackend([QemuVm("trial", vm.qmp_path)]) as backend:
+                end = time.monotonic() + seconds
+                while time.monotonic() < end:
+                    time.sleep(2)
+                    obs = backend.observe()
+                    if "trial" in obs.missing:
+                        _fail(obs.missing["trial"])
+                    sample = obs.vm("trial")
+                    report = vm.reports()[-1:] or None
+                    last = (
+                        f"accesses {report[0].accesses}/s p99 {report[0].p99_us} us"
+                        if report else "no report yet"
+                    )  # fmt: skip
+                    out.print(
+                        f"resident {format_size(sample.resident_bytes)}, guest total "
+                        f"{format_size(sample.guest_total_bytes)}, free "
+                        f"{format_size(sample.guest_free_bytes)}; {last}"
+                    )
+    except JugglerError as error:
+        _fail(error)
