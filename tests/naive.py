@@ -30,10 +30,10 @@ def guest_reclaim(sim, v: int, want: int) -> int:
             continue
         if state == L.G_ANON and not allow_anon:
             continue
-        if sim.ref[f]:
-            sim.ref[f] = 0
-            continue
         page = sim.frame_page[f]
+        if sim.page_flags[page] & L.PF_REF:
+            sim.page_flags[page] &= ~np.uint8(L.PF_REF)
+            continue
         if state == L.G_CACHE:
             row[L.N_CACHE] -= 1
         elif row[L.SWAP_USED] < row[L.SWAP_CAP]:
@@ -42,6 +42,7 @@ def guest_reclaim(sim, v: int, want: int) -> int:
             sim.page_flags[page] |= L.PF_SWAPPED
         else:
             continue
+        sim.page_flags[page] &= ~np.uint8(L.PF_HIT | L.PF_REF)
         sim.page_frame[page] = -1
         sim.frame_page[f] = -1
         sim.g_state[f] = L.G_FREE

@@ -83,14 +83,14 @@ def test_balloon_releases_host_memory_and_deflating_gives_it_back():
 def test_a_host_swapped_page_the_guest_reclaims_is_read_back_first():
     sim = _anon_and_cache_then_idle(guest_swap="4MiB")
     # the host swaps out every resident page of the VM (guest-blind victims)
-    swapped = kernels.host_swap_out(10_000, 0, sim.vm_i, sim.g_state, sim.h_state, sim.host_i,
-                                    sim.rng)
+    swapped = kernels.host_swap_out(10_000, 0, sim.vm_i, sim.g_state, sim.h_state,
+                                    sim.frame_page, sim.page_flags, sim.host_i, sim.rng)
     assert swapped > 0
     sim.check_invariants()
     in_before = int(sim.host_i[L.HOST_SWAP_IN])
     kernels.clear_tick(sim.vm_i, sim.vm_f, *L.TICK_ACCUMULATORS)
     kernels.guest_reclaim(0, 300 + 256, sim.vm_i, sim.vm_f, sim.g_state, sim.h_state,
-                          sim.frame_page, sim.ref, sim.page_frame, sim.page_flags, sim.free_stack,
+                          sim.frame_page, sim.page_frame, sim.page_flags, sim.free_stack,
                           sim.host_i, sim.host_f, sim.rng)
     sim.check_invariants()
     written = int(sim.vm_f[0, L.C_GUEST_SWAP_OUT])

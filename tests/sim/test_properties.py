@@ -41,7 +41,9 @@ def scenarios(draw) -> Scenario:
         phases[-1].pop("duration")
         vms.append({
             "name": f"vm{i}", "memory": memory, "guest_kernel": kernel,
-            "reservation": usable - MIB // 2 if i == 0 else draw(st.sampled_from([0, MIB, 2 * MIB])),
+            "reservation": (
+                usable - MIB // 2 if i == 0 else draw(st.sampled_from([0, MIB, 2 * MIB]))
+            ),
             "guest_swap": draw(st.sampled_from([0, 2 * MIB, 8 * MIB])),
             "balloon": draw(st.booleans()) or i == 0,
             "shares": draw(st.sampled_from([500, 1000, 2000])),

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from juggler.errors import PolicyError
-from juggler.policy import freemem, static
+from juggler.policy import freemem, mom, proxmox, squeezed, static
 from juggler.policy.base import Policy, PolicyState
 
 POLICIES: dict[str, Policy] = {
     "freemem": Policy("freemem", freemem.Params, freemem.decide, "keep host free memory at 6-8%"),
+    "mom": Policy(
+        "mom", mom.Params, mom.decide, "oVirt MOM balloon.rules: host free < 20%: shrink 5% a step"
+    ),
+    "proxmox": Policy(
+        "proxmox", proxmox.Params, proxmox.decide, "Proxmox AutoBalloon: host use to 80%, by shares"
+    ),
+    "squeezed": Policy(
+        "squeezed", squeezed.Params, squeezed.decide, "Xen squeezed: same fraction γ for every VM"
+    ),
     "static": Policy("static", static.Params, static.decide, "never balloon; the host swaps"),
 }
 

@@ -145,8 +145,6 @@ class SimulatedHost:
         self.g_state = np.zeros(frame_total, dtype=np.int8)
         self.h_state = np.zeros(frame_total, dtype=np.int8)
         self.frame_page = np.full(frame_total, -1, dtype=np.int32)
-        self.ref = np.zeros(frame_total, dtype=np.uint8)
-        self.touched = np.zeros(frame_total, dtype=np.uint8)
         self.free_stack = np.zeros(frame_total, dtype=np.int32)
         self.balloon_stack = np.zeros(frame_total, dtype=np.int32)
         self.page_frame = np.full(page_total, -1, dtype=np.int32)
@@ -228,8 +226,8 @@ class SimulatedHost:
             samples = np.minimum(limit, np.ceil(rates)).astype(np.int64)
             kernels.clear_tick(self.vm_i, self.vm_f, *L.TICK_ACCUMULATORS)
             kernels.tick(
-                samples, self.vm_i, self.vm_f, self.zipf_table, self.g_state, self.h_state, self.frame_page,
-                self.ref, self.touched, self.page_frame, self.page_flags, self.free_stack,
+                samples, self.vm_i, self.vm_f, self.zipf_table, self.g_state, self.h_state,
+                self.frame_page, self.page_frame, self.page_flags, self.free_stack,
                 self.balloon_stack, self.host_i, self.host_f, self.rng,
             )
             self._after_tick()
@@ -393,6 +391,9 @@ class SimulatedHost:
             mapped = pages[holding]
             if mapped.size and (self.page_frame[mapped] != np.flatnonzero(holding) + base).any():
                 problems.append(f"{name}: page_frame does not point back at its frame")
+            hit = (self.page_flags[mapped] & L.PF_HIT) != 0
+            if mapped.size and (hit != (h[holding] == L.H_RESIDENT)).any():
+                problems.append(f"{name}: a page's hit bit disagrees with its frame's backing")
             if (h[(g == L.G_ANON) | (g == L.G_CACHE)] == L.H_UNBACKED).any():
                 problems.append(f"{name}: a frame holding data has no host backing")
             anon = slice(int(row[L.ANON_BASE]), int(row[L.ANON_BASE] + row[L.N_ANON_CAP]))

@@ -4,8 +4,11 @@ Arrays (see ``layout.py`` for their columns)::
 
     g_state[f], h_state[f]     guest and host state of frame f
     frame_page[f]              virtual page held by frame f (-1: none)
-    ref[f], touched[f]         guest CLOCK reference bit; sampling "accessed" bit
-    page_frame[p], page_flags[p]   frame holding virtual page p (-1: none); PF_* flags
+    page_frame[p]              frame holding virtual page p (-1: none)
+    page_flags[p]              PF_* bits of page p: in guest swap, read before, and the
+                               three a hit touches (mapped to a host-resident frame,
+                               CLOCK reference, accessed) -- one byte, so a hit reads
+                               one small array that stays in cache
     free_stack, balloon_stack  per-VM stacks of frame numbers (VM's frame range)
     vm_i, vm_f, host_i, host_f per-VM and host numbers
     rng[v]                     one xorshift state per VM, rng[-1] the host's
@@ -91,8 +94,11 @@ from juggler.sim.layout import (
     PAT_SCAN,
     PAT_ZIPF,
     PATTERN,
+    PF_HIT,
+    PF_REF,
     PF_SEEN,
     PF_SWAPPED,
+    PF_TOUCHED,
     RATE,
     RESERVATION,
     SCAN_POS,
@@ -110,6 +116,7 @@ from juggler.sim.layout import (
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": False}
 CHUNK = 512  # accesses one VM does before the next VM's turn
+HIT_SEEN = PF_REF | PF_TOUCHED  # what a hit sets (written only when not already set)
 
 # ---------------------------------------------------------------- randomness
 
@@ -205,8 +212,11 @@ def pick_resident_frame(v, vm_i, g_state, h_state, rng):
 
 
 @njit(**_JIT)
-def host_swap_out_frame(v, f, vm_i, h_state, host_i):
+def host_swap_out_frame(v, f, vm_i, h_state, frame_page, page_flags, host_i):
     h_state[f] = H_SWAPPED
+    p = frame_page[f]
+    if p >= 0:
+        page_flags[p] &= ~np.uint8(PF_HIT)
     vm_i[v, N_RESIDENT] -= 1
     vm_i[v, N_HSWAPPED] += 1
     vm_i[v, HOST_SWAP_OUT_PAGES] += 1
@@ -216,23 +226,62 @@ def host_swap_out_frame(v, f, vm_i, h_state, host_i):
 
 
 @njit(**_JIT)
-def host_swap_out(n, only_vm, vm_i, g_state, h_state, host_i, rng):
-    """Swap out up to n guest pages (from only_vm if >= 0); return how many."""
+def swap_out_of_vm(v, n, vm_i, g_state, h_state, frame_page, page_flags, host_i, rng):
+    """Swap out up to n random resident frames of VM v, never below its reservation."""
     done = 0
     while done < n and host_i[HOST_SWAP_USED] < host_i[HOST_SWAP_CAP]:
-        v = only_vm if only_vm >= 0 else pick_victim_vm(vm_i, rng)
-        if v < 0 or vm_i[v, N_RESIDENT] <= vm_i[v, RESERVATION]:
+        if vm_i[v, N_RESIDENT] <= vm_i[v, RESERVATION]:
             break
         f = pick_resident_frame(v, vm_i, g_state, h_state, rng)
         if f < 0:
             break
-        host_swap_out_frame(v, f, vm_i, h_state, host_i)
+        host_swap_out_frame(v, f, vm_i, h_state, frame_page, page_flags, host_i)
         done += 1
     return done
 
 
 @njit(**_JIT)
-def host_take_page(v, vm_i, vm_f, g_state, h_state, host_i, host_f, rng):
+def host_swap_out(n, only_vm, vm_i, g_state, h_state, frame_page, page_flags, host_i, rng):
+    """Swap out up to n guest pages (from only_vm if >= 0); return how many.
+
+    Victims are spread over the VMs in proportion to their resident memory above
+    the reservation, per share (one weighting for the whole batch, then random
+    frames within each VM).
+    """
+    if only_vm >= 0:
+        return swap_out_of_vm(only_vm, n, vm_i, g_state, h_state, frame_page, page_flags,
+                              host_i, rng)
+    done = 0
+    for _ in range(4):
+        left = n - done
+        if left <= 0:
+            break
+        total = 0.0
+        for v in range(vm_i.shape[0]):
+            excess = vm_i[v, N_RESIDENT] - vm_i[v, RESERVATION]
+            if excess > 0:
+                total += excess / vm_i[v, SHARES]
+        if total <= 0.0:
+            break
+        before = done
+        for v in range(vm_i.shape[0]):
+            excess = vm_i[v, N_RESIDENT] - vm_i[v, RESERVATION]
+            if excess > 0:
+                quota = round_random(left * (excess / vm_i[v, SHARES]) / total, rng, v)
+                done += swap_out_of_vm(v, min(quota, n - done), vm_i, g_state, h_state,
+                                       frame_page, page_flags, host_i, rng)
+        if done == before:
+            v = pick_victim_vm(vm_i, rng)
+            if v < 0:
+                break
+            done += swap_out_of_vm(v, n - done, vm_i, g_state, h_state, frame_page, page_flags,
+                                   host_i, rng)
+    return done
+
+
+@njit(**_JIT)
+def host_take_page(v, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i, host_f,
+                   rng):
     """Take one host page for VM v, reclaiming by host swap when memory is short.
 
     Below the hard watermark the host swaps in the background until it is back at
@@ -244,7 +293,7 @@ def host_take_page(v, vm_i, vm_f, g_state, h_state, host_i, host_f, rng):
             vm_f[v, STALL_HOST_SWAP] += host_f[HOST_WRITE]
             host_i[BLOCKED_ALLOCS] += 1
         want = host_i[SOFT_WM] - host_i[HOST_FREE]
-        host_swap_out(want, -1, vm_i, g_state, h_state, host_i, rng)
+        host_swap_out(want, -1, vm_i, g_state, h_state, frame_page, page_flags, host_i, rng)
     if host_i[HOST_FREE] <= 0:
         return False
     host_i[HOST_FREE] -= 1
@@ -253,7 +302,8 @@ def host_take_page(v, vm_i, vm_f, g_state, h_state, host_i, host_f, rng):
 
 
 @njit(**_JIT)
-def host_back_frame(v, f, weight, vm_i, vm_f, g_state, h_state, host_i, host_f, rng):
+def host_back_frame(v, f, weight, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i,
+                    host_f, rng):
     """Make frame f resident on the host before the guest uses it.
 
     A frame never touched costs a zero-fill; a host-swapped one must be read back
@@ -263,7 +313,8 @@ def host_back_frame(v, f, weight, vm_i, vm_f, g_state, h_state, host_i, host_f, 
     state = h_state[f]
     if state == H_RESIDENT:
         return True
-    if not host_take_page(v, vm_i, vm_f, g_state, h_state, host_i, host_f, rng):
+    if not host_take_page(v, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i,
+                          host_f, rng):
         return False
     if state == H_SWAPPED:
         vm_i[v, N_HSWAPPED] -= 1
@@ -313,7 +364,7 @@ def evict_frame(v, f, allow_anon, vm_i, vm_f, g_state, h_state, frame_page, page
         vm_i[v, N_CACHE] -= 1
     elif state == G_ANON and allow_anon and vm_i[v, SWAP_USED] < vm_i[v, SWAP_CAP]:
         if h_state[f] == H_SWAPPED and not host_back_frame(
-            v, f, 1.0, vm_i, vm_f, g_state, h_state, host_i, host_f, rng
+            v, f, 1.0, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i, host_f, rng
         ):
             return False
         vm_i[v, N_ANON] -= 1
@@ -323,6 +374,7 @@ def evict_frame(v, f, allow_anon, vm_i, vm_f, g_state, h_state, frame_page, page
         vm_f[v, STALL_GUEST_SWAP] += vm_f[v, GUEST_WRITE]
     else:
         return False
+    page_flags[p] &= ~np.uint8(PF_HIT | PF_REF)
     page_frame[p] = -1
     frame_page[f] = -1
     g_state[f] = G_FREE
@@ -330,7 +382,7 @@ def evict_frame(v, f, allow_anon, vm_i, vm_f, g_state, h_state, frame_page, page
 
 
 @njit(**_JIT)
-def guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page, ref, page_frame,
+def guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
                   page_flags, free_stack, host_i, host_f, rng):
     """The guest's CLOCK: free up to `want` frames, page cache before anonymous memory.
 
@@ -353,8 +405,9 @@ def guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page, ref, page_f
             continue
         if state == G_ANON and not allow_anon:
             continue
-        if ref[f]:
-            ref[f] = 0
+        p = frame_page[f]
+        if page_flags[p] & PF_REF:
+            page_flags[p] &= ~np.uint8(PF_REF)
             continue
         if evict_frame(v, f, allow_anon, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
                        page_flags, host_i, host_f, rng):
@@ -366,7 +419,7 @@ def guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page, ref, page_f
 
 
 @njit(**_JIT)
-def guest_take_frame(v, vm_i, vm_f, g_state, h_state, frame_page, ref, page_frame, page_flags,
+def guest_take_frame(v, vm_i, vm_f, g_state, h_state, frame_page, page_frame, page_flags,
                      free_stack, balloon_stack, host_i, host_f, rng):
     """A free frame for a new page; reclaims to the high watermark when below the low one.
 
@@ -375,7 +428,7 @@ def guest_take_frame(v, vm_i, vm_f, g_state, h_state, frame_page, ref, page_fram
     """
     if vm_i[v, N_FREE] <= vm_i[v, LOW_WM]:
         guest_reclaim(v, vm_i[v, HIGH_WM] - vm_i[v, N_FREE] + 1, vm_i, vm_f, g_state, h_state,
-                      frame_page, ref, page_frame, page_flags, free_stack, host_i, host_f, rng)
+                      frame_page, page_frame, page_flags, free_stack, host_i, host_f, rng)
     if vm_i[v, N_FREE] == 0:
         if vm_i[v, N_BALLOON] == 0:
             return -1
@@ -403,8 +456,8 @@ def release_anon_pages(v, first, vm_i, g_state, frame_page, page_frame, page_fla
             vm_i[v, N_ANON] -= 1
             push_free(v, f, vm_i, free_stack)
         if page_flags[p] & PF_SWAPPED:
-            page_flags[p] &= ~np.uint8(PF_SWAPPED)
             vm_i[v, SWAP_USED] -= 1
+        page_flags[p] = 0
     vm_i[v, ALLOCATED] = min(vm_i[v, ALLOCATED], first)
 
 
@@ -420,18 +473,19 @@ def oom_kill(v, vm_i, g_state, frame_page, page_frame, page_flags, free_stack):
 
 
 @njit(**_JIT)
-def fault_in(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
+def fault_in(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
              page_flags, free_stack, balloon_stack, host_i, host_f, rng):
     """Bring virtual page p into a guest frame (and that frame into host memory).
 
     Returns False if the VM cannot proceed this tick (guest OOM or host exhausted).
     """
-    f = guest_take_frame(v, vm_i, vm_f, g_state, h_state, frame_page, ref, page_frame,
+    f = guest_take_frame(v, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
                          page_flags, free_stack, balloon_stack, host_i, host_f, rng)
     if f < 0:
         oom_kill(v, vm_i, g_state, frame_page, page_frame, page_flags, free_stack)
         return False
-    if not host_back_frame(v, f, weight, vm_i, vm_f, g_state, h_state, host_i, host_f, rng):
+    if not host_back_frame(v, f, weight, vm_i, vm_f, g_state, h_state, frame_page, page_flags,
+                           host_i, host_f, rng):
         push_free(v, f, vm_i, free_stack)
         vm_i[v, BLOCKED] = 1
         return False
@@ -460,27 +514,27 @@ def fault_in(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, ref, touche
             vm_i[v, ALLOCATED] = index
     page_frame[p] = f
     frame_page[f] = p
-    ref[f] = 1
-    touched[f] = 1
+    page_flags[p] |= PF_HIT | PF_REF | PF_TOUCHED
     return True
 
 
 @njit(**_JIT)
-def access(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
+def access(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
            page_flags, free_stack, balloon_stack, host_i, host_f, rng):
     """One access to virtual page p, standing for `weight` accesses; returns
     1 for a hit, 0 for a miss handled, -1 if the VM must stop for this tick."""
     f = page_frame[p]
     if f >= 0:
-        ref[f] = 1
-        touched[f] = 1
         if h_state[f] == H_RESIDENT:
+            page_flags[p] |= PF_HIT | PF_REF | PF_TOUCHED
             return 1
-        if host_back_frame(v, f, weight, vm_i, vm_f, g_state, h_state, host_i, host_f, rng):
+        if host_back_frame(v, f, weight, vm_i, vm_f, g_state, h_state, frame_page, page_flags,
+                           host_i, host_f, rng):
+            page_flags[p] |= PF_HIT | PF_REF | PF_TOUCHED
             return 0
         vm_i[v, BLOCKED] = 1
         return -1
-    if fault_in(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
+    if fault_in(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
                 page_flags, free_stack, balloon_stack, host_i, host_f, rng):
         return 0
     return -1
@@ -513,7 +567,7 @@ def draw_page(v, vm_i, zipf_table, rng):
 
 
 @njit(**_JIT)
-def balloon_step(v, vm_i, vm_f, g_state, h_state, frame_page, ref, page_frame, page_flags,
+def balloon_step(v, vm_i, vm_f, g_state, h_state, frame_page, page_frame, page_flags,
                  free_stack, balloon_stack, host_i, host_f, rng):
     """Move VM v's balloon toward its target by at most its rate.
 
@@ -531,10 +585,10 @@ def balloon_step(v, vm_i, vm_f, g_state, h_state, frame_page, ref, page_frame, p
         for _ in range(steps):
             if vm_i[v, N_FREE] <= vm_i[v, LOW_WM]:
                 want = min(steps, 256)
-                if guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page, ref,
-                                 page_frame, page_flags, free_stack, host_i, host_f, rng) == 0:
-                    if vm_i[v, N_FREE] <= vm_i[v, LOW_WM]:
-                        return
+                freed = guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page,
+                                      page_frame, page_flags, free_stack, host_i, host_f, rng)
+                if freed == 0 and vm_i[v, N_FREE] <= vm_i[v, LOW_WM]:
+                    return
             f = pop_free(v, vm_i, free_stack)
             g_state[f] = G_BALLOON
             balloon_stack[base + vm_i[v, N_BALLOON]] = f
@@ -560,19 +614,19 @@ def clear_tick(vm_i, vm_f, first, last):
 
 
 @njit(**_JIT)
-def run_vm_chunk(v, n, scale, vm_i, vm_f, zipf_table, g_state, h_state, frame_page, ref, touched,
+def run_vm_chunk(v, n, scale, vm_i, vm_f, zipf_table, g_state, h_state, frame_page,
                  page_frame, page_flags, free_stack, balloon_stack, host_i, host_f, rng):
     """n sampled accesses of VM v, each standing for `scale` accesses."""
     for _ in range(n):
         if vm_i[v, BLOCKED]:
             return
         p = draw_page(v, vm_i, zipf_table, rng)
-        f = page_frame[p]
-        if f >= 0 and h_state[f] == H_RESIDENT:
-            ref[f] = 1
-            touched[f] = 1
+        flags = page_flags[p]
+        if flags & PF_HIT:
+            if (flags & HIT_SEEN) != HIT_SEEN:
+                page_flags[p] = flags | HIT_SEEN
             continue
-        if access(v, p, 1.0, vm_i, vm_f, g_state, h_state, frame_page, ref, touched,
+        if access(v, p, 1.0, vm_i, vm_f, g_state, h_state, frame_page,
                   page_frame, page_flags, free_stack, balloon_stack, host_i, host_f, rng) < 0:
             return
         # the unsampled accesses this miss stands for fault in pages of their own
@@ -581,17 +635,16 @@ def run_vm_chunk(v, n, scale, vm_i, vm_f, zipf_table, g_state, h_state, frame_pa
         while extra > 0 and tries > 0:
             tries -= 1
             q = draw_page(v, vm_i, zipf_table, rng)
-            g = page_frame[q]
-            if g >= 0 and h_state[g] == H_RESIDENT:
+            if page_flags[q] & PF_HIT:
                 continue
-            if access(v, q, 1.0, vm_i, vm_f, g_state, h_state, frame_page, ref, touched,
+            if access(v, q, 1.0, vm_i, vm_f, g_state, h_state, frame_page,
                       page_frame, page_flags, free_stack, balloon_stack, host_i, host_f, rng) < 0:
                 return
             extra -= 1
 
 
 @njit(**_JIT)
-def run_cache_reads(v, n, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
+def run_cache_reads(v, n, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
                     page_flags, free_stack, balloon_stack, host_i, host_f, rng):
     """n sequential reads through the VM's file, each one page, simulated exactly."""
     n_file = vm_i[v, N_FILE]
@@ -600,7 +653,7 @@ def run_cache_reads(v, n, vm_i, vm_f, g_state, h_state, frame_page, ref, touched
             return
         p = vm_i[v, FILE_BASE] + vm_i[v, FILE_POS]
         vm_i[v, FILE_POS] = (vm_i[v, FILE_POS] + 1) % n_file
-        if access(v, p, 1.0, vm_i, vm_f, g_state, h_state, frame_page, ref, touched, page_frame,
+        if access(v, p, 1.0, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
                   page_flags, free_stack, balloon_stack, host_i, host_f, rng) < 0:
             return
 
@@ -618,12 +671,12 @@ def settle_time(v, vm_f):
 
 
 @njit(**_JIT)
-def tick(samples, vm_i, vm_f, zipf_table, g_state, h_state, frame_page, ref, touched, page_frame,
+def tick(samples, vm_i, vm_f, zipf_table, g_state, h_state, frame_page, page_frame,
          page_flags, free_stack, balloon_stack, host_i, host_f, rng):
     """Advance every VM by one tick. `samples[v]` is VM v's sampled accesses this tick."""
     n_vms = vm_i.shape[0]
     for v in range(n_vms):
-        balloon_step(v, vm_i, vm_f, g_state, h_state, frame_page, ref, page_frame, page_flags,
+        balloon_step(v, vm_i, vm_f, g_state, h_state, frame_page, page_frame, page_flags,
                      free_stack, balloon_stack, host_i, host_f, rng)
     left = samples.copy()
     scales = np.zeros(n_vms)
@@ -649,24 +702,25 @@ def tick(samples, vm_i, vm_f, zipf_table, g_state, h_state, frame_page, ref, tou
                 n = min(left[v], CHUNK)
                 left[v] -= n
                 run_vm_chunk(v, n, scales[v], vm_i, vm_f, zipf_table, g_state, h_state,
-                             frame_page, ref, touched, page_frame, page_flags, free_stack,
+                             frame_page, page_frame, page_flags, free_stack,
                              balloon_stack, host_i, host_f, rng)
                 busy = True
             if cache_left[v] > 0:
                 n = min(cache_left[v], CHUNK)
                 cache_left[v] -= n
-                run_cache_reads(v, n, vm_i, vm_f, g_state, h_state, frame_page, ref, touched,
+                run_cache_reads(v, n, vm_i, vm_f, g_state, h_state, frame_page,
                                 page_frame, page_flags, free_stack, balloon_stack, host_i, host_f,
                                 rng)
                 busy = True
     for v in range(n_vms):
         over = vm_i[v, N_RESIDENT] - vm_i[v, LIMIT]
         if over > 0:
-            host_swap_out(over, v, vm_i, g_state, h_state, host_i, rng)
+            host_swap_out(over, v, vm_i, g_state, h_state, frame_page, page_flags, host_i, rng)
         if vm_i[v, BLOCKED]:
             # waiting for host memory the whole rest of the tick
             vm_f[v, STALL_HOST_SWAP] += vm_f[v, BUDGET]
         settle_time(v, vm_f)
     if host_i[HOST_FREE] < host_i[HARD_WM]:
-        host_swap_out(host_i[SOFT_WM] - host_i[HOST_FREE], -1, vm_i, g_state, h_state, host_i,
+        host_swap_out(host_i[SOFT_WM] - host_i[HOST_FREE], -1, vm_i, g_state, h_state, frame_page,
+                      page_flags, host_i,
                       rng)

@@ -28,6 +28,9 @@ HOST_STATE_NAMES = ("unbacked", "resident", "swapped")
 # -- page flags (one byte per virtual page) --
 PF_SWAPPED = 1  # an anonymous page that lives in guest swap
 PF_SEEN = 2  # a file page read at least once (a later miss is not compulsory)
+PF_HIT = 4  # mapped to a guest frame the host backs: an access is a plain hit
+PF_REF = 8  # the guest's CLOCK reference bit (kept per page, cleared by reclaim)
+PF_TOUCHED = 16  # accessed since a working-set sampler last cleared it
 
 # -- access patterns --
 PAT_IDLE = 0

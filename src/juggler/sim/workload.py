@@ -42,10 +42,7 @@ def phase_settings(phase: Phase, vm: VmConfig, page_size: int, tick_s: float) ->
     per_tick = rate * tick_s
     busy = phase.busy
     hit_cost = busy * vm.vcpus * tick_s / per_tick if per_tick > 0 else 0.0
-    if phase.working_set is None:
-        ws_pages = -1
-    else:
-        ws_pages = max(1, phase.working_set // page_size)
+    ws_pages = -1 if phase.working_set is None else max(1, phase.working_set // page_size)
     return PhaseSettings(
         pattern=PATTERN_CODES[phase.pattern],
         working_set_pages=ws_pages,
