@@ -110,10 +110,13 @@ def build_image(
         (work / "manifest.json").write_text(
             json.dumps({"kernel_release": release, "inputs": inputs}, indent=2) + "\n"
         )
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(work, final)
-        work.mkdir()  # TemporaryDirectory removes what it created
+        if (final / "manifest.json").exists() and not force:
+            log.info("guest image %s was built meanwhile by another process", key)
+        else:
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(work, final)
+            work.mkdir()  # TemporaryDirectory removes what it created
     log.info("built guest image %s (%s) in %.1f s", key, release, time.monotonic() - started)
     return _image(final, key, inputs, release)
 
