@@ -39,13 +39,6 @@ def test_swap_rates_are_deltas_over_time(proc: Path) -> None:
     assert host.host_swap_out_bytes_per_s == 400 * PAGE_BYTES / 2
 
 
-def test_a_memory_limit_bounds_total_and_available() -> None:
-    host = HostReader(PROC, memory_bytes=6 * 1024**3).sample(now_s=0.0)
-    used = (8048576 - 2097152) * KIB
-    assert host.host_memory_bytes == 6 * 1024**3
-    assert host.host_available_bytes == 6 * 1024**3 - used
-
-
 def test_without_psi_the_pressure_is_unknown(proc: Path) -> None:
     shutil.rmtree(proc / "pressure")
     host = HostReader(proc).sample(now_s=0.0)

@@ -100,6 +100,16 @@ def test_observe_reads_qmp_guest_stats_and_proc(
     }) in vm.received  # fmt: skip
 
 
+def test_a_host_memory_limit_is_shared_by_the_vms(
+    fake: Callable[[str], FakeQemu], backends: Callable[..., QemuBackend]
+) -> None:
+    vm = fake("web")
+    backend = backends(QemuVm("web", vm.path, pid=4242), host_memory_bytes=1024 * MIB)
+    host = backend.observe().host
+    assert host.host_memory_bytes == 1024 * MIB
+    assert host.host_available_bytes == 1024 * MIB - 256 * MIB  # minus web's VmRSS
+
+
 def test_guest_rates_come_from_two_guest_updates(
     fake: Callable[[str], FakeQemu], backends: Callable[..., QemuBackend]
 ) -> None:

@@ -53,13 +53,10 @@ class HostReader:
     """Samples host memory; keeps the previous swap counters to turn them into rates.
 
     :param proc_root: where ``/proc`` is.
-    :param memory_bytes: the memory the VMs share, when it is less than the
-        machine's (the lab's cgroup limit); default ``MemTotal``.
     """
 
-    def __init__(self, proc_root: Path = Path("/proc"), memory_bytes: int | None = None) -> None:
+    def __init__(self, proc_root: Path = Path("/proc")) -> None:
         self.proc_root = Path(proc_root)
-        self.memory_bytes = memory_bytes
         self._previous: tuple[float, int, int] | None = None
 
     def sample(self, now_s: float) -> HostSample:
@@ -74,10 +71,6 @@ class HostReader:
             raise BackendError(f"cannot read host memory: {err}") from err
         total = meminfo.get("MemTotal", 0)
         available = meminfo.get("MemAvailable", meminfo.get("MemFree", 0))
-        if self.memory_bytes is not None:
-            # a limit below the machine: what is available is bounded by what is left of it
-            available = min(available, self.memory_bytes - (total - available))
-            total = self.memory_bytes
         swap_used = None
         if "SwapTotal" in meminfo and "SwapFree" in meminfo:
             swap_used = meminfo["SwapTotal"] - meminfo["SwapFree"]

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -91,7 +91,9 @@ class AsyncQemuBackend:
 
     :param vms: the VMs to manage.
     :param proc_root: where ``/proc`` is (tests pass canned files).
-    :param host_memory_bytes: memory the VMs share when less than the machine's.
+    :param host_memory_bytes: memory the VMs share when less than the machine's (a lab
+        without a memory cgroup): host memory is then this, and what is available is
+        this minus the VMs' resident memory, bounded by what the machine has available.
     :param timeout_s: how long one QMP connect or command may take.
     :param stats_interval_s: how often guests are asked for balloon statistics.
     """
@@ -110,7 +112,8 @@ class AsyncQemuBackend:
             raise BackendError(f"VM names must be unique, got {names}")
         self.proc_root = Path(proc_root)
         self.stats_interval_s = stats_interval_s
-        self.host = HostReader(self.proc_root, host_memory_bytes)
+        self.host = HostReader(self.proc_root)
+        self.host_memory_bytes = host_memory_bytes
         self._vms = {
             vm.name: _VmState(vm, QmpChannel(vm.name, vm.qmp_path, timeout_s), pid=vm.pid)
             for vm in vms
@@ -131,6 +134,15 @@ class AsyncQemuBackend:
             for state, result in zip(self._vms.values(), results, strict=True)
             if isinstance(result, str)
         }
+        if self.host_memory_bytes is not None:
+            resident = sum(s.resident_bytes or 0 for s in samples)
+            host = replace(
+                host,
+                host_memory_bytes=self.host_memory_bytes,
+                host_available_bytes=max(
+                    0, min(host.host_available_bytes, self.host_memory_bytes - resident)
+                ),
+            )
         return Observation(time_s=now - self._started, host=host, vms=samples, missing=missing)
 
     async def apply(self, decision: Decision) -> None:
