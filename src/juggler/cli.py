@@ -58,6 +58,8 @@ def main_options(
         format="%(message)s",
         handlers=[RichHandler(console=err, show_path=False)],
     )
+    # qemu.qmp reports every refused connection at ERROR; the backend reports what matters
+    logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
 
 
 def _fail(error: Exception | str) -> None:
@@ -173,6 +175,140 @@ def simulate(
     print_summary(summary, source)
 
 
+@app.command()
+def compare(
+    scenarios: Annotated[
+        list[Path] | None, typer.Argument(help="Scenario TOML files (e.g. examples/suite/*.toml).")
+    ] = None,
+    policies: Annotated[
+        str | None,
+        typer.Option("--policies", "-p", help="Comma-separated policies (default: all of them)."),
+    ] = None,
+    seeds: Annotated[
+        int, typer.Option("--seeds", min=1, help="Seeds per scenario: its seed, +1, ...")
+    ] = 1,
+    duration: Annotated[
+        str | None, typer.Option("--duration", "-d", help="Simulated time, e.g. 5m, 90s.")
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="Parallel jobs (default: CPUs).")
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option("--dask", help="Run on dask: 'local' (a LocalCluster) or tcp://HOST:8786."),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one row per run as JSON on stdout.")
+    ] = False,
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="Also write one row per run to this CSV file.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out-dir", "-o", help="Directory for run files (default: runs/compare-...)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run every policy on every scenario with the same seeds and compare them side by side."""
+    import json
+
+    from juggler import compare as cmp
+    from juggler.policy import POLICIES
+
+    duration_s = None
+    if duration is not None:
+        try:
+            duration_s = parse_duration(duration)
+        except ValueError as error:
+            _fail(f"--duration: {error}")
+        if duration_s is not None and duration_s <= 0:
+            _fail(f"--duration: {duration!r} must be more than 0 (such as 30s or 10m)")
+    try:
+        names = cmp.parse_policies(policies or ",".join(sorted(POLICIES)), POLICIES)
+    except JugglerError as error:
+        _fail(f"--policies: {error}")
+    try:
+        if dask is not None:
+            cmp.import_distributed()
+        files = cmp.load_scenario_files([str(path) for path in scenarios or []])
+        work = cmp.build_jobs(files, names, seeds, out_dir or cmp.default_out_dir(), duration_s)
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} runs"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=quiet or not err.is_terminal,
+        )
+        with progress:
+            task = progress.add_task(f"comparing {len(names)} policies", total=len(work))
+            rows = cmp.run_jobs(
+                work, jobs, dask, on_done=lambda row: progress.advance(task)
+            )
+        if csv_path is not None:
+            cmp.write_csv(rows, csv_path)
+    except JugglerError as error:
+        _fail(error)
+    if json_output:
+        out.print_json(json.dumps({"results": rows}))
+    else:
+        print_comparison(rows, seeds)
+    failed = [row for row in rows if row["error"]]
+    for row in failed:
+        err.print(
+            f"[bold red]failed:[/] {escape(row['scenario'])} {row['policy']} "
+            f"seed {row['seed']}: {escape(row['error'])}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
+    """One table per scenario, a row per policy (means over seeds), best cells marked."""
+    from juggler.compare import METRICS, aggregate, best_marks
+
+    formats = {
+        "mean_slowdown": lambda v: f"{v:.3f}x",
+        "worst_slowdown": lambda v: f"{v:.3f}x",
+        "guest_swap_bytes": lambda v: format_size(round(v)),
+        "host_swap_bytes": lambda v: format_size(round(v)),
+        "balloon_moved_bytes": lambda v: format_size(round(v)),
+        "seconds_hard_low": lambda v: format_duration(round(v, 1)),
+        "reservation_violations": lambda v: f"{v:g}",
+        "guest_oom": lambda v: f"{v:g}",
+    }
+    headers = (
+        "mean slowdown", "worst slowdown", "guest swap I/O", "host swap I/O", "balloon moved",
+        "hard/low time", "reservation violations", "guest OOM",
+    )
+    for scenario, by_policy in aggregate(rows).items():
+        marks = best_marks(by_policy)
+        table = Table(
+            title=f"{scenario} · mean of {seeds} seed{'s' if seeds > 1 else ''} "
+            "· [bold green]best[/] per column",
+            title_justify="left",
+        )
+        table.add_column("policy")
+        for header in headers:
+            table.add_column(header, justify="right")
+        table.add_column("runs", justify="right")
+        for policy, entry in by_policy.items():
+            cells: list[Any] = [policy]
+            for metric in METRICS:
+                value = entry[metric]
+                style = "bold green" if policy in marks[metric] else ""
+                cells.append(Text(formats[metric](value), style=style) if value is not None else "-")
+            runs = f"{entry['runs']}" + (f" ({entry['failed']} failed)" if entry["failed"] else "")
+            cells.append(Text(runs, style="red" if entry["failed"] else ""))
+            table.add_row(*cells)
+        out.print(table)
+    if rows:
+        out.print(f"run files in [bold]{escape(str(Path(rows[0]['run']).parent))}[/]")
+
+
 def _bytes(value: int | None) -> str:
     return format_size(value)
 
@@ -221,6 +357,15 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
         f"{violations['guest_oom']}; decisions {summary['decisions']}"
     )
     out.print(f"metrics written to [bold]{summary['run']}[/]")
+
+
+def _register_subcommands() -> None:
+    from juggler.lab.cli import lab_app
+
+    app.add_typer(lab_app, name="lab")
+
+
+_register_subcommands()
 
 
 def main() -> None:

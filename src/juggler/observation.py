@@ -67,6 +67,13 @@ class VmSample:
     guest_major_faults_per_s: float | None = None
     #: seconds since the guest last reported its statistics (None: never or unknown)
     guest_stats_age_s: float | None = None
+    # -- the hypervisor's working-set sampling (ESX-style), where the backend does it --
+    #: guest pages sampled in the last completed sampling period
+    sampled_pages: int | None = None
+    #: how many of them the guest touched during that period
+    sampled_touched_pages: int | None = None
+    #: when that period ended (a new value means a new sample)
+    sampled_at_s: float | None = None
 
     @property
     def effective_limit_bytes(self) -> int:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from juggler.errors import PolicyError
-from juggler.policy import freemem, mom, proxmox, squeezed, static
+from juggler.policy import freemem, juggler, mom, proxmox, squeezed, static
 from juggler.policy.base import Policy, PolicyState
 
 POLICIES: dict[str, Policy] = {
     "freemem": Policy("freemem", freemem.Params, freemem.decide, "keep host free memory at 6-8%"),
+    "juggler": Policy(
+        "juggler", juggler.Params, juggler.decide,
+        "shares with an idle memory tax (min-funding revocation), by host free memory",
+    ),
     "mom": Policy(
         "mom", mom.Params, mom.decide, "oVirt MOM balloon.rules: host free < 20%: shrink 5% a step"
     ),

@@ -38,6 +38,11 @@ HARD_FREE = 0.02
 LOW_FREE = 0.01
 
 _PSI_WINDOW_S = 10.0
+#: guest pages the hypervisor samples per VM per period (ESX: Mem.SamplePeriod, 100 pages)
+WS_SAMPLE_PAGES = 200
+#: length of a sampling period; long enough that the simulated (sampled) access
+#: stream touches an active page with near certainty, as the real one would
+WS_SAMPLE_PERIOD_S = 20.0
 _PERIOD_COLUMNS = (
     L.STALL_GUEST_SWAP,
     L.STALL_HOST_SWAP,
@@ -101,7 +106,31 @@ class SimulatedHost:
         self.psi_some = 0.0
         self.psi_full = 0.0
         self.seconds_in_state = dict.fromkeys(HOST_STATES, 0.0)
+        self._ws_rng = np.random.default_rng(scenario.run.seed + 7919)
+        self._ws_frames: list[np.ndarray] = [self._draw_ws_sample(v) for v in range(len(self.names))]
+        self._ws_result: list[tuple[int, int, float] | None] = [None] * len(self.names)
+        self._ws_next_s = WS_SAMPLE_PERIOD_S
         self._enter_phases()
+
+    # ------------------------------------------------------------ working-set sampling
+
+    def _draw_ws_sample(self, v: int) -> np.ndarray:
+        """Pick random guest frames of VM v and clear the accessed bits of their pages."""
+        base = int(self.vm_i[v, L.FRAME_BASE])
+        frames = base + self._ws_rng.integers(0, int(self.vm_i[v, L.N_FRAMES]), WS_SAMPLE_PAGES)
+        pages = self.frame_page[frames]
+        pages = pages[pages >= 0]
+        self.page_flags[pages] &= ~np.uint8(L.PF_TOUCHED)
+        return frames
+
+    def _sample_working_sets(self) -> None:
+        """End a sampling period: count the sampled pages the guests touched, start anew."""
+        for v in range(len(self.names)):
+            pages = self.frame_page[self._ws_frames[v]]
+            mapped = pages[pages >= 0]
+            touched = int(((self.page_flags[mapped] & L.PF_TOUCHED) != 0).sum())
+            self._ws_result[v] = (WS_SAMPLE_PAGES, touched, self.time_s)
+            self._ws_frames[v] = self._draw_ws_sample(v)
 
     # ------------------------------------------------------------ construction
 
@@ -232,6 +261,9 @@ class SimulatedHost:
             )
             self._after_tick()
             self.time_s = round(self.time_s + self.tick_s, 9)
+            if self.time_s + 1e-9 >= self._ws_next_s:
+                self._sample_working_sets()
+                self._ws_next_s += WS_SAMPLE_PERIOD_S
 
     def _after_tick(self) -> None:
         self._period += self.vm_f
@@ -279,6 +311,7 @@ class SimulatedHost:
             present = bool(row[L.BALLOON_PRESENT])
             total_frames = int(row[L.N_FRAMES] - row[L.N_BALLOON])
             swapped_out = int(row[L.HOST_SWAP_OUT_PAGES] - self._vm_swap_out_mark[v])
+            ws = self._ws_result[v]
             vms.append(
                 VmSample(
                     name=vm.name,
@@ -301,6 +334,9 @@ class SimulatedHost:
                     guest_swap_out_bytes_per_s=acc[L.C_GUEST_SWAP_OUT] * page * per_s,
                     guest_major_faults_per_s=acc[L.C_GUEST_SWAP_IN] * per_s,
                     guest_stats_age_s=0.0,
+                    sampled_pages=ws[0] if ws else None,
+                    sampled_touched_pages=ws[1] if ws else None,
+                    sampled_at_s=ws[2] if ws else None,
                 )
             )
             settings = self._settings[v]
