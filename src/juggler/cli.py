@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
@@ -205,7 +206,7 @@ def compare(
     ] = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out-dir", "-o", help="Directory for run files (default: runs/compare-...)."),
+        typer.Option("--out-dir", "-o", help="Where to write run files (runs/compare-<time>)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -230,6 +231,8 @@ def compare(
     try:
         if dask is not None:
             cmp.import_distributed()
+            # distributed sets its loggers to INFO; follow --verbose instead
+            logging.getLogger("distributed").setLevel(logging.getLogger().level)
         files = cmp.load_scenario_files([str(path) for path in scenarios or []])
         work = cmp.build_jobs(files, names, seeds, out_dir or cmp.default_out_dir(), duration_s)
         progress = Progress(
@@ -281,30 +284,42 @@ def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
         "guest_oom": lambda v: f"{v:g}",
     }
     headers = (
-        "mean slowdown", "worst slowdown", "guest swap I/O", "host swap I/O", "balloon moved",
-        "hard/low time", "reservation violations", "guest OOM",
+        "mean slowdown", "worst slowdown", "guest swap", "host swap", "balloon moved",
+        "hard+low", "resv. viol.", "guest OOM",
     )
+    any_failed = any(row["error"] for row in rows)
     for scenario, by_policy in aggregate(rows).items():
         marks = best_marks(by_policy)
         table = Table(
             title=f"{scenario} · mean of {seeds} seed{'s' if seeds > 1 else ''} "
             "· [bold green]best[/] per column",
             title_justify="left",
+            box=box.SIMPLE_HEAD,
         )
-        table.add_column("policy")
+        table.add_column("policy", no_wrap=True)
         for header in headers:
-            table.add_column(header, justify="right")
-        table.add_column("runs", justify="right")
+            table.add_column(header, justify="right", min_width=6)
+        if any_failed:
+            table.add_column("runs", justify="right")
         for policy, entry in by_policy.items():
             cells: list[Any] = [policy]
             for metric in METRICS:
                 value = entry[metric]
                 style = "bold green" if policy in marks[metric] else ""
-                cells.append(Text(formats[metric](value), style=style) if value is not None else "-")
-            runs = f"{entry['runs']}" + (f" ({entry['failed']} failed)" if entry["failed"] else "")
-            cells.append(Text(runs, style="red" if entry["failed"] else ""))
+                text = formats[metric](value) if value is not None else "-"
+                cells.append(Text(text, style=style, no_wrap=True))
+            if any_failed:
+                runs = f"{entry['runs']} ok"
+                if entry["failed"]:
+                    runs += f", {entry['failed']} failed"
+                cells.append(Text(runs, style="red" if entry["failed"] else ""))
             table.add_row(*cells)
-        out.print(table)
+        # piped output is not cut to 80 columns: the table is for reading in a file too
+        (out if out.is_terminal else Console(file=out.file, width=max(out.width, 132))).print(
+            table
+        )
+    out.print("swap: bytes in + out; hard+low: time the host spent in those states")
+    out.print("resv. viol.: samples below a reservation after first reaching it")
     if rows:
         out.print(f"run files in [bold]{escape(str(Path(rows[0]['run']).parent))}[/]")
 
