@@ -15,14 +15,34 @@ hoarding idle memory gives it up first, whatever its shares::
         update each VM's working-set estimate; track whether its balloon follows
         needy  = ballooned VMs whose guest swaps in or has almost nothing available
         free   = host available / host memory
-        each needy VM: deflate by a step (it shows need; growth comes first)
+        growing = VMs whose used memory (total - available: not page cache) rose by
+                  more than 8 MiB since the last interval: their working-set estimate
+                  lags their growth, so they are neither donors nor held
+        each needy VM: deflate by half its balloon, at least 64 MiB
+            (it shows need; growth comes first) --
+            but while the host is short (free < 4%), only as far as cheap reclaim
+            from others (tiers 1 and 2 below) pays for it: relief paid for by host
+            swapping would just move the paging to the host, where it is blind
         if free < high (6%) or needy VMs need room:
             want = (target 8% - free) * host memory + what the needy VMs get back
-            spare(v) = resident - max(reservation, estimated working set * 1.1
-                                      + 3% of the guest)
-            repeat: take a chunk from the donor with the lowest rho that has spare,
-                    recompute its rho (it now holds less), until want is met
+            used(v) = guest memory it cannot reclaim (total - available)
+            tier 1: reclaimable memory, resident - max(reservation, used + 3%)
+                    (free and page cache: the guest gives it up without swapping)
+            tier 2: idle memory, down to max(reservation, working set * 1.1 + 3%),
+                    only where the estimate says most of `used` is idle (< 60%):
+                    the idle memory tax; estimator noise on a busy VM is no reason
+                    to swap its working set
+            tier 3, only while the host is short (free < 4%): active anonymous
+                    memory down to max(reservation, working set * 1.1 + 3%):
+                    the guest's own swap picks cold pages; the host's would pick
+                    blindly and page twice
+            in each tier in turn: take a chunk from the donor with the lowest rho
+                    that has some left, recompute its rho, until want is met
             guest memory target(v) = resident(v) - taken(v)
+            every other guest that is not growing is held where it is:
+            guest memory = resident + 3%
+            (its never-touched memory costs the host nothing, but a Linux guest
+            would fill it with page cache the host must then find)
         elif free > plenty (12%):
             give (free - target) back: to the ballooned VMs with the highest rho first
         a VM whose balloon has not moved toward its target for 3 intervals is
@@ -59,8 +79,30 @@ class Params:
     ws_margin: float = 0.10
     #: ... plus this fraction of its guest memory
     guest_floor: float = 0.03
-    #: how much a needy, ballooned guest gets back per interval
+    #: a needy, ballooned guest gets back at least this much per interval ...
     relief_bytes: int = 64 * MIB
+    #: ... or this fraction of its balloon, if more
+    relief_fraction: float = 0.5
+    #: anonymous memory counts as idle only when the estimated working set is below
+    #: this fraction of what the guest uses
+    idle_threshold: float = 0.6
+    #: margin over the working set kept when the host is short (tier 3)
+    short_margin: float = 0.10
+    #: below this host free fraction the host is short enough for tier 3
+    short_free: float = 0.04
+    #: below this host free fraction, relief for needy guests is only what cheap
+    #: reclaim from others pays for
+    relief_cap_free: float = 0.04
+    #: a held guest keeps this fraction of its memory free (8%, above the 5% at which
+    #: it counts as needy, measured worse on the suite: see docs/comparison.md)
+    hold_headroom: float = 0.03
+    #: use tier 3 only while the host is swapping (its swap-out rate is above zero)
+    tier3_needs_host_swap: bool = True
+    #: hold guests only while the host is swapping
+    hold_needs_host_swap: bool = False
+    #: a VM whose used memory grew more than this in an interval is growing:
+    #: it is neither a donor nor held
+    growth_bytes: int = 8 * MIB
     #: granularity of min-funding revocation
     chunk_bytes: int = 16 * MIB
     #: intervals without balloon progress before a VM counts as uncooperative
@@ -72,6 +114,8 @@ class _Memory:
     estimators: dict[str, WorkingSetEstimator] = field(default_factory=dict)
     #: per VM: (balloon target, gap to it) last interval, intervals without progress
     progress: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    #: per VM: memory the guest used (total - available) at the last interval
+    used: dict[str, int] = field(default_factory=dict)
 
 
 def _memory(state: PolicyState) -> _Memory:
@@ -110,26 +154,37 @@ class _Donor:
     vm: VmSample
     held: int
     active: float
-    spare: int
+    #: memory it can give per tier: reclaimable (free, cache), then idle anonymous
+    tiers: tuple[int, int, int]
     taken: int = 0
 
 
 def _donor(vm: VmSample, working_set: int | None, params: Params) -> _Donor | None:
     if vm.resident_bytes is None or vm.guest_total_bytes is None:
         return None
-    if working_set is None:
-        if vm.guest_available_bytes is None:
-            return None
-        working_set = vm.guest_total_bytes - vm.guest_available_bytes
-    keep = max(
-        vm.reservation_bytes,
-        int(working_set * (1 + params.ws_margin) + params.guest_floor * vm.guest_total_bytes),
-    )
-    spare = vm.resident_bytes - keep
-    if spare <= 0:
+    if vm.guest_available_bytes is None:
         return None
-    active = working_set / vm.resident_bytes if vm.resident_bytes else 1.0
-    return _Donor(vm, vm.resident_bytes, active, spare)
+    floor = int(params.guest_floor * vm.guest_total_bytes)
+    used = max(0, vm.guest_total_bytes - vm.guest_available_bytes)
+    keep_used = max(vm.reservation_bytes, used + floor)
+    reclaimable = max(0, vm.resident_bytes - keep_used)
+    idle = 0
+    if working_set is not None and working_set * (1 + params.ws_margin) < (
+        params.idle_threshold * used
+    ):
+        keep_active = max(vm.reservation_bytes,
+                          int(working_set * (1 + params.ws_margin)) + floor)
+        idle = max(0, min(vm.resident_bytes, keep_used) - keep_active)
+    active_anon = 0
+    if working_set is not None:
+        keep_short = max(vm.reservation_bytes,
+                         int(working_set * (1 + params.short_margin)) + floor)
+        active_anon = max(0, min(vm.resident_bytes, keep_used) - idle - keep_short)
+    if reclaimable + idle + active_anon <= 0:
+        return None
+    ws = working_set if working_set is not None else used
+    active = min(1.0, ws / vm.resident_bytes) if vm.resident_bytes else 1.0
+    return _Donor(vm, vm.resident_bytes, active, (reclaimable, idle, active_anon))
 
 
 def decide(observation: Observation, params: Params, state: PolicyState) -> Decision:
@@ -138,7 +193,14 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
     free = host.available_fraction
     working_sets: dict[str, int | None] = {}
     stuck: set[str] = set()
+    growing = set()
     for vm in observation.vms:
+        if vm.guest_total_bytes is not None and vm.guest_available_bytes is not None:
+            used = vm.guest_total_bytes - vm.guest_available_bytes
+            before = memory.used.get(vm.name, used)
+            if used - before > params.growth_bytes:
+                growing.add(vm.name)
+            memory.used[vm.name] = used
         estimator = memory.estimators.setdefault(vm.name, WorkingSetEstimator())
         working_sets[vm.name] = estimator.update(vm)
         if vm.balloon_present and _track_cooperation(vm, memory, params):
@@ -149,27 +211,44 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
 
     targets: dict[str, VmTarget] = {}
     ballooned = [vm for vm in observation.vms if vm.balloon_present and balloon_now(vm) > 0]
-    relief = 0
+    wanted = {}
     for vm in ballooned:
         if guest_needs_memory(vm) and vm.name not in stuck:
-            step = min(balloon_now(vm), params.relief_bytes)
-            relief += step
-            targets[vm.name] = VmTarget(
-                balloon_now(vm) - step,
-                f"guest shows need (available {format_size(vm.guest_available_bytes)}, "
-                f"swap-in {format_size(vm.guest_swap_in_bytes_per_s)}/s): give back "
-                f"{format_size(step)}",
-            )
+            step = max(params.relief_bytes, int(params.relief_fraction * balloon_now(vm)))
+            wanted[vm.name] = min(balloon_now(vm), step)
+    donors = [
+        d
+        for vm in observation.vms
+        if vm.balloon_present and vm.name not in wanted and vm.name not in stuck
+        and vm.name not in growing
+        and (d := _donor(vm, working_sets[vm.name], params)) is not None
+    ]
+    short_of = max(0, int((params.target_free - free) * host.host_memory_bytes))
+    relief_budget = sum(wanted.values())
+    if free < params.relief_cap_free:
+        cheap = sum(d.tiers[0] + d.tiers[1] for d in donors)
+        relief_budget = min(relief_budget, max(0, cheap - short_of))
+        if relief_budget < sum(wanted.values()):
+            notes.append(f"host short: relief limited to {format_size(relief_budget)}")
+    relief = 0
+    for vm in sorted(ballooned, key=lambda vm: -vm.shares):
+        if vm.name not in wanted or relief_budget <= 0:
+            continue
+        step = min(wanted[vm.name], relief_budget)
+        relief_budget -= step
+        relief += step
+        targets[vm.name] = VmTarget(
+            balloon_now(vm) - step,
+            f"guest shows need (available {format_size(vm.guest_available_bytes)}, "
+            f"swap-in {format_size(vm.guest_swap_in_bytes_per_s)}/s): give back "
+            f"{format_size(step)}",
+        )
 
     if free < params.high_free or (relief and free < params.target_free):
-        want = int((params.target_free - free) * host.host_memory_bytes) + relief
-        donors = [
-            d
-            for vm in observation.vms
-            if vm.balloon_present and vm.name not in targets and vm.name not in stuck
-            and (d := _donor(vm, working_sets[vm.name], params)) is not None
-        ]
-        _revoke(donors, want, params)
+        want = short_of + relief
+        swapping = (host.host_swap_out_bytes_per_s or 0.0) > 0
+        deep = free < params.short_free and (swapping or not params.tier3_needs_host_swap)
+        _revoke(donors, want, params, tiers=3 if deep else 2)
         for d in donors:
             if d.taken <= 0:
                 continue
@@ -183,6 +262,20 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
                 f"working set ~{format_size(working_sets[d.vm.name])}, "
                 f"{d.active:.0%} active)",
             )
+        hold = swapping or not params.hold_needs_host_swap
+        for vm in observation.vms if hold else ():
+            if (not vm.balloon_present or vm.name in targets or vm.name in growing
+                    or vm.resident_bytes is None):
+                continue
+            headroom = max(16 * MIB, int(params.hold_headroom * vm.configured_bytes))
+            hold = vm.configured_bytes - vm.resident_bytes - headroom
+            if hold > balloon_now(vm) + params.chunk_bytes:
+                targets[vm.name] = VmTarget(
+                    hold,
+                    f"host free {free:.1%} < {params.high_free:.0%}: hold at resident "
+                    f"{format_size(vm.resident_bytes)} + {format_size(headroom)} (no new "
+                    "page cache while the host is short)",
+                )
         notes.append(f"short: want {format_size(want)}")
     elif free > params.plenty_free and ballooned:
         surplus = int((free - params.target_free) * host.host_memory_bytes) - relief
@@ -207,17 +300,22 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
     return Decision(targets=targets, notes=tuple(notes))
 
 
-def _revoke(donors: list[_Donor], want: int, params: Params) -> None:
-    """Min-funding revocation: take chunks from the donor paying least per page."""
-    while want > 0:
-        able = [d for d in donors if d.spare - d.taken > 0]
-        if not able:
-            return
-        poorest = min(
-            able, key=lambda d: rho(d.vm.shares, d.held, d.active, params.tax_rate)
-        )
-        chunk = min(params.chunk_bytes, poorest.spare - poorest.taken, want)
-        poorest.taken += chunk
-        poorest.held -= chunk
-        poorest.active = min(1.0, poorest.active * (poorest.held + chunk) / max(poorest.held, 1))
-        want -= chunk
+def _revoke(donors: list[_Donor], want: int, params: Params, tiers: int) -> None:
+    """Min-funding revocation, tier by tier: take chunks from the donor paying least
+    per page among those with memory left in the tier."""
+    for tier in range(tiers):
+        left = {id(d): d.tiers[tier] for d in donors}
+        while want > 0:
+            able = [d for d in donors if left[id(d)] > 0]
+            if not able:
+                break
+            poorest = min(able, key=lambda d: rho(d.vm.shares, d.held, d.active,
+                                                  params.tax_rate))
+            chunk = min(params.chunk_bytes, left[id(poorest)], want)
+            left[id(poorest)] -= chunk
+            poorest.taken += chunk
+            poorest.held -= chunk
+            if tier == 0:
+                # reclaimable memory is not active: what stays is more active
+                poorest.active = min(1.0, poorest.active * (poorest.held + chunk) / poorest.held)
+            want -= chunk

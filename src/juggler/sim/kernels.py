@@ -62,7 +62,6 @@ from juggler.sim.layout import (
     G_CACHE,
     G_FREE,
     GUEST_READ,
-    GUEST_WRITE,
     H_RESIDENT,
     H_SWAPPED,
     H_UNBACKED,
@@ -370,8 +369,8 @@ def evict_frame(v, f, allow_anon, vm_i, vm_f, g_state, h_state, frame_page, page
         vm_i[v, N_ANON] -= 1
         vm_i[v, SWAP_USED] += 1
         page_flags[p] |= PF_SWAPPED
+        # written back by the guest's kswapd, like the host's swap-out: I/O, not a stall
         vm_f[v, C_GUEST_SWAP_OUT] += 1.0
-        vm_f[v, STALL_GUEST_SWAP] += vm_f[v, GUEST_WRITE]
     else:
         return False
     page_flags[p] &= ~np.uint8(PF_HIT | PF_REF)
