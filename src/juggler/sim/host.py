@@ -107,7 +107,7 @@ class SimulatedHost:
         self.psi_full = 0.0
         self.seconds_in_state = dict.fromkeys(HOST_STATES, 0.0)
         self._ws_rng = np.random.default_rng(scenario.run.seed + 7919)
-        self._ws_frames: list[np.ndarray] = [self._draw_ws_sample(v) for v in range(len(self.names))]
+        self._ws_frames = [self._draw_ws_sample(v) for v in range(len(self.names))]
         self._ws_result: list[tuple[int, int, float] | None] = [None] * len(self.names)
         self._ws_next_s = WS_SAMPLE_PERIOD_S
         self._enter_phases()
