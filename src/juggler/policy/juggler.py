@@ -265,7 +265,7 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
         hold = swapping or not params.hold_needs_host_swap
         for vm in observation.vms if hold else ():
             if (not vm.balloon_present or vm.name in targets or vm.name in growing
-                    or vm.resident_bytes is None):
+                    or vm.name in stuck or vm.resident_bytes is None):
                 continue
             headroom = max(16 * MIB, int(params.hold_headroom * vm.configured_bytes))
             hold = vm.configured_bytes - vm.resident_bytes - headroom
