@@ -200,7 +200,7 @@ BAD: list[Bad] = [
     Bad(
         "unknown-policy-parameter",
         edit("[run]\n", "[manager.params]\nnosuch = 1\n\n[run]\n"),
-        r"manager: params: policy 'freemem' has no parameter 'nosuch' \(its parameters: ",
+        r"manager: params: policy 'juggler' has no parameter 'nosuch' \(its parameters: ",
     ),
     Bad(
         "negative-seed",

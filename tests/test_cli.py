@@ -232,7 +232,7 @@ def test_seed_run_prints_the_json_summary_and_writes_the_run_file(tmp_path: Path
 
     assert {"scenario", "policy", "duration_s", "run", "host", "vms", "violations"} <= set(summary)
     assert summary["scenario"] == "seed"
-    assert summary["policy"] == "freemem"
+    assert summary["policy"] == "juggler"
     assert summary["duration_s"] == pytest.approx(30.0)
     run_file = tmp_path / "tmp" / "run.sqlite"
     assert run_file.is_file()
@@ -265,7 +265,7 @@ def test_run_from_a_file_prints_the_table(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert out.is_file()
-    assert "policy freemem" in result.stdout
+    assert "policy juggler" in result.stdout
     assert "over-commit 2.00x" in result.stdout
     assert "violations: reservation 0, guest OOM 0" in result.stdout
     assert str(out) in result.stdout.replace("\n", "")

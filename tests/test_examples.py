@@ -56,7 +56,7 @@ def test_seed_run_file_records_decisions_with_reasons(seed_runs):
     assert truth == samples == 4 * 601
 
 
-@pytest.mark.parametrize("policy", ["freemem", "static"])
+@pytest.mark.parametrize("policy", ["juggler", "freemem", "static"])
 def test_reservation_holds_while_an_unreserved_neighbour_is_squeezed(tmp_path, policy):
     summary = _run("reservation", tmp_path, policy)
     c, d = _vm(summary, "C"), _vm(summary, "D")

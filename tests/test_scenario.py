@@ -212,7 +212,7 @@ def test_defaults_are_applied() -> None:
     assert a.vcpus == 1
     assert a.file_bytes == a.memory
     assert b.reservation == 512 * MIB
-    assert scenario.manager.policy == "freemem"
+    assert scenario.manager.policy == "juggler"
     assert scenario.host.vm_overhead == 32 * MIB
     assert scenario.run.duration == 600.0
 
@@ -272,7 +272,7 @@ def test_with_overrides_applies_and_keeps_the_original() -> None:
     assert isinstance(changed, Scenario)
     assert (changed.manager.policy, changed.run.duration, changed.run.seed) == ("static", 30.0, 7)
     assert (scenario.manager.policy, scenario.run.duration, scenario.run.seed) == (
-        "freemem",
+        "juggler",
         600.0,
         1,
     )

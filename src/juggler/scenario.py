@@ -69,7 +69,7 @@ class HostConfig(_Strict):
 class ManagerConfig(_Strict):
     """The control loop: which policy, how often, how far per step."""
 
-    policy: str = "freemem"
+    policy: str = "juggler"
     interval: Duration = Field(default=5.0, gt=0)
     #: largest change of one VM's balloon target per interval
     max_step: Size = Field(default=256 * 1024**2, gt=0)

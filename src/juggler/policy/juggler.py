@@ -45,6 +45,9 @@ hoarding idle memory gives it up first, whatever its shares::
             would fill it with page cache the host must then find)
         elif free > plenty (12%):
             give (free - target) back: to the ballooned VMs with the highest rho first
+        else, rebalance: page cache and free memory a guest holds beyond what it uses
+            (tier 1, at least 64 MiB) moves to squeezed, ballooned guests: the one
+            loses nothing it uses, the others get their page cache back
         a VM whose balloon has not moved toward its target for 3 intervals is
         uncooperative (as Xen's squeezed marks it): not counted on as a donor,
         and said so in the reasons
@@ -96,6 +99,8 @@ class Params:
     #: a held guest keeps this fraction of its memory free (8%, above the 5% at which
     #: it counts as needy, measured worse on the suite: see docs/comparison.md)
     hold_headroom: float = 0.03
+    #: rebalance when a guest holds at least this much memory it does not use
+    rebalance_bytes: int = 64 * MIB
     #: use tier 3 only while the host is swapping (its swap-out rate is above zero)
     tier3_needs_host_swap: bool = True
     #: hold guests only while the host is swapping
@@ -297,7 +302,49 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
                 f"host free {free:.1%} > {params.plenty_free:.0%}: give back {format_size(give)}",
             )
         notes.append("plenty: giving memory back")
+    elif free >= params.high_free and ballooned:
+        _rebalance(ballooned, donors, targets, working_sets, params, notes)
     return Decision(targets=targets, notes=tuple(notes))
+
+
+def _rebalance(ballooned: list[VmSample], donors: list[_Donor], targets: dict[str, VmTarget],
+               working_sets: dict[str, int | None], params: Params, notes: list[str]) -> None:
+    """Move memory a guest holds but does not use to ballooned guests that lack it."""
+    squeezed = [vm for vm in ballooned if vm.name not in targets
+                and all(d.vm.name != vm.name or d.tiers[0] < params.rebalance_bytes
+                        for d in donors)]
+    rich = [d for d in donors if d.tiers[0] >= params.rebalance_bytes
+            and d.vm.name not in targets]
+    if not squeezed or not rich:
+        return
+    give = min(sum(balloon_now(vm) for vm in squeezed), sum(d.tiers[0] for d in rich))
+    if give < params.rebalance_bytes:
+        return
+    _revoke(rich, give, params, tiers=1)
+    moved = sum(d.taken for d in rich)
+    for d in rich:
+        if d.taken > 0:
+            targets[d.vm.name] = VmTarget(
+                max(balloon_now(d.vm), d.vm.configured_bytes - (d.vm.resident_bytes - d.taken)),
+                f"rebalance: it holds {format_size(d.tiers[0])} it does not use; "
+                f"reclaim {format_size(d.taken)} for squeezed guests",
+            )
+
+    def deserving(vm: VmSample) -> float:
+        ws = working_sets[vm.name]
+        held = vm.resident_bytes or vm.configured_bytes
+        return rho(vm.shares, held, (ws / held) if ws and held else 1.0, params.tax_rate)
+
+    for vm in sorted(squeezed, key=deserving, reverse=True):
+        if moved <= 0:
+            break
+        step = min(balloon_now(vm), moved)
+        moved -= step
+        targets[vm.name] = VmTarget(
+            balloon_now(vm) - step,
+            f"rebalance: give back {format_size(step)} that another guest held unused",
+        )
+    notes.append("rebalance: memory held unused moves to squeezed guests")
 
 
 def _revoke(donors: list[_Donor], want: int, params: Params, tiers: int) -> None:
