@@ -46,8 +46,8 @@ hoarding idle memory gives it up first, whatever its shares::
         elif free > plenty (12%):
             give (free - target) back: to the ballooned VMs with the highest rho first
         else, rebalance: page cache and free memory a guest holds beyond what it uses
-            (tier 1, at least 64 MiB) moves to squeezed, ballooned guests: the one
-            loses nothing it uses, the others get their page cache back
+            now or within the last two minutes (bursts come back), at least 64 MiB,
+            moves to squeezed, ballooned guests
         a VM whose balloon has not moved toward its target for 3 intervals is
         uncooperative (as Xen's squeezed marks it): not counted on as a donor,
         and said so in the reasons
@@ -99,8 +99,10 @@ class Params:
     #: a held guest keeps this fraction of its memory free (8%, above the 5% at which
     #: it counts as needy, measured worse on the suite: see docs/comparison.md)
     hold_headroom: float = 0.03
-    #: rebalance when a guest holds at least this much memory it does not use
+    #: rebalance when a guest holds at least this much memory it does not use ...
     rebalance_bytes: int = 64 * MIB
+    #: ... and has not used within this window (bursts come back)
+    rebalance_window_s: float = 120.0
     #: use tier 3 only while the host is swapping (its swap-out rate is above zero)
     tier3_needs_host_swap: bool = True
     #: hold guests only while the host is swapping
@@ -121,6 +123,9 @@ class _Memory:
     progress: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     #: per VM: memory the guest used (total - available) at the last interval
     used: dict[str, int] = field(default_factory=dict)
+    #: per VM: (time, used) over the last rebalance window
+    used_history: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+
 
 
 def _memory(state: PolicyState) -> _Memory:
@@ -206,6 +211,10 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
             if used - before > params.growth_bytes:
                 growing.add(vm.name)
             memory.used[vm.name] = used
+            history = memory.used_history.setdefault(vm.name, [])
+            history.append((observation.time_s, used))
+            while history and history[0][0] < observation.time_s - params.rebalance_window_s:
+                history.pop(0)
         estimator = memory.estimators.setdefault(vm.name, WorkingSetEstimator())
         working_sets[vm.name] = estimator.update(vm)
         if vm.balloon_present and _track_cooperation(vm, memory, params):
@@ -303,16 +312,29 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
             )
         notes.append("plenty: giving memory back")
     elif free >= params.high_free and ballooned:
-        _rebalance(ballooned, donors, targets, working_sets, params, notes)
+        recent_peak = {name: max((u for _, u in h), default=0)
+                       for name, h in memory.used_history.items()}
+        _rebalance(ballooned, donors, targets, recent_peak, working_sets, params, notes)
     return Decision(targets=targets, notes=tuple(notes))
 
 
 def _rebalance(ballooned: list[VmSample], donors: list[_Donor], targets: dict[str, VmTarget],
-               working_sets: dict[str, int | None], params: Params, notes: list[str]) -> None:
+               recent_peak: dict[str, int], working_sets: dict[str, int | None],
+               params: Params, notes: list[str]) -> None:
     """Move memory a guest holds but does not use to ballooned guests that lack it."""
     squeezed = [vm for vm in ballooned if vm.name not in targets
                 and all(d.vm.name != vm.name or d.tiers[0] < params.rebalance_bytes
                         for d in donors)]
+    def unused(d: _Donor) -> int:
+        # memory it neither uses now nor used within the window (bursts come back)
+        recent = max(working_sets[d.vm.name] or 0, recent_peak.get(d.vm.name, 0))
+        keep = max(d.vm.reservation_bytes,
+                   max(d.vm.guest_total_bytes - d.vm.guest_available_bytes, recent)
+                   + int(params.guest_floor * d.vm.guest_total_bytes))
+        return min(d.tiers[0], max(0, d.vm.resident_bytes - keep))
+
+    for d in donors:
+        d.tiers = (unused(d), 0, 0)
     rich = [d for d in donors if d.tiers[0] >= params.rebalance_bytes
             and d.vm.name not in targets]
     if not squeezed or not rich:
