@@ -70,6 +70,19 @@ def _fail(error: Exception | str) -> None:
     raise typer.Exit(2)
 
 
+def _duration_option(duration: str | None) -> float | None:
+    """The ``--duration`` option in seconds (None when not given); exits on a bad value."""
+    if duration is None:
+        return None
+    try:
+        duration_s = parse_duration(duration)
+    except ValueError as error:
+        _fail(f"--duration: {error}")
+    if duration_s <= 0:
+        _fail(f"--duration: {duration!r} must be more than 0 (such as 30s or 10m)")
+    return duration_s
+
+
 def _load(scenario: str | None) -> tuple[Any, str, str]:
     """The scenario object, its TOML text and where it came from."""
     from juggler.scenario import (
@@ -116,14 +129,7 @@ def simulate(
     from juggler.simulate import default_run_path, run_simulation
     from juggler.summary import to_json
 
-    duration_s = None
-    if duration is not None:
-        try:
-            duration_s = parse_duration(duration)
-        except ValueError as error:
-            _fail(f"--duration: {error}")
-        if duration_s is not None and duration_s <= 0:
-            _fail(f"--duration: {duration!r} must be more than 0 (such as 30s or 10m)")
+    duration_s = _duration_option(duration)
     if policy is not None:
         try:
             get_policy(policy)
@@ -216,14 +222,7 @@ def compare(
     from juggler import compare as cmp
     from juggler.policy import POLICIES
 
-    duration_s = None
-    if duration is not None:
-        try:
-            duration_s = parse_duration(duration)
-        except ValueError as error:
-            _fail(f"--duration: {error}")
-        if duration_s is not None and duration_s <= 0:
-            _fail(f"--duration: {duration!r} must be more than 0 (such as 30s or 10m)")
+    duration_s = _duration_option(duration)
     try:
         names = cmp.parse_policies(policies or ",".join(sorted(POLICIES)), POLICIES)
     except JugglerError as error:

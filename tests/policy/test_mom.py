@@ -6,7 +6,7 @@ a target's balloon = configured - new guest memory.
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from juggler.policy import mom
@@ -145,7 +145,6 @@ def test_unknown_host_size_decides_nothing(vm, obs, new_state):
     assert decision.targets == {}
 
 
-@settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_targets_stay_within_the_vm_and_nothing_raises(data, random_observations, new_state):
     state = new_state()

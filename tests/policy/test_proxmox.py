@@ -8,7 +8,7 @@ The host is 10000 MiB, so goal = 80% * 10000 - (10000 - available)
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from juggler.observation import HostSample, Observation, VmSample
@@ -239,7 +239,6 @@ def test_limit_is_the_maximum(vm, obs, new_state):
     assert memory(proxmox.decide(observation, P, new_state()), observation) == {"p": 3050}
 
 
-@settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_targets_stay_within_the_vm_and_nothing_raises(data, random_observations, new_state):
     state = new_state()

@@ -9,7 +9,7 @@ A target's balloon = configured - target.
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from juggler.policy import squeezed
@@ -170,7 +170,6 @@ def test_limit_is_dynamic_max(vm, obs, new_state):
     assert balloons(decision) == {"a": 1072 * MIB, "b": 24 * MIB}
 
 
-@settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_targets_stay_within_the_vm_and_nothing_raises(data, random_observations, new_state):
     state = new_state()
