@@ -63,6 +63,12 @@ def main_options(
     logging.getLogger("qemu.qmp").setLevel(logging.CRITICAL)
 
 
+def _wide() -> Console:
+    """The output console, drawn at least 132 columns wide when it is not a terminal
+    (a pipe or file gets whole table rows rather than cells wrapped at 80)."""
+    return out if out.is_terminal else Console(file=out.file, width=max(out.width, 132))
+
+
 def _fail(error: Exception | str) -> None:
     # escape: the message quotes user input ("[/x]" would be read as markup);
     # soft_wrap: a long message stays on its lines rather than being cut mid-path
@@ -314,7 +320,7 @@ def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
                 cells.append(Text(runs, style="red" if entry["failed"] else ""))
             table.add_row(*cells)
         # piped output is not cut to 80 columns: the table is for reading in a file too
-        (out if out.is_terminal else Console(file=out.file, width=max(out.width, 132))).print(
+        _wide().print(
             table
         )
     out.print("swap: bytes in + out; hard+low: time the host spent in those states")
@@ -353,24 +359,25 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
             f"{_bytes(vm['host_swap_in_bytes'])} / {_bytes(vm['host_swap_out_bytes'])}",
             Text(f"{slowdown:.2f}x", style=style) if slowdown is not None else "-",
         )
-    out.print(table)
+    console = _wide()
+    console.print(table)
     host = summary["host"]
     states = ", ".join(
         f"{name} {format_duration(seconds)}" for name, seconds in host["seconds_in_state"].items()
         if seconds
     )
-    out.print(
+    console.print(
         f"host: {_bytes(host['memory_bytes'])}, over-commit {host['overcommit_ratio']:.2f}x, "
         f"lowest available {_bytes(host['min_available_bytes'])}, "
         f"host swap in/out {_bytes(host['host_swap_in_bytes'])} / "
         f"{_bytes(host['host_swap_out_bytes'])}; states: {states}"
     )
     violations = summary["violations"]
-    out.print(
+    console.print(
         f"violations: reservation {violations['reservation']}, guest OOM "
         f"{violations['guest_oom']}; decisions {summary['decisions']}"
     )
-    out.print(f"metrics written to [bold]{summary['run']}[/]")
+    console.print(f"metrics written to [bold]{summary['run']}[/]")
 
 
 def _register_subcommands() -> None:
