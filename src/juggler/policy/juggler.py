@@ -29,9 +29,12 @@ hoarding idle memory gives it up first, whatever its shares::
             tier 1: reclaimable memory, resident - max(reservation, used + 3%)
                     (free and page cache: the guest gives it up without swapping)
             tier 2: idle memory, down to max(reservation, working set * 1.1 + 3%),
-                    only where the estimate says most of `used` is idle (< 60%):
-                    the idle memory tax; estimator noise on a busy VM is no reason
-                    to swap its working set
+                    only where the estimate says most of `used` is idle (< 60%) and
+                    its use held steady (within 10%) over the last two minutes:
+                    the idle memory tax; estimator noise, or an estimate lagging a
+                    burst, is no reason to swap a working set
+            (used counts what the guest used within the last two minutes: bursts
+             come back)
             tier 3, only while the host is short (free < 4%): active anonymous
                     memory down to max(reservation, working set * 1.1 + 3%):
                     the guest's own swap picks cold pages; the host's would pick
@@ -103,6 +106,11 @@ class Params:
     rebalance_bytes: int = 64 * MIB
     #: ... and has not used within this window (bursts come back)
     rebalance_window_s: float = 120.0
+    #: count memory used within that window as used when reclaiming, too
+    protect_recent: bool = True
+    #: a VM's anonymous memory can count as idle only if its use stayed within this
+    #: fraction over the window
+    steady_fraction: float = 0.10
     #: use tier 3 only while the host is swapping (its swap-out rate is above zero)
     tier3_needs_host_swap: bool = True
     #: hold guests only while the host is swapping
@@ -169,13 +177,14 @@ class _Donor:
     taken: int = 0
 
 
-def _donor(vm: VmSample, working_set: int | None, params: Params) -> _Donor | None:
+def _donor(vm: VmSample, working_set: int | None, params: Params,
+           recent_used: int = 0) -> _Donor | None:
     if vm.resident_bytes is None or vm.guest_total_bytes is None:
         return None
     if vm.guest_available_bytes is None:
         return None
     floor = int(params.guest_floor * vm.guest_total_bytes)
-    used = max(0, vm.guest_total_bytes - vm.guest_available_bytes)
+    used = max(0, vm.guest_total_bytes - vm.guest_available_bytes, recent_used)
     keep_used = max(vm.reservation_bytes, used + floor)
     reclaimable = max(0, vm.resident_bytes - keep_used)
     idle = 0
@@ -219,6 +228,12 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
         working_sets[vm.name] = estimator.update(vm)
         if vm.balloon_present and _track_cooperation(vm, memory, params):
             stuck.add(vm.name)
+    recent_peak = {name: max((u for _, u in h), default=0)
+                   for name, h in memory.used_history.items()}
+    # idle memory is memory that stayed allocated: a VM whose use swings is not idle
+    steady = {name for name, h in memory.used_history.items()
+              if h and max(u for _, u in h) - min(u for _, u in h)
+              <= params.steady_fraction * max(u for _, u in h)}
     notes = [f"host free {free:.1%}"]
     if stuck:
         notes.append(f"uncooperative balloons (not counted on): {', '.join(sorted(stuck))}")
@@ -235,7 +250,9 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
         for vm in observation.vms
         if vm.balloon_present and vm.name not in wanted and vm.name not in stuck
         and vm.name not in growing
-        and (d := _donor(vm, working_sets[vm.name], params)) is not None
+        and (d := _donor(vm, working_sets[vm.name] if vm.name in steady else None, params,
+                         recent_peak.get(vm.name, 0) if params.protect_recent else 0))
+        is not None
     ]
     short_of = max(0, int((params.target_free - free) * host.host_memory_bytes))
     relief_budget = sum(wanted.values())
@@ -312,8 +329,6 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
             )
         notes.append("plenty: giving memory back")
     elif free >= params.high_free and ballooned:
-        recent_peak = {name: max((u for _, u in h), default=0)
-                       for name, h in memory.used_history.items()}
         _rebalance(ballooned, donors, targets, recent_peak, working_sets, params, notes)
     return Decision(targets=targets, notes=tuple(notes))
 
