@@ -110,6 +110,43 @@ def test_a_host_memory_limit_is_shared_by_the_vms(
     assert host.host_available_bytes == 1024 * MIB - 256 * MIB  # minus web's VmRSS
 
 
+CGROUP = Path(__file__).parent / "data" / "cgroup"
+
+
+def test_the_lab_cgroup_v1_is_the_host(
+    fake: Callable[[str], FakeQemu], backends: Callable[..., QemuBackend]
+) -> None:
+    vm = fake("web")
+    backend = backends(QemuVm("web", vm.path, pid=4242), cgroup_path=CGROUP / "v1")
+    host = backend.observe().host
+    assert host.host_memory_bytes == 768 * MIB  # memory.limit_in_bytes
+    assert host.host_available_bytes == (768 - 576) * MIB  # limit - usage
+    assert host.host_swap_used_bytes == 32 * MIB  # memsw - usage
+    assert host.host_psi_some_avg10 is not None  # v1 has no PSI: the machine's
+
+
+def test_the_lab_cgroup_v2_is_the_host(
+    fake: Callable[[str], FakeQemu], backends: Callable[..., QemuBackend]
+) -> None:
+    vm = fake("web")
+    backend = backends(QemuVm("web", vm.path, pid=4242), cgroup_path=CGROUP / "v2")
+    obs = backend.observe()
+    assert obs.host.host_memory_bytes == 768 * MIB  # memory.max
+    assert obs.host.host_available_bytes == (768 - 512) * MIB  # minus memory.current
+    assert obs.host.host_swap_used_bytes == 64 * MIB  # memory.swap.current
+    assert (obs.host.host_psi_some_avg10, obs.host.host_psi_full_avg10) == (12.5, 4.25)
+    assert obs.vm("web").host_swapped_bytes == 16 * MIB  # per VM: still VmSwap
+
+
+def test_an_unreadable_cgroup_is_a_backend_error(
+    fake: Callable[[str], FakeQemu], backends: Callable[..., QemuBackend], tmp_path: Path
+) -> None:
+    vm = fake("web")
+    backend = backends(QemuVm("web", vm.path, pid=4242), cgroup_path=tmp_path / "gone")
+    with pytest.raises(BackendError, match="memory cgroup"):
+        backend.observe()
+
+
 def test_guest_rates_come_from_two_guest_updates(
     fake: Callable[[str], FakeQemu], backends: Callable[..., QemuBackend]
 ) -> None:

@@ -12,7 +12,10 @@ boundary:
   host-swapped memory (the pid comes from the QMP socket's peer credentials);
 
 and, once for the host, ``/proc/meminfo``, ``/proc/vmstat`` and PSI
-(:class:`~juggler.backends.linuxhost.HostReader`). ``apply`` sends QMP
+(:class:`~juggler.backends.linuxhost.HostReader`), or, in the lab, the memory
+cgroup that plays the host (:func:`juggler.lab.cgroup.read_memory`): its limit
+is host memory, limit minus usage is available, its swap is host swap, and its
+``memory.pressure`` (cgroup v2) the host's PSI. ``apply`` sends QMP
 ``balloon`` with ``value = configured - balloon_bytes``.
 
 Async core, sync edge: :class:`AsyncQemuBackend` talks to every VM at once
@@ -36,8 +39,9 @@ from typing import Any
 
 from juggler.backends.linuxhost import HostReader, process_memory
 from juggler.backends.qmp import QmpChannel, Runstate
-from juggler.errors import BackendError, CommandError
-from juggler.observation import Decision, Observation, VmSample
+from juggler.errors import BackendError, CommandError, LabError
+from juggler.lab.cgroup import read_memory
+from juggler.observation import Decision, HostSample, Observation, VmSample
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +98,9 @@ class AsyncQemuBackend:
     :param host_memory_bytes: memory the VMs share when less than the machine's (a lab
         without a memory cgroup): host memory is then this, and what is available is
         this minus the VMs' resident memory, bounded by what the machine has available.
+    :param cgroup_path: the directory of the lab's memory cgroup that plays the host's
+        memory; when given, host memory and swap are the cgroup's (and
+        ``host_memory_bytes`` is only used if the cgroup has no limit).
     :param timeout_s: how long one QMP connect or command may take.
     :param stats_interval_s: how often guests are asked for balloon statistics.
     """
@@ -104,6 +111,7 @@ class AsyncQemuBackend:
         *,
         proc_root: Path = Path("/proc"),
         host_memory_bytes: int | None = None,
+        cgroup_path: Path | None = None,
         timeout_s: float = 2.0,
         stats_interval_s: int = 2,
     ) -> None:
@@ -114,6 +122,7 @@ class AsyncQemuBackend:
         self.stats_interval_s = stats_interval_s
         self.host = HostReader(self.proc_root)
         self.host_memory_bytes = host_memory_bytes
+        self.cgroup_path = None if cgroup_path is None else Path(cgroup_path)
         self._vms = {
             vm.name: _VmState(vm, QmpChannel(vm.name, vm.qmp_path, timeout_s), pid=vm.pid)
             for vm in vms
@@ -134,7 +143,9 @@ class AsyncQemuBackend:
             for state, result in zip(self._vms.values(), results, strict=True)
             if isinstance(result, str)
         }
-        if self.host_memory_bytes is not None:
+        if self.cgroup_path is not None:
+            host = self._cgroup_host(host)
+        elif self.host_memory_bytes is not None:
             resident = sum(s.resident_bytes or 0 for s in samples)
             host = replace(
                 host,
@@ -144,6 +155,30 @@ class AsyncQemuBackend:
                 ),
             )
         return Observation(time_s=now - self._started, host=host, vms=samples, missing=missing)
+
+    def _cgroup_host(self, host: HostSample) -> HostSample:
+        """The host as the lab's memory cgroup sees it (v1 has no swap rates or PSI
+        per cgroup: those stay the machine's)."""
+        assert self.cgroup_path is not None
+        try:
+            memory = read_memory(self.cgroup_path)
+        except LabError as err:
+            raise BackendError(f"cannot read the lab's memory cgroup: {err}") from err
+        limit = memory.limit_bytes or self.host_memory_bytes or host.host_memory_bytes
+        return replace(
+            host,
+            host_memory_bytes=limit,
+            host_available_bytes=max(0, limit - memory.usage_bytes),
+            host_swap_used_bytes=memory.swap_bytes,
+            host_psi_some_avg10=(
+                host.host_psi_some_avg10 if memory.psi_some_avg10 is None
+                else memory.psi_some_avg10
+            ),
+            host_psi_full_avg10=(
+                host.host_psi_full_avg10 if memory.psi_full_avg10 is None
+                else memory.psi_full_avg10
+            ),
+        )  # fmt: skip
 
     async def apply(self, decision: Decision) -> None:
         """Send every balloon target of the decision, all VMs at once.
