@@ -24,6 +24,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -198,15 +199,20 @@ def _empty_and_remove(path: Path, timeout_s: float = 5.0) -> None:
         time.sleep(0.05)
 
 
-def remove_stale(parent: Path | None = None, prefix: str = PREFIX) -> list[Path]:
-    """Remove every lab cgroup under ``parent`` (default: :func:`detect_parent`).
+def remove_stale(
+    parent: Path | None = None,
+    prefix: str = PREFIX,
+    keep: Callable[[Path], bool] | None = None,
+) -> list[Path]:
+    """Remove every lab cgroup under ``parent`` (default: :func:`detect_parent`) whose
+    name starts with ``prefix``, except those ``keep`` says are still in use.
 
     :return: the cgroups removed.
     """
     parent = parent or detect_parent()
     removed = []
     for path in sorted(parent.glob(f"{prefix}*")):
-        if path.is_dir():
+        if path.is_dir() and not (keep is not None and keep(path)):
             _empty_and_remove(path)
             removed.append(path)
     return removed

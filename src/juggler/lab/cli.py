@@ -1,4 +1,4 @@
-"""``juggler lab``: build the guest image and boot a trial VM.
+"""``juggler lab``: build the guest image, boot a trial VM, run a scenario for real.
 
 A typer sub-app (``lab_app``) that ``juggler.cli`` registers with
 ``app.add_typer(lab_app, name="lab")``. Like the main CLI it prints a
@@ -9,6 +9,7 @@ Logging is configured by the main CLI, not here.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -88,3 +89,64 @@ def boot(
                     )
     except JugglerError as error:
         _fail(error)
+
+
+@lab_app.command()
+def run(
+    scenario: Annotated[
+        str | None,
+        typer.Argument(help="Scenario TOML file; the built-in seed story when omitted."),
+    ] = None,
+    policy: Annotated[
+        str | None, typer.Option("--policy", "-p", help="Policy (overrides the scenario's).")
+    ] = None,
+    scale: Annotated[
+        float, typer.Option(help="Fraction of the scenario's sizes the lab boots (0 < scale <= 1).")
+    ] = 0.25,
+    duration: Annotated[
+        str | None, typer.Option("--duration", "-d", help="Real time to run, e.g. 90s.")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
+    ] = False,
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run file to write (default: runs/lab-<scenario>-...)."),
+    ] = None,
+    accel: Annotated[str, typer.Option(help="auto, kvm or tcg.")] = "auto",
+) -> None:
+    """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, manage them
+    with the policy for the duration, summarize like ``simulate``, and tear down."""
+    from juggler.cli import _duration_option, _load, print_summary
+    from juggler.lab.run import run_lab
+    from juggler.policy import get_policy
+    from juggler.simulate import default_run_path
+    from juggler.summary import to_json
+
+    duration_s = _duration_option(duration)
+    try:
+        if policy is not None:
+            get_policy(policy)
+        loaded, text, source = _load(scenario)
+        options = [f"{flag} {value}" for flag, value in (("--policy", policy),
+                   ("--duration", duration)) if value is not None]  # fmt: skip
+        loaded = loaded.with_overrides(
+            policy=policy,
+            duration_s=duration_s,
+            source=f"{source} with {' '.join(options)}" if options else source,
+        )
+        path = out_path or default_run_path(loaded).with_name(
+            f"lab-{default_run_path(loaded).name}"
+        )
+        say = (lambda line: err.print(escape(line))) if json_output else (
+            lambda line: out.print(escape(line)))  # fmt: skip
+        summary = run_lab(loaded, path, scale=scale, accel=accel, scenario_text=text, say=say)
+    except JugglerError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        err.print("[red]interrupted:[/] the VMs and the cgroup are gone")
+        raise typer.Exit(130) from None
+    if json_output:
+        out.print_json(to_json(summary))
+        return
+    print_summary(summary, f"{source}, lab at scale {scale:g}")

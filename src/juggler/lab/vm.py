@@ -25,6 +25,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -84,6 +85,8 @@ class LabVm:
     :param workdir: where its socket and logs go (default: a new temporary directory,
         removed by :meth:`stop`).
     :param accel: ``kvm``, ``tcg``, or ``auto`` (probe KVM once, fall back to TCG).
+    :param on_spawn: called with QEMU's pid right after it is started, before the
+        guest boots (the lab run puts it into its memory cgroup there).
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class LabVm:
         image: GuestImage,
         workdir: Path | None = None,
         accel: str = "auto",
+        on_spawn: Callable[[int], None] | None = None,
     ) -> None:
         if spec.memory_bytes < 64 * MIB:
             raise LabError(f"{spec.name}: memory_bytes(={spec.memory_bytes}) must be >= 64 MiB")
@@ -103,6 +107,7 @@ class LabVm:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"juggler-{spec.name}-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._accel_wanted = accel
+        self._on_spawn = on_spawn
         self._process: subprocess.Popen[bytes] | None = None
         #: the accelerator the VM runs under, once started
         self.accel: str | None = None
@@ -214,6 +219,8 @@ class LabVm:
             except OSError as err:
                 raise BootError(f"cannot start {QEMU}: {err}", self.spec.name) from err
         self.accel = accel
+        if self._on_spawn is not None:
+            self._on_spawn(self._process.pid)
         limit = timeout_s or (TCG_BOOT_TIMEOUT_S if accel == "tcg" else KVM_PROBE_TIMEOUT_S)
         while READY_MARKER not in self.serial_text():
             code = self._process.poll()

@@ -1,0 +1,278 @@
+"""Run a scenario on real QEMU guests: ``juggler lab run``.
+
+The scenario's VMs are booted at ``scale`` of their size (memory, guest swap,
+working sets, reservations, limits, the manager's step and dead band) inside
+one memory cgroup that plays the host's memory, and the Manager drives them
+with the policy over :class:`~juggler.backends.QemuBackend`, sampling every
+manager interval. The run file has the same tables as a simulated run's
+(``meta.backend = "qemu"``), so :func:`~juggler.summary.summarize` serves both;
+what a real run cannot measure (true working sets, slowdown) is ``None``.
+
+Why the cgroup's limit is ``host.memory × scale`` plus the QEMU overhead
+measured at boot: a lab VM's QEMU process (under TCG: its translation cache,
+device models, ROMs) costs ~100 MiB beyond guest RAM, far more than the
+scenario's ``vm_overhead`` scaled down. Charging it to the scaled host would
+leave the guests almost nothing, so each VM's overhead is measured after boot
+(resident memory outside the guest-RAM mapping, from ``/proc/PID/smaps``) and
+added to the limit: the guests then share ``host.memory × scale`` as the
+scenario means. The overhead grows a little while TCG translates more code;
+the measured figures are in the run's meta (``lab_overhead_bytes``).
+
+Phase times are not scaled: a phase lasts as long as the scenario says, so a
+run shorter than the scenario sees only its first phases. The workload has no
+files, so ``cache_rate`` is not played, and it releases pages beyond a smaller
+working set unless the phase is idle (``release`` is not played either).
+
+Everything is torn down (VMs, cgroup, sockets, working directories) on the way
+out, also on Ctrl-C, SIGTERM and errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from juggler import __version__
+from juggler.backends import QemuBackend, QemuVm
+from juggler.errors import LabError
+from juggler.lab.cgroup import PREFIX, MemoryCgroup, remove_stale
+from juggler.lab.image import GuestImage, build_image
+from juggler.lab.vm import LabVm, VmSpec
+from juggler.manager import Limits, Manager
+from juggler.metrics.store import RunStore
+from juggler.policy import get_policy
+from juggler.scenario import Phase, Scenario, VmConfig
+from juggler.summary import summarize
+from juggler.units import KIB, MIB
+
+log = logging.getLogger(__name__)
+
+#: smallest guest the lab boots (LabVm's floor)
+MIN_VM_BYTES = 64 * MIB
+#: the cgroup's limit while the guests boot, per VM beyond its memory (before overheads are known)
+BOOT_HEADROOM_BYTES = 256 * MIB
+#: a run's cgroup is ``juggler-lab-<pid>``
+RUN_PREFIX = "lab-"
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    """What a scenario becomes in the lab at a scale."""
+
+    scale: float
+    host_bytes: int
+    specs: tuple[VmSpec, ...]
+    vms: tuple[QemuVm, ...]
+
+
+def _scaled(value: int, scale: float) -> int:
+    """``value × scale`` rounded down to whole MiB (QEMU sizes are MiB)."""
+    return int(value * scale) // MIB * MIB
+
+
+def workload_phases(scenario: Scenario, vm: VmConfig, scale: float) -> str:
+    """A VM's phases in the workload program's format ``DUR:SIZE_MIB:PATTERN:RATE,...``."""
+    items = []
+    spans = [s for s in scenario.spans(vm) if s.start_s < scenario.run.duration]
+    for index, span in enumerate(spans):
+        last = index == len(spans) - 1
+        seconds = 0 if last else max(1, round(span.end_s - span.start_s))
+        items.append(f"{seconds}:{_phase_mib(span.phase, scale)}:{_pattern(span.phase)}:"
+                     f"{round(span.phase.rate)}")  # fmt: skip
+    return ",".join(items)
+
+
+def _phase_mib(phase: Phase, scale: float) -> int:
+    if phase.pattern == "idle" or phase.working_set is None:
+        return 0
+    return max(1, round(phase.working_set * scale / MIB))
+
+
+def _pattern(phase: Phase) -> str:
+    return f"zipf{phase.zipf_exponent:g}" if phase.pattern == "zipf" else phase.pattern
+
+
+def plan(scenario: Scenario, scale: float) -> LabPlan:
+    """The lab's VMs for ``scenario`` at ``scale``.
+
+    :raise LabError: When the scale is not in (0, 1] or a VM would be smaller than 64 MiB.
+    """
+    if not 0 < scale <= 1:
+        raise LabError(f"scale(={scale}) must be more than 0 and at most 1")
+    specs, vms = [], []
+    for index, vm in enumerate(scenario.vm):
+        memory = _scaled(vm.memory, scale)
+        if memory < MIN_VM_BYTES:
+            raise LabError(
+                f"VM {vm.name}: {vm.memory // MIB} MiB × {scale:g} is below the lab's "
+                f"{MIN_VM_BYTES // MIB} MiB; use a larger --scale"
+            )
+        specs.append(VmSpec(
+            vm.name, memory, phases=workload_phases(scenario, vm, scale),
+            seed=scenario.run.seed + index, swap_bytes=_scaled(vm.guest_swap, scale),
+            vcpus=1,
+        ))  # fmt: skip
+        vms.append(QemuVm(
+            vm.name, Path(), reservation_bytes=_scaled(vm.reservation, scale),
+            limit_bytes=None if vm.limit is None else _scaled(vm.limit, scale), shares=vm.shares,
+        ))  # fmt: skip
+    return LabPlan(scale, _scaled(scenario.host.memory, scale), tuple(specs), tuple(vms))
+
+
+def qemu_overhead_bytes(pid: int, guest_bytes: int, proc_root: Path = Path("/proc")) -> int:
+    """Resident memory of a QEMU process outside its guest's RAM mapping.
+
+    The guest RAM is the anonymous mapping exactly ``guest_bytes`` long (one block
+    below 2 GiB on q35); everything else resident is QEMU's own.
+
+    :raise LabError: When the process's smaps cannot be read.
+    """
+    try:
+        text = (proc_root / str(pid) / "smaps").read_text()
+    except OSError as err:
+        raise LabError(f"cannot read the memory map of QEMU {pid}: {err}") from err
+    total = guest = 0
+    size = 0
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key == "Size":
+            size = int(rest.split()[0]) * KIB
+        elif key == "Rss":
+            rss = int(rest.split()[0]) * KIB
+            total += rss
+            if size == guest_bytes:
+                guest += rss
+    return total - guest
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, so ``finally`` blocks tear everything down."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_lab(
+    scenario: Scenario,
+    out: str | Path,
+    *,
+    scale: float = 0.25,
+    image: GuestImage | None = None,
+    accel: str = "auto",
+    scenario_text: str | None = None,
+    say: Callable[[str], None] = log.info,
+) -> dict[str, Any]:
+    """Run ``scenario`` on lab VMs under its own policy, write the run file, return the summary.
+
+    :raise LabError: When the plan, the cgroup or a boot fails (nothing is left behind).
+    :raise PolicyError: When the policy or its parameters are unknown.
+    """
+    policy = get_policy(scenario.manager.policy)
+    params = policy.make_params(scenario.manager.params)
+    lab = plan(scenario, scale)
+    image = image or build_image()
+    interval = scenario.manager.interval
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_sigterm_interrupts())
+        cgroup = stack.enter_context(_fresh_cgroup(
+            lab.host_bytes + sum(s.memory_bytes + BOOT_HEADROOM_BYTES for s in lab.specs)
+        ))  # fmt: skip
+        booted: list[LabVm] = []
+        for spec in lab.specs:
+            vm = LabVm(spec, image, accel=accel, on_spawn=cgroup.add)
+            stack.callback(vm.stop)
+            vm.start()
+            booted.append(vm)
+            say(f"{spec.name}: {spec.memory_bytes // MIB} MiB booted under {vm.accel} "
+                f"in {vm.boot_seconds:.1f} s")  # fmt: skip
+        overheads = {
+            vm.spec.name: qemu_overhead_bytes(vm.pid or 0, vm.spec.memory_bytes) for vm in booted
+        }
+        limit = lab.host_bytes + sum(overheads.values())
+        cgroup.set_limit(limit)
+        say(f"cgroup {cgroup.path}: limit {limit // MIB} MiB = host {lab.host_bytes // MIB} MiB"
+            f" + QEMU overhead {sum(overheads.values()) // MIB} MiB; "
+            f"using {cgroup.memory().usage_bytes // MIB} MiB")  # fmt: skip
+        vms = [
+            QemuVm(vm.name, lab_vm.qmp_path, pid=lab_vm.pid, reservation_bytes=vm.reservation_bytes,
+                   limit_bytes=vm.limit_bytes, shares=vm.shares)
+            for vm, lab_vm in zip(lab.vms, booted, strict=True)
+        ]  # fmt: skip
+        backend = stack.enter_context(QemuBackend(vms, cgroup_path=cgroup.path))
+        meta = {
+            "scenario": scenario.name,
+            "policy": policy.name,
+            "backend": "qemu",
+            "juggler_version": __version__,
+            "seed": scenario.run.seed,
+            "page_size": scenario.run.page_size,
+            "tick_s": interval,
+            "interval_s": interval,
+            "scenario_json": scenario.model_dump(mode="json"),
+            "lab_scale": scale,
+            "lab_accel": booted[0].accel if booted else None,
+            "lab_cgroup": str(cgroup.path),
+            "lab_cgroup_version": cgroup.version,
+            "lab_cgroup_limit_bytes": limit,
+            "lab_host_bytes": lab.host_bytes,
+            "lab_overhead_bytes": overheads,
+            "lab_boot_seconds": {vm.spec.name: round(vm.boot_seconds or 0.0, 2) for vm in booted},
+            "lab_phases": {spec.name: spec.phases for spec in lab.specs},
+        }
+        if scenario_text is not None:
+            meta["scenario_toml"] = scenario_text
+        limits = Limits(
+            max_step_bytes=max(MIB, _scaled(scenario.manager.max_step, scale)),
+            dead_band_bytes=_scaled(scenario.manager.dead_band, scale),
+        )
+        store = stack.enter_context(RunStore.create(out, meta))
+        manager = Manager(backend, policy, params, store, interval_s=interval,
+                          sample_s=interval, limits=limits, seed=scenario.run.seed)  # fmt: skip
+        started = time.monotonic()
+        manager.run(scenario.run.duration)
+        final = cgroup.memory()
+        store.set_meta({
+            "wall_seconds": round(time.monotonic() - started, 3),
+            "lab_final_usage_bytes": final.usage_bytes,
+            "lab_overhead_final_bytes": {
+                vm.spec.name: qemu_overhead_bytes(vm.pid, vm.spec.memory_bytes)
+                for vm in booted if vm.pid is not None
+            },
+        })  # fmt: skip
+    with RunStore.open(out) as store:
+        return summarize(store)
+
+
+def _run_is_alive(path: Path) -> bool:
+    """Whether the ``juggler-lab-<pid>`` cgroup's run (process ``pid``) still runs."""
+    pid = path.name.rsplit("-", 1)[-1]
+    return pid.isdigit() and Path(f"/proc/{pid}").exists()
+
+
+def _fresh_cgroup(limit_bytes: int) -> MemoryCgroup:
+    """The run's cgroup ``juggler-lab-<pid>``, after removing those of dead runs.
+
+    The pid keeps concurrent runs apart; a run killed with SIGKILL leaves its
+    cgroup (and perhaps QEMU processes) behind, and the next run removes them.
+    """
+    for stale in remove_stale(prefix=f"{PREFIX}{RUN_PREFIX}", keep=_run_is_alive):
+        log.warning("removed the cgroup %s of a run that is gone", stale)
+    return MemoryCgroup(f"{RUN_PREFIX}{os.getpid()}", limit_bytes)
