@@ -236,6 +236,8 @@ def run_lab(
             "lab_overhead_bytes": overheads,
             "lab_boot_seconds": {vm.spec.name: round(vm.boot_seconds or 0.0, 2) for vm in booted},
             "lab_phases": {spec.name: spec.phases for spec in lab.specs},
+            "lab_qemu_pids": {vm.spec.name: vm.pid for vm in booted},
+            "lab_qmp_sockets": {vm.spec.name: str(vm.qmp_path) for vm in booted},
         }
         if scenario_text is not None:
             meta["scenario_toml"] = scenario_text

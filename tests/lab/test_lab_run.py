@@ -1,0 +1,70 @@
+"""``juggler lab run`` end to end: two real guests in a memory cgroup, managed by a policy."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from lab_helpers import alive, lab
+from typer.testing import CliRunner
+
+from juggler.lab.cli import lab_app
+from juggler.lab.run import plan, qemu_overhead_bytes, workload_phases
+from juggler.metrics.store import RunStore
+from juggler.scenario import load_scenario
+from juggler.units import MIB
+
+TINY = Path(__file__).parent / "data" / "tiny.toml"
+
+
+def test_a_scenario_is_scaled_for_the_lab() -> None:
+    scenario = load_scenario(TINY)
+    lab_plan = plan(scenario, 0.25)
+    assert lab_plan.host_bytes == 256 * MIB
+    a, b = lab_plan.specs
+    assert (a.memory_bytes, a.swap_bytes) == (256 * MIB, 128 * MIB)
+    assert a.phases == "0:0:idle:200000"
+    assert b.phases == workload_phases(scenario, scenario.vm[1], 0.25) == (
+        "20:32:uniform:20000,0:96:uniform:5000"
+    )
+
+
+def test_overhead_is_what_is_resident_outside_guest_ram(tmp_path: Path) -> None:
+    (tmp_path / "7").mkdir()
+    (tmp_path / "7" / "smaps").write_text(
+        "7f00-7f10 rw-p 00000000 00:00 0\nSize:             262144 kB\nRss:  120000 kB\n"
+        "5500-5510 r-xp 00000000 08:01 1 /usr/bin/qemu\nSize:  20000 kB\nRss:  15000 kB\n"
+        "7e00-7e10 rw-p 00000000 00:00 0\nSize:  1048576 kB\nRss:  90000 kB\n"
+    )
+    assert qemu_overhead_bytes(7, 256 * MIB, proc_root=tmp_path) == (15000 + 90000) * 1024
+
+
+@lab
+def test_lab_run_manages_two_vms_and_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "run.sqlite"
+    result = CliRunner().invoke(
+        lab_app, ["run", str(TINY), "--scale", "0.25", "--duration", "40s", "--json",
+                  "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+    assert summary["backend"] == "qemu"
+    assert [vm["name"] for vm in summary["vms"]] == ["A", "B"]
+    assert summary["vms"][0]["slowdown"] is None  # a real run cannot measure it
+    with RunStore.open(out) as store:
+        meta = store.meta()
+        per_vm = dict(store.query("SELECT vm, COUNT(*) FROM vm_samples GROUP BY vm"))
+        decisions = store.query("SELECT vm, balloon_target_bytes, reason FROM decisions")
+        limits = store.query("SELECT DISTINCT host_memory_bytes FROM host_samples")
+    assert per_vm["A"] >= 15 and per_vm["B"] >= 15  # every 2 s for 40 s
+    assert limits == [(int(meta["lab_cgroup_limit_bytes"]),)]
+    assert decisions, "the policy never ballooned"
+    assert all(reason for _, _, reason in decisions)
+    # nothing left behind
+    for pid in json.loads(meta["lab_qemu_pids"]).values():
+        assert not alive(pid), f"QEMU {pid} left running"
+    for socket in json.loads(meta["lab_qmp_sockets"]).values():
+        assert not Path(socket).exists() and not Path(socket).parent.exists()
+    assert not Path(meta["lab_cgroup"]).exists(), "cgroup left behind"
+    assert os.environ.get("JUGGLER_LAB_ACCEL") != "tcg" or meta["lab_accel"] == "tcg"
