@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import tempfile
 from pathlib import Path
 
+import pytest
 from lab_helpers import alive, lab
 from typer.testing import CliRunner
 
+from juggler.lab.cgroup import PREFIX, detect_parent
 from juggler.lab.cli import lab_app
-from juggler.lab.run import plan, qemu_overhead_bytes, workload_phases
+from juggler.lab.run import (
+    RUN_PREFIX,
+    _fresh_cgroup,
+    _fresh_run_dir,
+    plan,
+    qemu_overhead_bytes,
+    workload_phases,
+)
 from juggler.metrics.store import RunStore
 from juggler.scenario import load_scenario
 from juggler.units import MIB
@@ -65,6 +76,27 @@ def test_lab_run_manages_two_vms_and_leaves_nothing(tmp_path: Path) -> None:
     for pid in json.loads(meta["lab_qemu_pids"]).values():
         assert not alive(pid), f"QEMU {pid} left running"
     for socket in json.loads(meta["lab_qmp_sockets"]).values():
-        assert not Path(socket).exists() and not Path(socket).parent.exists()
+        assert not Path(socket).exists() and not Path(socket).parent.parent.exists()
     assert not Path(meta["lab_cgroup"]).exists(), "cgroup left behind"
     assert os.environ.get("JUGGLER_LAB_ACCEL") != "tcg" or meta["lab_accel"] == "tcg"
+
+
+@pytest.mark.lab
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create cgroups")
+def test_a_killed_runs_cgroup_processes_and_directory_are_removed() -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = detect_parent() / f"{PREFIX}{RUN_PREFIX}{dead.pid}"
+    stale.mkdir()
+    orphan = subprocess.Popen(["sleep", "60"])  # plays a QEMU the killed run left
+    (stale / "cgroup.procs").write_text(str(orphan.pid))
+    stale_dir = Path(tempfile.gettempdir()) / stale.name
+    (stale_dir / "A").mkdir(parents=True)
+    with _fresh_cgroup(64 * MIB) as group:
+        assert group.path.name == f"{PREFIX}{RUN_PREFIX}{os.getpid()}"
+        assert not stale.exists()
+        run_dir = _fresh_run_dir()
+        assert not stale_dir.exists()
+        run_dir.rmdir()
+    orphan.wait(timeout=5)
+    assert not group.path.exists()

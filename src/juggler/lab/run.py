@@ -24,7 +24,10 @@ files, so ``cache_rate`` is not played, and it releases pages beyond a smaller
 working set unless the phase is idle (``release`` is not played either).
 
 Everything is torn down (VMs, cgroup, sockets, working directories) on the way
-out, also on Ctrl-C, SIGTERM and errors.
+out, also on Ctrl-C, SIGTERM and errors. A run killed outright (SIGKILL) leaves
+its cgroup ``juggler-lab-<pid>`` with the QEMU processes inside, and its
+directory ``<tmp>/juggler-lab-<pid>``; the next run removes both (and kills
+those QEMUs) once process ``<pid>`` is gone.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -195,9 +200,11 @@ def run_lab(
         cgroup = stack.enter_context(_fresh_cgroup(
             lab.host_bytes + sum(s.memory_bytes + BOOT_HEADROOM_BYTES for s in lab.specs)
         ))  # fmt: skip
+        run_dir = _fresh_run_dir()
+        stack.callback(shutil.rmtree, run_dir, ignore_errors=True)
         booted: list[LabVm] = []
         for spec in lab.specs:
-            vm = LabVm(spec, image, accel=accel, on_spawn=cgroup.add)
+            vm = LabVm(spec, image, run_dir / spec.name, accel=accel, on_spawn=cgroup.add)
             stack.callback(vm.stop)
             vm.start()
             booted.append(vm)
@@ -267,6 +274,19 @@ def _run_is_alive(path: Path) -> bool:
     """Whether the ``juggler-lab-<pid>`` cgroup's run (process ``pid``) still runs."""
     pid = path.name.rsplit("-", 1)[-1]
     return pid.isdigit() and Path(f"/proc/{pid}").exists()
+
+
+def _fresh_run_dir() -> Path:
+    """The run's directory ``<tmp>/juggler-lab-<pid>`` (one subdirectory per VM: socket,
+    logs, swap disk), after removing those of dead runs."""
+    tmp = Path(tempfile.gettempdir())
+    for stale in tmp.glob(f"{PREFIX}{RUN_PREFIX}*"):
+        if stale.is_dir() and not _run_is_alive(stale):
+            log.warning("removed the directory %s of a run that is gone", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+    path = tmp / f"{PREFIX}{RUN_PREFIX}{os.getpid()}"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 def _fresh_cgroup(limit_bytes: int) -> MemoryCgroup:
