@@ -274,6 +274,53 @@ def compare(
         raise typer.Exit(1)
 
 
+
+@app.command()
+def diagnose(
+    run: Annotated[
+        Path, typer.Argument(help="Run file (.sqlite) written by simulate, compare or the lab.")
+    ],
+    vm: Annotated[str | None, typer.Option("--vm", help="Only this VM.")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Look from this time on, e.g. 120s, 2m.")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Look up to this time, e.g. 300s.")
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the findings as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Name the root cause of each VM's slowness: host swap, balloon, its own working set,
+    host contention (which neighbours grew) or an uncooperative balloon."""
+    from juggler.diagnose import diagnose as run_diagnosis
+    from juggler.diagnose.report import print_findings, to_json
+    from juggler.metrics.store import RunStore
+
+    bounds: list[float | None] = []
+    for flag, value in (("--from", start), ("--to", end)):
+        if value is None:
+            bounds.append(None)
+            continue
+        try:
+            seconds = parse_duration(value)
+        except ValueError as error:
+            _fail(f"{flag}: {error}")
+        if seconds < 0:
+            _fail(f"{flag}: {value!r} must not be negative")
+        bounds.append(seconds)
+    if bounds[0] is not None and bounds[1] is not None and bounds[1] <= bounds[0]:
+        _fail(f"--to ({end}) must be later than --from ({start})")
+    try:
+        with RunStore.open(run) as store:
+            findings = run_diagnosis(store, vm=vm, start_s=bounds[0], end_s=bounds[1])
+    except JugglerError as error:
+        _fail(error)
+    if json_output:
+        out.print_json(to_json(findings))
+        return
+    print_findings(findings, _wide(), str(run))
+
 def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
     """One table per scenario, a row per policy (means over seeds), best cells marked."""
     from juggler.compare import METRICS, aggregate, best_marks
