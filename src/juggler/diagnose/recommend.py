@@ -82,8 +82,8 @@ def recommend(
             need = max(need, _mib_up(min(float(np.max(held)), vm.configured_bytes)))
         short = _mib_up(host_shortfall(run, window.start_s, window.end_s))
         return (
-            f"reserve {need} MiB for {vm.name} (its memory in use while healthy) so the host "
-            f"cannot swap it, or lower the host's over-commitment by {short} MiB "
+            f"reserve {need} MiB for {vm.name} (the memory it used, resident or in host "
+            f"swap) so the host cannot swap it, or lower the host's over-commitment by {short} MiB "
             f"(the guest memory the host held in swap at most)"
         )
     if cause == "host_contention":
