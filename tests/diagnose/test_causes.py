@@ -60,7 +60,7 @@ def test_host_contention_names_the_neighbour_that_grew(tmp_path):
     assert f.cause == "host_contention"
     assert "host_swap" in f.secondary
     assert f.neighbours == [{"vm": "N", "grew_bytes": 400 * MIB}]
-    grew = next(e for e in f.evidence if e["metric"] == "resident_bytes[N]")
+    grew = next(e for e in f.evidence if e["metric"] == "resident_bytes+host_swapped_bytes[N]")
     assert grew["lag_s"] == 11.0  # N began growing at 20 s, V's window opens at 31 s
     assert "limit N to" in f.recommendation
 

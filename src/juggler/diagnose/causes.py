@@ -32,8 +32,9 @@ from juggler.units import MIB
 LOOKBACK_S = 30.0
 #: balloon growth that counts as "the balloon inflated"
 BALLOON_RISE = 16 * MIB
-#: neighbour resident growth that counts, at least (and 3% of host memory)
-NEIGHBOUR_GROWTH = 32 * MIB
+#: neighbour growth that counts, at least (and 4% of host memory; and a quarter of the
+#: largest neighbour's growth, so a small drift is not named next to a big grower)
+NEIGHBOUR_GROWTH = 48 * MIB
 #: target minus actual that counts as a balloon falling short
 BALLOON_GAP = 32 * MIB
 SHORT_STATES = ("soft", "hard", "low")
@@ -126,21 +127,28 @@ def host_short(run: Run, start: float, end: float) -> tuple[float, float | None]
     return float(short.mean()), lowest
 
 
+def held_bytes(vm: VmSeries) -> np.ndarray:
+    """Guest memory the host holds for ``vm``: resident plus in host swap (resident
+    alone would hide growth the host swapped straight out)."""
+    return vm.col("resident_bytes") + nz(vm.col("host_swapped_bytes"))
+
+
 def neighbour_growth(
     run: Run, vm: VmSeries, start: float, end: float
 ) -> list[tuple[str, float, float]]:
     """(name, growth, when it began) of the other VMs whose resident memory grew by a
     significant amount in the span, largest first."""
     memory = float(np.nanmax(run.host.col("host_memory_bytes"))) if len(run.host.t) else 0.0
-    threshold = max(NEIGHBOUR_GROWTH, 0.03 * memory)
+    threshold = max(NEIGHBOUR_GROWTH, 0.04 * memory)
     grown = []
     for other in run.vms.values():
         if other.name == vm.name:
             continue
-        rise, began = growth(other.t, other.col("resident_bytes"), start, end)
+        rise, began = growth(other.t, held_bytes(other), start, end)
         if rise >= threshold:
             grown.append((other.name, rise, began))
-    return sorted(grown, key=lambda g: -g[1])
+    grown.sort(key=lambda g: -g[1])
+    return [g for g in grown if g[1] >= 0.25 * grown[0][1]]
 
 
 def attribute(run: Run, vm: VmSeries, window: Window) -> Attribution:
@@ -174,7 +182,7 @@ def attribute(run: Run, vm: VmSeries, window: Window) -> Attribution:
     peak_swapped = float(np.nanmax(swapped)) if len(swapped) and not np.all(
         np.isnan(swapped)) else 0.0
     short_frac, lowest = host_short(run, look, b)
-    own_rise, _ = growth(t, vm.col("resident_bytes"), look, b)
+    own_rise, _ = growth(t, held_bytes(vm), look, b)
     grown = neighbour_growth(run, vm, look, b)
     grown_total = sum(g for _, g, _ in grown)
     if window.host_bytes > 0:
@@ -196,24 +204,27 @@ def attribute(run: Run, vm: VmSeries, window: Window) -> Attribution:
             "value": _mib(lowest), "unit": "MiB at lowest",
             "short_fraction": round(short_frac, 2),
         })
-    if grown and (short_frac > 0 or window.host_bytes > 0) and grown_total > own_rise:
+    # neighbours are the root only when they grew clearly more than this VM itself
+    if grown and (short_frac > 0 or window.host_bytes > 0) and grown_total > 1.5 * own_rise:
         neighbours = [(name, rise) for name, rise, _ in grown]
         scores["host_contention"] = host_side * min(1.0, grown_total / max(own_rise, 1.0) / 2)
         for name, rise, began in grown:
             other = run.vms[name]
             om = between(other.t, look, b)
             # the neighbour's resident memory against this VM's read-back, on shared times
-            res = np.interp(t[wm], other.t[om], nz(other.col("resident_bytes"))[om]) if (
+            res = np.interp(t[wm], other.t[om], nz(held_bytes(other))[om]) if (
                 om.sum() >= 2) else np.zeros(int(wm.sum()))
             evidence.append({
-                "metric": f"resident_bytes[{name}]", "window": [round(look, 1), round(b, 1)],
+                "metric": f"resident_bytes+host_swapped_bytes[{name}]",
+                "window": [round(look, 1), round(b, 1)],
                 "value": _mib(rise), "unit": f"MiB grown by neighbour {name}",
                 "lag_s": round(a - began, 1),
                 "correlation": _corr(res, guest_rate[wm] + host_rate[wm]),
             })
         if own_rise > 0:
             evidence.append({
-                "metric": "resident_bytes", "window": [round(look, 1), round(b, 1)],
+                "metric": "resident_bytes+host_swapped_bytes",
+                "window": [round(look, 1), round(b, 1)],
                 "value": _mib(own_rise), "unit": "MiB grown by this VM itself",
             })
 
