@@ -22,17 +22,19 @@ from tests.diagnose.scoring import INCIDENTS, format_table, score_incident
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path, help="incident TOML files")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="seeds per incident: its own, +1, ... (default 1)")
     args = parser.parse_args()
     files = args.files or sorted(INCIDENTS.glob("*.toml"))
     outcomes = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        for path in files:
-            result = score_incident(path, Path(tmp))
+        for path, offset in [(p, k) for k in range(args.seeds) for p in files]:
+            result = score_incident(path, Path(tmp), offset)
             outcomes += result.outcomes
             wrong = [o for o in result.outcomes if not o.correct or not o.neighbours_ok]
             mark = "ok" if not wrong else f"{len(wrong)} wrong"
-            print(f"{path.stem:28s} {len(result.outcomes):3d} scored  {mark}")
+            print(f"{result.name:40s} {len(result.outcomes):3d} scored  {mark}")
             for o in wrong:
                 print(f"    {o.vm} {o.start_s:g}-{o.end_s:g} s: expected {o.expected}"
                       f"{' ' + ','.join(o.neighbours_expected) if o.neighbours_expected else ''}"
@@ -42,7 +44,8 @@ def main() -> int:
                 print(f"    note: {note}")
     print()
     print(format_table(outcomes))
-    print(f"{len(files)} incidents in {time.perf_counter() - started:.0f} s")
+    print(f"{len(files)} incidents × {args.seeds} seed(s) in "
+          f"{time.perf_counter() - started:.0f} s")
     return 0
 
 

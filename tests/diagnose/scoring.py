@@ -110,21 +110,25 @@ def _overlap(f: Finding, a: float, b: float) -> float:
     return max(0.0, min(f.end_s, b) - max(f.start_s, a))
 
 
-def score_incident(path: Path, run_dir: Path) -> IncidentResult:
+def score_incident(path: Path, run_dir: Path, seed_offset: int = 0) -> IncidentResult:
+    """Simulate one incident (its seed + ``seed_offset``), diagnose it, score it."""
     scenario = load_scenario(path)
-    out = run_dir / f"{path.stem}.sqlite"
+    if seed_offset:
+        scenario = scenario.with_overrides(seed=scenario.run.seed + seed_offset)
+    out = run_dir / f"{path.stem}-s{scenario.run.seed}.sqlite"
     run_simulation(scenario, out)
     with RunStore.open(out) as store:
         findings = diagnose(store)
         expected = {e.vm: e for e in expectations(path)}
-        result = IncidentResult(path.stem, findings)
+        name = path.stem + (f" (seed +{seed_offset})" if seed_offset else "")
+        result = IncidentResult(name, findings)
         for vm in store.vm_names():
             mine = [f for f in findings if f.vm == vm]
             windows = truth_windows(store, vm)
             if not windows:
                 wrong = [f for f in mine if f.cause != "none"]
                 result.outcomes.append(Outcome(
-                    path.stem, vm, 0.0, 0.0, "none", wrong[0].cause if wrong else "none"))
+                    name, vm, 0.0, 0.0, "none", wrong[0].cause if wrong else "none"))
                 if vm in expected and expected[vm].cause != "none":
                     result.notes.append(f"{vm}: expected {expected[vm].cause}, never suffered")
                 continue
@@ -132,12 +136,14 @@ def score_incident(path: Path, run_dir: Path) -> IncidentResult:
                 continue  # suffered, but the incident does not say why: not scored
             exp = expected[vm]
             if exp.cause == "none":
+                # the construction failed, not diagnose: noted, not scored
                 result.notes.append(f"{vm}: expected none, but suffered in {windows}")
+                continue
             for a, b in windows:
                 best = max(mine, key=lambda f, a=a, b=b: _overlap(f, a, b), default=None)
                 hit = best if best is not None and _overlap(best, a, b) > 0 else None
                 result.outcomes.append(Outcome(
-                    path.stem, vm, a, b, exp.cause,
+                    name, vm, a, b, exp.cause,
                     hit.cause if hit else "none",
                     exp.neighbours,
                     tuple(n["vm"] for n in hit.neighbours) if hit else (),

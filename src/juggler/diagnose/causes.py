@@ -83,6 +83,15 @@ def growth(t: np.ndarray, values: np.ndarray, start: float, end: float) -> tuple
     return float(rise[peak]), float(tt[began])
 
 
+def swap_growth(vm: VmSeries, start: float, end: float) -> float:
+    """Guest swap-out minus swap-in integrated over the span: how much more the guest
+    pushed into its swap than it read back."""
+    m = between(vm.t, start, end)
+    dt = np.maximum(np.diff(vm.t, prepend=vm.t[:1]), 0.0)[m]
+    net = nz(vm.col("guest_swap_out_bytes_per_s"))[m] - nz(vm.col("guest_swap_in_bytes_per_s"))[m]
+    return float(np.sum(net * dt))
+
+
 def _mib(n: float) -> float:
     return round(n / MIB, 1)
 
@@ -228,9 +237,12 @@ def attribute(run: Run, vm: VmSeries, window: Window) -> Attribution:
                 "value": _mib(own_rise), "unit": "MiB grown by this VM itself",
             })
 
-    # --- balloon
+    # --- balloon: it inflated before or during the window and still holds memory in it
     rise, rise_began = balloon_rise(vm, look, b)
-    if rise >= BALLOON_RISE and window.guest_bytes > 0:
+    in_window = nz(vm.col("balloon_actual_bytes"))[between(t, a, b)]
+    held = float(np.mean(in_window)) if len(in_window) else 0.0
+    deficit = swap_growth(vm, a, b)
+    if rise >= BALLOON_RISE and held >= BALLOON_RISE and window.guest_bytes > 0:
         cache = vm.col("guest_cache_bytes")
         cache_drop, _ = growth(t, -nz(cache), look, b)
         scores["balloon"] = 1.0 - host_side
@@ -246,17 +258,31 @@ def attribute(run: Run, vm: VmSeries, window: Window) -> Attribution:
                 "metric": "guest_cache_bytes", "window": [round(look, 1), round(b, 1)],
                 "value": _mib(cache_drop), "unit": "MiB of page cache dropped",
             })
+        if deficit > 1.5 * float(np.max(in_window)):
+            # the guest pushed far more into its swap than the balloon took: it would
+            # have swapped without the balloon
+            scores["own_working_set"] = scores["balloon"] + 0.01
+            evidence.append({
+                "metric": "guest_swap_out_bytes_per_s - guest_swap_in_bytes_per_s",
+                "window": span, "value": _mib(deficit),
+                "unit": f"MiB more swapped out than in, more than the balloon's "
+                        f"{_mib(float(np.max(in_window)))} MiB",
+            })
 
-    # --- the guest's own working set: swapping with no balloon growth, no host pressure
+    # --- the guest's own working set: swapping with no balloon holding memory
     if window.guest_bytes > 0 and "balloon" not in scores:
-        balloon_level = vm.col("balloon_actual_bytes")[between(t, a, b)]
-        level = float(np.nanmax(balloon_level)) if len(balloon_level) and not np.all(
-            np.isnan(balloon_level)) else 0.0
+        level = float(np.max(in_window)) if len(in_window) else 0.0
         scores["own_working_set"] = (1.0 - host_side) * (1.0 - 0.5 * short_frac)
         evidence.append({
             "metric": "balloon_actual_bytes", "window": span, "value": _mib(level),
-            "unit": "MiB balloon (did not inflate)",
+            "unit": "MiB balloon at most (not what squeezed the guest)",
         })
+        if deficit > 0:
+            evidence.append({
+                "metric": "guest_swap_out_bytes_per_s - guest_swap_in_bytes_per_s",
+                "window": span, "value": _mib(deficit),
+                "unit": "MiB more swapped out than read back",
+            })
 
     # --- a balloon that does not reach its target
     gap, stuck = balloon_gap(vm, look, b)
@@ -281,4 +307,7 @@ def attribute(run: Run, vm: VmSeries, window: Window) -> Attribution:
         neighbours = [(name, g) for name, g, _ in grown]
         if short_frac > 0 and "host_contention" not in secondary:
             secondary.append("host_contention")
+    if primary != "host_contention" and "host_contention" not in secondary and (
+            primary != "balloon"):
+        neighbours = []
     return Attribution(primary, secondary, neighbours, evidence)
