@@ -114,6 +114,13 @@ def run(
         typer.Option("--out", "-o", help="Run file to write (default: runs/lab-<scenario>-...)."),
     ] = None,
     accel: Annotated[str, typer.Option(help="auto, kvm or tcg.")] = "auto",
+    free_page_reporting: Annotated[
+        bool,
+        typer.Option(
+            "--free-page-reporting",
+            help="Guests hand freed pages back to the host (virtio-balloon free page reporting).",
+        ),
+    ] = False,
 ) -> None:
     """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, manage them
     with the policy for the duration, summarize like ``simulate``, and tear down."""
@@ -140,7 +147,10 @@ def run(
         )
         say = (lambda line: err.print(escape(line))) if json_output else (
             lambda line: out.print(escape(line)))  # fmt: skip
-        summary = run_lab(loaded, path, scale=scale, accel=accel, scenario_text=text, say=say)
+        summary = run_lab(
+            loaded, path, scale=scale, accel=accel, free_page_reporting=free_page_reporting,
+            scenario_text=text, say=say,
+        )  # fmt: skip
     except JugglerError as error:
         _fail(error)
     except KeyboardInterrupt:

@@ -104,7 +104,7 @@ def _pattern(phase: Phase) -> str:
     return f"zipf{phase.zipf_exponent:g}" if phase.pattern == "zipf" else phase.pattern
 
 
-def plan(scenario: Scenario, scale: float) -> LabPlan:
+def plan(scenario: Scenario, scale: float, free_page_reporting: bool = False) -> LabPlan:
     """The lab's VMs for ``scenario`` at ``scale``.
 
     :raise LabError: When the scale is not in (0, 1] or a VM would be smaller than 64 MiB.
@@ -122,7 +122,7 @@ def plan(scenario: Scenario, scale: float) -> LabPlan:
         specs.append(VmSpec(
             vm.name, memory, phases=workload_phases(scenario, vm, scale),
             seed=scenario.run.seed + index, swap_bytes=_scaled(vm.guest_swap, scale),
-            vcpus=1,
+            vcpus=1, free_page_reporting=free_page_reporting,
         ))  # fmt: skip
         vms.append(QemuVm(
             vm.name, Path(), reservation_bytes=_scaled(vm.reservation, scale),
@@ -182,6 +182,7 @@ def run_lab(
     scale: float = 0.25,
     image: GuestImage | None = None,
     accel: str = "auto",
+    free_page_reporting: bool = False,
     scenario_text: str | None = None,
     say: Callable[[str], None] = log.info,
 ) -> dict[str, Any]:
@@ -192,7 +193,7 @@ def run_lab(
     """
     policy = get_policy(scenario.manager.policy)
     params = policy.make_params(scenario.manager.params)
-    lab = plan(scenario, scale)
+    lab = plan(scenario, scale, free_page_reporting)
     image = image or build_image()
     interval = scenario.manager.interval
     with contextlib.ExitStack() as stack:
@@ -235,6 +236,7 @@ def run_lab(
             "interval_s": interval,
             "scenario_json": scenario.model_dump(mode="json"),
             "lab_scale": scale,
+            "lab_free_page_reporting": free_page_reporting,
             "lab_accel": booted[0].accel if booted else None,
             "lab_cgroup": str(cgroup.path),
             "lab_cgroup_version": cgroup.version,

@@ -62,6 +62,9 @@ class VmSpec:
     #: size of the guest's swap disk (0: no swap)
     swap_bytes: int = 0
     vcpus: int = 1
+    #: the guest reports freed pages and QEMU discards them (virtio-balloon
+    #: free-page-reporting): resident memory then follows what the guest uses
+    free_page_reporting: bool = False
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,8 @@ class LabVm:
             "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
             "-append", append, "-display", "none", "-nic", "none",
             "-serial", f"file:{self.serial_path}",
-            "-device", "virtio-balloon-pci,id=balloon0",
+            "-device", "virtio-balloon-pci,id=balloon0"
+            + (",free-page-reporting=on" if spec.free_page_reporting else ""),
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
         ]  # fmt: skip
         if spec.swap_bytes:
