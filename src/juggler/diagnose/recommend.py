@@ -110,12 +110,12 @@ def recommend(
             "pushing the guest into its swap"
         )
     if cause == "own_working_set":
-        deficit = _mib_up(1.25 * guest_deficit(vm, window.end_s))
-        deficit = max(deficit, 16)
+        held = guest_deficit(vm, window.end_s)
+        more = max(_mib_up(1.25 * held), 16)
         return (
-            f"give {vm.name} {deficit} MiB more memory (configured "
-            f"{_mib_up(vm.configured_bytes)} MiB; the guest held about that much in its "
-            "swap); ballooning and the host are not the cause"
+            f"give {vm.name} {more} MiB more memory (configured "
+            f"{_mib_up(vm.configured_bytes)} MiB; the guest held up to {held / MIB:.0f} MiB "
+            "in its swap, plus a quarter for margin); ballooning and the host are not the cause"
         )
     if cause == "uncooperative_balloon":
         m = between(vm.t, window.start_s, window.end_s)

@@ -68,8 +68,9 @@ def print_findings(findings: list[Finding], console: Console, run: str = "") -> 
             line = (f"  {f.start_s:g}–{f.end_s:g} s  [{style}]{f.cause}[/]: "
                     f"{_WHAT.get(f.cause, '')}")
             if f.neighbours:
-                line += " — " + ", ".join(
-                    f"{escape(n['vm'])} grew {n['grew_bytes'] / 1048576:.0f} MiB"
+                line += " — making room for " if f.cause == "balloon" else " — neighbours "
+                line += ", ".join(
+                    f"{escape(n['vm'])} (grew {n['grew_bytes'] / 1048576:.0f} MiB)"
                     for n in f.neighbours)
             console.print(line, highlight=False)
             if f.cause == "none":
