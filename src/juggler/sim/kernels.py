@@ -47,6 +47,7 @@ from juggler.sim.layout import (
     BALLOON_TARGET,
     BLOCKED,
     BLOCKED_ALLOCS,
+    RECLAIM_FAILED,
     BUDGET,
     C_CACHE_MISS,
     C_FIRST_TOUCH,
@@ -389,8 +390,12 @@ def guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
     """The guest's CLOCK: free up to `want` frames, page cache before anonymous memory.
 
     Referenced pages get a second chance. Anonymous pages are written to guest swap
-    only when cache is short or one full turn found too little cache.
+    only when cache is short or one full turn found too little cache. A reclaim that
+    frees nothing is not retried until the next tick (a guest with no swap and only
+    anonymous memory would otherwise re-scan every frame on every allocation).
     """
+    if vm_i[v, RECLAIM_FAILED]:
+        return 0
     base = vm_i[v, FRAME_BASE]
     n = vm_i[v, N_FRAMES]
     allow_anon = vm_i[v, N_CACHE] < want
@@ -417,6 +422,8 @@ def guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
             freed += 1
         if not allow_anon and vm_i[v, N_CACHE] == 0:
             allow_anon = True
+    if freed == 0 and want > 0:
+        vm_i[v, RECLAIM_FAILED] = 1
     return freed
 
 
@@ -611,6 +618,7 @@ def balloon_step(v, vm_i, vm_f, g_state, h_state, frame_page, page_frame, page_f
 def clear_tick(vm_i, vm_f, first, last):
     for v in range(vm_f.shape[0]):
         vm_i[v, BLOCKED] = 0
+        vm_i[v, RECLAIM_FAILED] = 0
         for c in range(first, last):
             vm_f[v, c] = 0.0
 

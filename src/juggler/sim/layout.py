@@ -72,7 +72,8 @@ BLOCKED = 28  # 1 while the host cannot give this VM a page this tick
 ALLOCATED = 29  # anonymous pages the workload has touched and not freed (high mark)
 OOM_EVENTS = 30  # cumulative
 HOST_SWAP_OUT_PAGES = 31  # cumulative, pages of this VM the host swapped out
-N_VM_I = 32
+RECLAIM_FAILED = 32  # 1 once the guest's reclaim freed nothing this tick (no retry until next)
+N_VM_I = 33
 
 # -- vm_f: float64 columns, one row per VM --
 RATE = 0  # page accesses per tick at full speed
