@@ -8,8 +8,6 @@ The host is 10000 MiB, so goal = 80% * 10000 - (10000 - available)
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from juggler.observation import HostSample, Observation, VmSample
 from juggler.policy import proxmox
@@ -237,17 +235,3 @@ def test_limit_is_the_maximum(vm, obs, new_state):
         obs, 500, [vm("p", 4000, balloon=1000, reservation=1000, limit=3050, free=100)]
     )
     assert memory(proxmox.decide(observation, P, new_state()), observation) == {"p": 3050}
-
-
-@given(data=st.data())
-def test_targets_stay_within_the_vm_and_nothing_raises(data, random_observations, new_state):
-    state = new_state()
-    for observation in data.draw(st.lists(random_observations, min_size=1, max_size=4)):
-        decision = proxmox.decide(observation, P, state)
-        for vm in observation.vms:
-            wish = decision.targets.get(vm.name)
-            assert (
-                wish is None
-                or wish.balloon_bytes is None
-                or (0 <= wish.balloon_bytes <= vm.configured_bytes)
-            )
