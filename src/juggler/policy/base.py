@@ -23,7 +23,7 @@ import numpy as np
 
 from juggler.errors import PolicyError
 from juggler.observation import Decision, Observation, VmSample
-from juggler.units import MIB, format_size, parse_size
+from juggler.units import MIB, parse_size
 
 
 @dataclass
@@ -105,11 +105,3 @@ def balloon_now(vm: VmSample) -> int:
     if vm.balloon_actual_bytes is not None:
         return vm.balloon_actual_bytes
     return vm.balloon_target_bytes or 0
-
-
-def describe(vm: VmSample) -> str:
-    """A short description of a VM's memory for reasons."""
-    parts = [f"resident {format_size(vm.resident_bytes)}"]
-    if vm.guest_available_bytes is not None:
-        parts.append(f"guest available {format_size(vm.guest_available_bytes)}")
-    return ", ".join(parts)

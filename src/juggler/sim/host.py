@@ -166,7 +166,6 @@ class SimulatedHost:
             row[L.N_KERNEL] = vm.guest_kernel // page
             disk = device(vm.guest_swap_device)
             self.vm_f[v, L.GUEST_READ] = disk.read_s
-            self.vm_f[v, L.GUEST_WRITE] = disk.write_s
             self.vm_f[v, L.BUDGET] = vm.vcpus * self.tick_s
             frame_total += n_frames
             page_total += anon + n_file
@@ -372,13 +371,6 @@ class SimulatedHost:
         )
         self._reset_period()
         return observation
-
-    def vm_host_swap_out_bytes(self) -> dict[str, int]:
-        """Bytes of each VM the host has swapped out since the start (cumulative)."""
-        return {
-            name: int(self.vm_i[v, L.HOST_SWAP_OUT_PAGES]) * self.page_size
-            for v, name in enumerate(self.names)
-        }
 
     def _reset_period(self) -> None:
         self._period[:] = 0.0

@@ -2,7 +2,10 @@
 
 The kernels work on plain numpy arrays, one row per VM, so that numba can
 compile them once for any number of VMs. These constants name the columns;
-numba folds them into the compiled code as literals.
+numba folds them into the compiled code as literals -- and numba's on-disk cache is
+keyed on ``kernels.py`` alone: after changing a constant here, delete
+``src/juggler/sim/__pycache__`` (touching kernels.py was not enough, measured) or the
+cached kernels keep the old columns.
 
 Frames (guest-physical pages) of all VMs are concatenated; so are the virtual
 pages of their workloads (anonymous pages, then the pages of the file the
@@ -79,22 +82,21 @@ N_VM_I = 33
 RATE = 0  # page accesses per tick at full speed
 HIT_COST = 1  # seconds of vCPU per resident access
 GUEST_READ = 2  # guest disk read latency, seconds per page
-GUEST_WRITE = 3
-BUDGET = 4  # vCPU seconds per tick
-CACHE_PAGES = 5  # file pages read per tick
+BUDGET = 3  # vCPU seconds per tick
+CACHE_PAGES = 4  # file pages read per tick
 # per-tick accumulators (cleared by clear_tick)
-T_NOMINAL = 6  # vCPU time the nominal work needs
-STALL_GUEST_SWAP = 7
-STALL_HOST_SWAP = 8
-STALL_CACHE_MISS = 9
-NOMINAL = 10  # accesses asked for
-ACHIEVED = 11  # accesses done within the budget
-C_GUEST_SWAP_IN = 12  # pages
-C_GUEST_SWAP_OUT = 13
-C_HOST_SWAP_IN = 14
-C_CACHE_MISS = 15
-C_FIRST_TOUCH = 16
-N_VM_F = 17
+T_NOMINAL = 5  # vCPU time the nominal work needs
+STALL_GUEST_SWAP = 6
+STALL_HOST_SWAP = 7
+STALL_CACHE_MISS = 8
+NOMINAL = 9  # accesses asked for
+ACHIEVED = 10  # accesses done within the budget
+C_GUEST_SWAP_IN = 11  # pages
+C_GUEST_SWAP_OUT = 12
+C_HOST_SWAP_IN = 13
+C_CACHE_MISS = 14
+C_FIRST_TOUCH = 15
+N_VM_F = 16
 TICK_ACCUMULATORS = (T_NOMINAL, C_FIRST_TOUCH + 1)
 
 # -- host_i: int64 host scalars --
