@@ -12,8 +12,9 @@ world it came from. Schema (columns named as in ``metrics/names.py``)::
     events(time_s, vm, kind, message)      errors, missing VMs, guest OOMs
 
 A rate sampled at ``time_s`` covers the period since the previous sample.
-Rows are written in batches and committed every few hundred, so a reader can
-follow a run that is still going and a killed run loses at most a batch.
+Rows are written in batches and committed every few hundred rows or every
+second, whichever comes first, so a reader (``juggler top``) can follow a run
+that is still going and a killed run loses at most a batch.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from juggler.observation import Observation
 
 SCHEMA_VERSION = "1"
 _COMMIT_EVERY = 500
+_COMMIT_EVERY_S = 1.0
 
 _SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -57,6 +60,7 @@ class RunStore:
         self.path = path
         self.db = connection
         self._pending = 0
+        self._committed_at = time.monotonic()
         self._known_vms: set[str] = set()
 
     # ------------------------------------------------------------ opening
@@ -149,9 +153,11 @@ class RunStore:
 
     def _tick(self) -> None:
         self._pending += 1
-        if self._pending >= _COMMIT_EVERY:
+        now = time.monotonic()
+        if self._pending >= _COMMIT_EVERY or now - self._committed_at >= _COMMIT_EVERY_S:
             self.db.commit()
             self._pending = 0
+            self._committed_at = now
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.ProgrammingError):
