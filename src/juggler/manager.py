@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from juggler.backend import Backend
 from juggler.errors import BackendError, PolicyError
 from juggler.observation import Decision, Observation, VmSample, VmTarget
 from juggler.policy.base import Policy, PolicyState, balloon_now
+from juggler.policy.workingset import WorkingSetEstimator
 from juggler.units import MIB, format_size
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ class Manager:
         self.state = PolicyState(rng=np.random.default_rng(seed), interval_s=interval_s)
         self.decisions_made = 0
         self.errors: dict[str, int] = {}
+        self.estimators: dict[str, WorkingSetEstimator] = {}
 
     def run(self, duration_s: float, progress: ProgressFn | None = None) -> None:
         """Run the loop until ``duration_s`` seconds have passed on the backend's clock."""
@@ -180,7 +182,20 @@ class Manager:
             return None
         for vm, reason in obs.missing.items():
             self._error("vm_missing", vm, reason, time_s=obs.time_s)
-        return obs
+        return self._with_estimates(obs)
+
+    def _with_estimates(self, obs: Observation) -> Observation:
+        """The observation with each VM's working-set estimate filled in.
+
+        The estimate is the Manager's own (whatever the policy keeps), so that
+        every run file, report and scrape carries one comparable figure.
+        """
+        vms = []
+        for vm in obs.vms:
+            estimator = self.estimators.setdefault(vm.name, WorkingSetEstimator())
+            estimate = estimator.update(vm) if vm.name not in obs.missing else None
+            vms.append(replace(vm, working_set_estimate_bytes=estimate))
+        return replace(obs, vms=tuple(vms))
 
     def _decide(self, obs: Observation) -> None:
         try:

@@ -57,6 +57,9 @@ class VmSample:
     host_swapped_bytes: int | None = None
     vm_host_swap_in_bytes_per_s: float | None = None
     vm_host_swap_out_bytes_per_s: float | None = None
+    #: the Manager's working-set estimate (``policy.workingset``), filled in before
+    #: recording so every run file, report and scrape shows the same estimate
+    working_set_estimate_bytes: int | None = None
     # -- guest side, as the balloon driver's statistics report them --
     guest_total_bytes: int | None = None
     guest_free_bytes: int | None = None

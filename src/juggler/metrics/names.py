@@ -39,6 +39,7 @@ HYPERVISOR_METRICS: tuple[str, ...] = (
     "vm_host_swap_in_bytes_per_s",
     "vm_host_swap_out_bytes_per_s",
     "reservation_bytes",
+    "working_set_estimate_bytes",
 )
 
 VM_METRICS: tuple[str, ...] = HYPERVISOR_METRICS + GUEST_METRICS
