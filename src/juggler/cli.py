@@ -380,6 +380,14 @@ def _bytes(value: int | None) -> str:
     return format_size(value)
 
 
+def _latency(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
 def print_summary(summary: dict[str, Any], source: str) -> None:
     """The per-VM table and the host line, for people."""
     table = Table(
@@ -387,14 +395,24 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
         f"{format_duration(summary['duration_s'])} ({source})",
         title_justify="left",
     )
+    latency = any(vm.get("workload") for vm in summary["vms"])
     for column in (
         "VM", "configured", "reservation", "peak WS", "peak balloon", "final balloon",
-        "guest swap in/out", "host swap in/out", "slowdown",
-    ):
+        "guest swap in/out", "host swap in/out",
+        "access p99 mean / worst" if latency else "slowdown",
+    ):  # fmt: skip
         table.add_column(column, justify="left" if column == "VM" else "right")
     for vm in summary["vms"]:
         slowdown = vm["slowdown"]
         style = "red" if (slowdown or 0) > 1.5 else ("yellow" if (slowdown or 0) > 1.1 else "")
+        if latency:
+            work = vm.get("workload") or {}
+            last = (
+                f"{_latency(work.get('latency_p99_seconds'))} / "
+                f"{_latency(work.get('latency_p99_max_seconds'))}"
+            )
+        else:
+            last = Text(f"{slowdown:.2f}x", style=style) if slowdown is not None else "-"
         table.add_row(
             vm["name"],
             _bytes(vm["configured_bytes"]),
@@ -404,7 +422,7 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
             _bytes(vm["balloon_final_bytes"]),
             f"{_bytes(vm['guest_swap_in_bytes'])} / {_bytes(vm['guest_swap_out_bytes'])}",
             f"{_bytes(vm['host_swap_in_bytes'])} / {_bytes(vm['host_swap_out_bytes'])}",
-            Text(f"{slowdown:.2f}x", style=style) if slowdown is not None else "-",
+            last,
         )
     console = _wide()
     console.print(table)

@@ -28,6 +28,7 @@ import numpy as np
 
 from juggler.backend import Backend
 from juggler.errors import BackendError, PolicyError
+from juggler.hoststate import host_state
 from juggler.observation import Decision, Observation, VmSample, VmTarget
 from juggler.policy.base import Policy, PolicyState, balloon_now
 from juggler.policy.workingset import WorkingSetEstimator
@@ -185,7 +186,8 @@ class Manager:
         return self._with_estimates(obs)
 
     def _with_estimates(self, obs: Observation) -> Observation:
-        """The observation with each VM's working-set estimate filled in.
+        """The observation with each VM's working-set estimate filled in, and the
+        host's free-memory state when the backend does not say (a real host).
 
         The estimate is the Manager's own (whatever the policy keeps), so that
         every run file, report and scrape carries one comparable figure.
@@ -195,7 +197,8 @@ class Manager:
             estimator = self.estimators.setdefault(vm.name, WorkingSetEstimator())
             estimate = estimator.update(vm) if vm.name not in obs.missing else None
             vms.append(replace(vm, working_set_estimate_bytes=estimate))
-        return replace(obs, vms=tuple(vms))
+        state = obs.host_state or host_state(obs.host.available_fraction)
+        return replace(obs, vms=tuple(vms), host_state=state)
 
     def _decide(self, obs: Observation) -> None:
         try:

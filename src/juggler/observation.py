@@ -60,6 +60,10 @@ class VmSample:
     #: the Manager's working-set estimate (``policy.workingset``), filled in before
     #: recording so every run file, report and scrape shows the same estimate
     working_set_estimate_bytes: int | None = None
+    #: the guest's disk I/O as the hypervisor sees it (QMP ``query-blockstats``):
+    #: guest swap and file reads show here even when the guest reports nothing
+    vm_disk_read_bytes_per_s: float | None = None
+    vm_disk_write_bytes_per_s: float | None = None
     # -- guest side, as the balloon driver's statistics report them --
     guest_total_bytes: int | None = None
     guest_free_bytes: int | None = None
@@ -68,6 +72,12 @@ class VmSample:
     guest_swap_in_bytes_per_s: float | None = None
     guest_swap_out_bytes_per_s: float | None = None
     guest_major_faults_per_s: float | None = None
+    # -- the workload's own view, where it reports one (the lab's workload program) --
+    #: memory accesses per second the workload achieved
+    workload_accesses_per_s: float | None = None
+    #: median and 99th percentile of its memory access latency in the period
+    workload_latency_p50_seconds: float | None = None
+    workload_latency_p99_seconds: float | None = None
     #: seconds since the guest last reported its statistics (None: never or unknown)
     guest_stats_age_s: float | None = None
     # -- the hypervisor's working-set sampling (ESX-style), where the backend does it --

@@ -53,12 +53,35 @@ def _min_resident(store: RunStore, vm: str, reservation: int) -> tuple[int | Non
     return _int(low), int(below or 0)
 
 
+def _workload(store: RunStore, vm: str) -> dict[str, float] | None:
+    """What the VM's own workload reported (lab runs): mean accesses per second, mean
+    p50 and p99 latency over the samples, and the worst sample's p99; None without
+    reports."""
+    accesses, p50, p99, worst, count = store.query(
+        "SELECT AVG(workload_accesses_per_s), AVG(workload_latency_p50_seconds), "
+        "AVG(workload_latency_p99_seconds), MAX(workload_latency_p99_seconds), "
+        "COUNT(workload_latency_p99_seconds) FROM vm_samples WHERE vm = ?",
+        (vm,),
+    )[0]
+    if not count:
+        return None
+    return {
+        "accesses_per_s": round(accesses, 1),
+        "latency_p50_seconds": p50,
+        "latency_p99_seconds": p99,
+        "latency_p99_max_seconds": worst,
+    }
+
+
 def summarize(store: RunStore) -> dict[str, Any]:
     """The ``--json`` summary of a run."""
     meta = store.meta()
     has_truth = store.query("SELECT COUNT(*) FROM truth")[0][0] > 0
     first, last = store.query("SELECT MIN(time_s), MAX(time_s) FROM host_samples")[0]
     memory = store.query("SELECT MAX(host_memory_bytes) FROM host_samples")[0][0] or 0
+    # a lab's cgroup holds the scaled host plus QEMU's own overhead: over-commitment
+    # is against the host the scenario means
+    shared = int(meta.get("lab_host_bytes", 0)) or memory
     configured = store.query("SELECT SUM(configured_bytes) FROM vms")[0][0] or 0
     states = dict.fromkeys(HOST_STATES, 0.0)
     for state, seconds in store.query(
@@ -69,7 +92,7 @@ def summarize(store: RunStore) -> dict[str, Any]:
             states[state] = round(float(seconds or 0.0), 3)
     host = {
         "memory_bytes": int(memory),
-        "overcommit_ratio": round(configured / memory, 4) if memory else None,
+        "overcommit_ratio": round(configured / shared, 4) if shared else None,
         "min_available_bytes": _int(
             store.query("SELECT MIN(host_available_bytes) FROM host_samples")[0][0]
         ),
@@ -113,6 +136,7 @@ def summarize(store: RunStore) -> dict[str, Any]:
             ),
             "slowdown": None,
             "stall_seconds": {"guest_swap": None, "host_swap": None, "cache_miss": None},
+            "workload": _workload(store, name),
         }
         if has_truth:
             peak, gs, hs, cm, nominal, achieved = store.query(

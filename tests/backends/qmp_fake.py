@@ -27,6 +27,8 @@ class FakeQemu:
         self.actual_bytes = memory_bytes
         self.balloon = True
         self.stats: dict[str, Any] = {"stats": {}, "last-update": 0}
+        #: cumulative bytes read and written by the guest's one disk
+        self.disk_bytes = [0, 0]
         #: command name -> QMP error class to answer with
         self.errors: dict[str, str] = {}
         #: commands never answered (a hung QEMU)
@@ -113,4 +115,8 @@ class FakeQemu:
             return {"return": {}}
         if name == "qom-get":
             return {"return": self.stats}
+        if name == "query-blockstats":
+            read, written = self.disk_bytes
+            return {"return": [{"device": "", "qdev": "/machine/peripheral-anon/device[0]",
+                                "stats": {"rd_bytes": read, "wr_bytes": written}}]}
         return {"error": {"class": "CommandNotFound", "desc": f"no command {name}"}}

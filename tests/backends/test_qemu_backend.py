@@ -302,3 +302,54 @@ def test_channel_returns_to_idle_after_a_failed_connect(tmp_path: Path) -> None:
     with pytest.raises(ConnectError, match=r"^vm1: cannot connect to QMP socket"):
         asyncio.run(channel.connect())
     assert channel.runstate is Runstate.IDLE
+
+
+def test_disk_rates_come_from_blockstats_between_observations(
+    fake: Callable[[str], FakeQemu], backends: Callable[..., QemuBackend]
+) -> None:
+    vm = fake("db")
+    backend = backends(QemuVm("db", vm.path, pid=4242))
+    first = backend.observe().vm("db")
+    assert first.vm_disk_read_bytes_per_s is None  # one reading is not a rate
+    vm.disk_bytes = [8 * MIB, MIB]
+    time.sleep(0.05)
+    second = backend.observe().vm("db")
+    assert second.vm_disk_read_bytes_per_s is not None and second.vm_disk_read_bytes_per_s > 0
+    assert second.vm_disk_write_bytes_per_s is not None
+    assert second.vm_disk_read_bytes_per_s > second.vm_disk_write_bytes_per_s > 0
+
+
+def test_a_qemu_without_blockstats_has_unknown_disk_rates(
+    fake: Callable[[str], FakeQemu], backends: Callable[..., QemuBackend]
+) -> None:
+    vm = fake("db")
+    vm.errors["query-blockstats"] = "CommandNotFound"
+    backend = backends(QemuVm("db", vm.path, pid=4242))
+    backend.observe()
+    obs = backend.observe()
+    assert obs.missing == {}
+    assert obs.vm("db").vm_disk_read_bytes_per_s is None
+
+
+def test_workload_reports_come_from_the_console_log(
+    tmp_path: Path, fake: Callable[[str], FakeQemu], backends: Callable[..., QemuBackend]
+) -> None:
+    vm = fake("db")
+    log = tmp_path / "serial.log"
+    log.write_text(
+        "boot noise\n"
+        "JUGGLER t=1 phase=0 ws_mib=64 accesses=1000 p50_us=0.50 p99_us=4.00 max_us=9.00\n"
+        "JUGGLER t=2 phase=0 ws_mib=64 accesses=3000 p50_us=0.30 p99_us=8.00 max_us=9.00\n"
+        "JUGGLER t=3 phase=0 ws_mib=64 acc"  # still being written
+    )
+    backend = backends(QemuVm("db", vm.path, pid=4242, console_path=log))
+    first = backend.observe().vm("db")
+    assert first.workload_accesses_per_s == 2000
+    assert first.workload_latency_p99_seconds == pytest.approx(8e-6)
+    assert first.workload_latency_p50_seconds == pytest.approx(0.4e-6)
+    with log.open("a") as handle:
+        handle.write("esses=500 p50_us=1.00 p99_us=2.00 max_us=3.00\n")
+    second = backend.observe().vm("db")
+    assert second.workload_accesses_per_s == 500  # the line finished since, read whole
+    third = backend.observe().vm("db")
+    assert third.workload_accesses_per_s is None  # nothing new: unknown, not zero

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
-from lab_helpers import alive, lab
+from lab_helpers import alive, lab, wait_for
 from typer.testing import CliRunner
 
+from juggler.errors import StoreError
 from juggler.lab.cgroup import PREFIX, detect_parent
 from juggler.lab.cli import lab_app
 from juggler.lab.run import (
@@ -20,10 +24,12 @@ from juggler.lab.run import (
     _fresh_run_dir,
     plan,
     qemu_overhead_bytes,
+    run_lab,
     workload_phases,
 )
 from juggler.metrics.store import RunStore
 from juggler.scenario import load_scenario
+from juggler.summary import summarize
 from juggler.units import MIB
 
 TINY = Path(__file__).parent / "data" / "tiny.toml"
@@ -100,3 +106,55 @@ def test_a_killed_runs_cgroup_processes_and_directory_are_removed() -> None:
         run_dir.rmdir()
     orphan.wait(timeout=5)
     assert not group.path.exists()
+
+
+@lab
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create cgroups")
+def test_killing_one_qemu_mid_run_leaves_the_others_managed_and_the_run_file_whole(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "run.sqlite"
+    scenario = load_scenario(TINY).with_overrides(duration_s=45.0)
+    result: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            result["summary"] = run_lab(scenario, out, scale=0.25)
+        except BaseException as error:  # reported by the assertion below
+            result["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+
+    def a_pid() -> int | None:
+        if not out.exists():
+            return None
+        try:
+            with RunStore.open(out) as store:
+                pids = store.meta().get("lab_qemu_pids")
+                samples = store.query("SELECT COUNT(*) FROM vm_samples WHERE vm = 'A'")[0][0]
+        except (StoreError, sqlite3.Error):
+            return None
+        return json.loads(pids)["A"] if pids and samples >= 3 else None
+
+    pid = wait_for(a_pid, 180, "the run to sample A three times")
+    os.kill(pid, signal.SIGKILL)
+    thread.join(timeout=300)
+    assert not thread.is_alive(), "the run did not end"
+    assert "error" not in result, result.get("error")
+    with RunStore.open(out) as store:
+        killed_at = store.query(
+            "SELECT MIN(time_s) FROM events WHERE vm = 'A' AND kind = 'vm_missing'"
+        )[0][0]
+        after = store.query(
+            "SELECT COUNT(*) FROM vm_samples WHERE vm = 'B' AND time_s > ?", (killed_at or 1e9,)
+        )[0][0]
+        last_a = store.query("SELECT MAX(time_s) FROM vm_samples WHERE vm = 'A'")[0][0]
+        end = store.query("SELECT MAX(time_s) FROM host_samples")[0][0]
+        summary = summarize(store)
+    assert killed_at is not None, "A's death was not recorded"
+    assert last_a < killed_at
+    assert after >= 5, "B was not observed after A died"
+    assert end >= 40  # the run went on to its end
+    assert [vm["name"] for vm in summary["vms"]] == ["A", "B"]
+    assert not alive(pid)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from juggler.hoststate import host_state
 from juggler.observation import Decision, VmTarget
 from juggler.sim import kernels
 from juggler.sim import layout as L
-from juggler.sim.host import SimulatedHost, host_state
+from juggler.sim.host import SimulatedHost
 from juggler.units import KIB, MIB
 from tests.sim.conftest import tiny, vm
 

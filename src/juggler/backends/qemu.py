@@ -8,8 +8,16 @@ boundary:
 - QMP ``qom-get <balloon> guest-stats``: what the guest's balloon driver
   reports (total, free, available, cache, cumulative swap-in/out and major
   faults, from which rates are made between two guest updates);
+- QMP ``query-blockstats``: the guest's disk reads and writes as the
+  hypervisor sees them (guest swapping and file reads show here even when the
+  guest reports nothing), as rates between two observations;
 - ``/proc/<qemu pid>/status``: ``VmRSS`` and ``VmSwap``, the VM's resident and
-  host-swapped memory (the pid comes from the QMP socket's peer credentials);
+  host-swapped memory (the pid comes from the QMP socket's peer credentials).
+  The host keeps no per-process swap-in count, so the VM's host swap rates are
+  the net change of ``VmSwap`` between observations: growth is swap-out,
+  shrinkage swap-in (a lower bound of each when both happen in one period);
+- the serial console log, when given (``QemuVm.console_path``): the lab
+  workload's own accesses and latency (:mod:`juggler.backends.console`);
 
 and, once for the host, ``/proc/meminfo``, ``/proc/vmstat`` and PSI
 (:class:`~juggler.backends.linuxhost.HostReader`), or, in the lab, the memory
@@ -37,6 +45,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from juggler.backends.console import ConsoleTail, summarize_reports
 from juggler.backends.linuxhost import HostReader, process_memory
 from juggler.backends.qmp import QmpChannel, Runstate
 from juggler.errors import BackendError, CommandError, LabError
@@ -63,6 +72,8 @@ class QemuVm:
     reservation_bytes: int = 0
     limit_bytes: int | None = None
     shares: int = 1000
+    #: the serial console log where the lab's workload reports (None: no such reports)
+    console_path: Path | None = None
 
 
 @dataclass
@@ -88,6 +99,11 @@ class _VmState:
     target_bytes: int | None = None
     counters: _GuestCounters | None = None
     rates: dict[str, float | None] = field(default_factory=dict)
+    console: ConsoleTail | None = None
+    #: (monotonic time, bytes read, bytes written) at the previous observation
+    disk: tuple[float, int, int] | None = None
+    #: (monotonic time, VmSwap bytes) at the previous observation
+    swap: tuple[float, int] | None = None
 
 
 class AsyncQemuBackend:
@@ -124,9 +140,12 @@ class AsyncQemuBackend:
         self.host_memory_bytes = host_memory_bytes
         self.cgroup_path = None if cgroup_path is None else Path(cgroup_path)
         self._vms = {
-            vm.name: _VmState(vm, QmpChannel(vm.name, vm.qmp_path, timeout_s), pid=vm.pid)
+            vm.name: _VmState(
+                vm, QmpChannel(vm.name, vm.qmp_path, timeout_s), pid=vm.pid,
+                console=None if vm.console_path is None else ConsoleTail(vm.console_path),
+            )
             for vm in vms
-        }
+        }  # fmt: skip
         self._started = time.monotonic()
 
     async def observe(self) -> Observation:
@@ -253,10 +272,12 @@ class AsyncQemuBackend:
             stats = await state.channel.execute(
                 "qom-get", {"path": state.balloon_path, "property": "guest-stats"}
             )
+        disk = await self._disk_rates(state)
         resident, swapped = (None, None)
         if state.pid is not None:
             resident, swapped = process_memory(self.proc_root, state.pid)
         guest = self._guest_fields(state, stats)
+        workload = summarize_reports(state.console.new_reports()) if state.console else {}
         return VmSample(
             name=vm.name,
             configured_bytes=state.configured_bytes,
@@ -270,14 +291,39 @@ class AsyncQemuBackend:
             ),
             resident_bytes=resident,
             host_swapped_bytes=swapped,
+            **_swap_rates(state, swapped),
+            **disk,
             **guest,
+            **workload,
         )
+
+    async def _disk_rates(self, state: _VmState) -> dict[str, float]:
+        """``vm_disk_read/write_bytes_per_s`` since the previous observation (empty the
+        first time, or for a VM without disks)."""
+        try:
+            devices = await state.channel.execute("query-blockstats")
+        except CommandError:
+            return {}  # a QEMU without block layer commands: unknown, not an error
+        if not devices:
+            return {}
+        read = sum(int(d.get("stats", {}).get("rd_bytes", 0)) for d in devices)
+        written = sum(int(d.get("stats", {}).get("wr_bytes", 0)) for d in devices)
+        now = time.monotonic()
+        previous, state.disk = state.disk, (now, read, written)
+        if previous is None or now <= previous[0]:
+            return {}
+        elapsed = now - previous[0]
+        return {
+            "vm_disk_read_bytes_per_s": max(0, read - previous[1]) / elapsed,
+            "vm_disk_write_bytes_per_s": max(0, written - previous[2]) / elapsed,
+        }
 
     async def _ensure_connected(self, state: _VmState) -> None:
         """Connect if needed, and learn the VM's size, balloon device and pid."""
         if state.channel.runstate is Runstate.RUNNING:
             return
         await state.channel.connect()
+        state.disk = state.swap = None  # counters of a previous QEMU process mean nothing now
         summary = await state.channel.execute("query-memory-size-summary")
         state.configured_bytes = int(summary["base-memory"])
         if state.vm.pid is None:
@@ -343,6 +389,22 @@ class AsyncQemuBackend:
             "guest_stats_age_s": max(0.0, time.time() - last_update),
             **state.rates,
         }
+
+
+def _swap_rates(state: _VmState, swapped: int | None) -> dict[str, float]:
+    """The VM's host swap rates: the net change of its swapped memory since the
+    previous observation (see the module's docstring)."""
+    if swapped is None:
+        return {}
+    now = time.monotonic()
+    previous, state.swap = state.swap, (now, swapped)
+    if previous is None or now <= previous[0]:
+        return {}
+    change = (swapped - previous[1]) / (now - previous[0])
+    return {
+        "vm_host_swap_out_bytes_per_s": max(0.0, change),
+        "vm_host_swap_in_bytes_per_s": max(0.0, -change),
+    }
 
 
 def _rate(before: int | None, after: int | None, elapsed_s: float) -> float | None:

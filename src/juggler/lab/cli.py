@@ -121,6 +121,16 @@ def run(
             help="Guests hand freed pages back to the host (virtio-balloon free page reporting).",
         ),
     ] = False,
+    host_swap: Annotated[
+        bool | None,
+        typer.Option(
+            "--host-swap/--no-host-swap",
+            help="Enable a swap file of host.swap × scale for the run, so the host swaps "
+            "guest memory instead of OOM-killing a VM (default: when the scenario's host "
+            "has swap; needs root).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, manage them
     with the policy for the duration, summarize like ``simulate``, and tear down."""
@@ -149,12 +159,12 @@ def run(
             lambda line: out.print(escape(line)))  # fmt: skip
         summary = run_lab(
             loaded, path, scale=scale, accel=accel, free_page_reporting=free_page_reporting,
-            scenario_text=text, say=say,
+            host_swap=host_swap, scenario_text=text, say=say,
         )  # fmt: skip
     except JugglerError as error:
         _fail(error)
     except KeyboardInterrupt:
-        err.print("[red]interrupted:[/] the VMs and the cgroup are gone")
+        err.print("[red]interrupted:[/] the VMs, the cgroup and the host swap are gone")
         raise typer.Exit(130) from None
     if json_output:
         out.print_json(to_json(summary))

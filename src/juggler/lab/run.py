@@ -19,15 +19,24 @@ scenario means. The overhead grows a little while TCG translates more code;
 the measured figures are in the run's meta (``lab_overhead_bytes``).
 
 Phase times are not scaled: a phase lasts as long as the scenario says, so a
-run shorter than the scenario sees only its first phases. The workload has no
-files, so ``cache_rate`` is not played, and it releases pages beyond a smaller
-working set unless the phase is idle (``release`` is not played either).
+run shorter than the scenario sees only its first phases. Sizes and rates in
+bytes are: a phase's ``cache_rate`` becomes the workload's reads from a data
+disk of ``file_size × scale`` (so the guest's page cache fills as in the
+simulator). The workload releases pages beyond a smaller working set unless
+the phase is idle (``release`` is not played).
 
-Everything is torn down (VMs, cgroup, sockets, working directories) on the way
+With host swap (on when the scenario's host has swap, ``host.swap × scale``),
+a swap file is enabled for the run (:mod:`juggler.lab.hostswap`), so a full
+cgroup swaps guest memory out of QEMU as a real hypervisor does, instead of
+OOM-killing a VM. Each VM's serial console log is tailed for the workload's
+own accesses and latency (``workload_*`` columns).
+
+Everything is torn down (VMs, cgroup, swap file, sockets, working directories) on the way
 out, also on Ctrl-C, SIGTERM and errors. A run killed outright (SIGKILL) leaves
-its cgroup ``juggler-lab-<pid>`` with the QEMU processes inside, and its
-directory ``<tmp>/juggler-lab-<pid>``; the next run removes both (and kills
-those QEMUs) once process ``<pid>`` is gone.
+its cgroup ``juggler-lab-<pid>`` with the QEMU processes inside, its
+directory ``<tmp>/juggler-lab-<pid>`` and perhaps its swap file in there; the
+next run removes them all (kills those QEMUs, turns the swap off) once process
+``<pid>`` is gone.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +57,7 @@ from typing import Any
 from juggler import __version__
 from juggler.backends import QemuBackend, QemuVm
 from juggler.errors import LabError
+from juggler.lab import hostswap
 from juggler.lab.cgroup import PREFIX, MemoryCgroup, remove_stale
 from juggler.lab.image import GuestImage, build_image
 from juggler.lab.vm import LabVm, VmSpec
@@ -73,6 +84,8 @@ class LabPlan:
 
     scale: float
     host_bytes: int
+    #: the host swap file's size (0: none)
+    host_swap_bytes: int
     specs: tuple[VmSpec, ...]
     vms: tuple[QemuVm, ...]
 
@@ -89,9 +102,19 @@ def workload_phases(scenario: Scenario, vm: VmConfig, scale: float) -> str:
     for index, span in enumerate(spans):
         last = index == len(spans) - 1
         seconds = 0 if last else max(1, round(span.end_s - span.start_s))
-        items.append(f"{seconds}:{_phase_mib(span.phase, scale)}:{_pattern(span.phase)}:"
-                     f"{round(span.phase.rate)}")  # fmt: skip
+        item = (f"{seconds}:{_phase_mib(span.phase, scale)}:{_pattern(span.phase)}:"
+                f"{round(span.phase.rate)}")  # fmt: skip
+        cache_kib = round(span.phase.cache_rate * scale / KIB)
+        items.append(f"{item}:{cache_kib}" if cache_kib else item)
     return ",".join(items)
+
+
+def data_disk_bytes(scenario: Scenario, vm: VmConfig, scale: float) -> int:
+    """The data disk a VM's workload reads into its page cache: the scenario's
+    ``file_size`` scaled, when any phase reads files (0: no disk)."""
+    if not any(phase.cache_rate > 0 for phase in vm.workload):
+        return 0
+    return max(MIB, _scaled(vm.file_bytes, scale))
 
 
 def _phase_mib(phase: Phase, scale: float) -> int:
@@ -104,8 +127,14 @@ def _pattern(phase: Phase) -> str:
     return f"zipf{phase.zipf_exponent:g}" if phase.pattern == "zipf" else phase.pattern
 
 
-def plan(scenario: Scenario, scale: float, free_page_reporting: bool = False) -> LabPlan:
-    """The lab's VMs for ``scenario`` at ``scale``.
+def plan(
+    scenario: Scenario,
+    scale: float,
+    free_page_reporting: bool = False,
+    host_swap: bool | None = None,
+) -> LabPlan:
+    """The lab's VMs for ``scenario`` at ``scale``; host swap when ``host_swap`` says so,
+    or (None) when the scenario's host has swap.
 
     :raise LabError: When the scale is not in (0, 1] or a VM would be smaller than 64 MiB.
     """
@@ -122,13 +151,21 @@ def plan(scenario: Scenario, scale: float, free_page_reporting: bool = False) ->
         specs.append(VmSpec(
             vm.name, memory, phases=workload_phases(scenario, vm, scale),
             seed=scenario.run.seed + index, swap_bytes=_scaled(vm.guest_swap, scale),
-            vcpus=1, free_page_reporting=free_page_reporting,
+            data_bytes=data_disk_bytes(scenario, vm, scale), vcpus=1,
+            free_page_reporting=free_page_reporting,
         ))  # fmt: skip
         vms.append(QemuVm(
             vm.name, Path(), reservation_bytes=_scaled(vm.reservation, scale),
             limit_bytes=None if vm.limit is None else _scaled(vm.limit, scale), shares=vm.shares,
         ))  # fmt: skip
-    return LabPlan(scale, _scaled(scenario.host.memory, scale), tuple(specs), tuple(vms))
+    swap = 0 if host_swap is False else _scaled(scenario.host.swap, scale)
+    if host_swap and not swap:  # asked for, though the scenario's host has none
+        swap = _scaled(scenario.host.memory, scale)
+    if swap:
+        swap = max(swap, hostswap.MIN_SWAP_BYTES)
+    return LabPlan(
+        scale, _scaled(scenario.host.memory, scale), swap, tuple(specs), tuple(vms)
+    )
 
 
 def qemu_overhead_bytes(pid: int, guest_bytes: int, proc_root: Path = Path("/proc")) -> int:
@@ -183,6 +220,7 @@ def run_lab(
     image: GuestImage | None = None,
     accel: str = "auto",
     free_page_reporting: bool = False,
+    host_swap: bool | None = None,
     scenario_text: str | None = None,
     say: Callable[[str], None] = log.info,
 ) -> dict[str, Any]:
@@ -193,38 +231,17 @@ def run_lab(
     """
     policy = get_policy(scenario.manager.policy)
     params = policy.make_params(scenario.manager.params)
-    lab = plan(scenario, scale, free_page_reporting)
+    lab = plan(scenario, scale, free_page_reporting, host_swap)
     image = image or build_image()
     interval = scenario.manager.interval
     with contextlib.ExitStack() as stack:
         stack.enter_context(_sigterm_interrupts())
-        cgroup = stack.enter_context(_fresh_cgroup(
-            lab.host_bytes + sum(s.memory_bytes + BOOT_HEADROOM_BYTES for s in lab.specs)
-        ))  # fmt: skip
-        run_dir = _fresh_run_dir()
-        stack.callback(shutil.rmtree, run_dir, ignore_errors=True)
-        booted: list[LabVm] = []
-        for spec in lab.specs:
-            vm = LabVm(spec, image, run_dir / spec.name, accel=accel, on_spawn=cgroup.add)
-            stack.callback(vm.stop)
-            vm.start()
-            booted.append(vm)
-            say(f"{spec.name}: {spec.memory_bytes // MIB} MiB booted under {vm.accel} "
-                f"in {vm.boot_seconds:.1f} s")  # fmt: skip
-        overheads = {
-            vm.spec.name: qemu_overhead_bytes(vm.pid or 0, vm.spec.memory_bytes) for vm in booted
-        }
-        limit = lab.host_bytes + sum(overheads.values())
-        cgroup.set_limit(limit)
-        say(f"cgroup {cgroup.path}: limit {limit // MIB} MiB = host {lab.host_bytes // MIB} MiB"
-            f" + QEMU overhead {sum(overheads.values()) // MIB} MiB; "
-            f"using {cgroup.memory().usage_bytes // MIB} MiB")  # fmt: skip
-        vms = [
-            QemuVm(vm.name, lab_vm.qmp_path, pid=lab_vm.pid, reservation_bytes=vm.reservation_bytes,
-                   limit_bytes=vm.limit_bytes, shares=vm.shares)
-            for vm, lab_vm in zip(lab.vms, booted, strict=True)
-        ]  # fmt: skip
-        backend = stack.enter_context(QemuBackend(vms, cgroup_path=cgroup.path))
+        remove_stale_cgroups()
+        booted = boot_lab(stack, lab, image, _fresh_run_dir(),
+                          f"{RUN_PREFIX}{os.getpid()}", accel=accel, say=say)  # fmt: skip
+        backend = stack.enter_context(
+            QemuBackend(booted.qemu_vms(), cgroup_path=booted.cgroup.path)
+        )
         meta = {
             "scenario": scenario.name,
             "policy": policy.name,
@@ -237,39 +254,131 @@ def run_lab(
             "scenario_json": scenario.model_dump(mode="json"),
             "lab_scale": scale,
             "lab_free_page_reporting": free_page_reporting,
-            "lab_accel": booted[0].accel if booted else None,
-            "lab_cgroup": str(cgroup.path),
-            "lab_cgroup_version": cgroup.version,
-            "lab_cgroup_limit_bytes": limit,
-            "lab_host_bytes": lab.host_bytes,
-            "lab_overhead_bytes": overheads,
-            "lab_boot_seconds": {vm.spec.name: round(vm.boot_seconds or 0.0, 2) for vm in booted},
-            "lab_phases": {spec.name: spec.phases for spec in lab.specs},
-            "lab_qemu_pids": {vm.spec.name: vm.pid for vm in booted},
-            "lab_qmp_sockets": {vm.spec.name: str(vm.qmp_path) for vm in booted},
+            **booted.meta(),
         }
         if scenario_text is not None:
             meta["scenario_toml"] = scenario_text
-        limits = Limits(
-            max_step_bytes=max(MIB, _scaled(scenario.manager.max_step, scale)),
-            dead_band_bytes=_scaled(scenario.manager.dead_band, scale),
-        )
         store = stack.enter_context(RunStore.create(out, meta))
         manager = Manager(backend, policy, params, store, interval_s=interval,
-                          sample_s=interval, limits=limits, seed=scenario.run.seed)  # fmt: skip
+                          sample_s=interval, limits=lab_limits(scenario, scale),
+                          seed=scenario.run.seed)  # fmt: skip
         started = time.monotonic()
         manager.run(scenario.run.duration)
-        final = cgroup.memory()
         store.set_meta({
             "wall_seconds": round(time.monotonic() - started, 3),
-            "lab_final_usage_bytes": final.usage_bytes,
-            "lab_overhead_final_bytes": {
-                vm.spec.name: qemu_overhead_bytes(vm.pid, vm.spec.memory_bytes)
-                for vm in booted if vm.pid is not None
-            },
+            "lab_final_usage_bytes": booted.cgroup.memory().usage_bytes,
+            "lab_overhead_final_bytes": booted.current_overheads(),
         })  # fmt: skip
     with RunStore.open(out) as store:
         return summarize(store)
+
+
+def lab_limits(scenario: Scenario, scale: float) -> Limits:
+    """The guard's step and dead band, scaled with the VMs."""
+    return Limits(
+        max_step_bytes=max(MIB, _scaled(scenario.manager.max_step, scale)),
+        dead_band_bytes=_scaled(scenario.manager.dead_band, scale),
+    )
+
+
+@dataclass
+class BootedLab:
+    """A lab whose VMs are up, inside the cgroup that plays the host."""
+
+    plan: LabPlan
+    cgroup: MemoryCgroup
+    run_dir: Path
+    vms: list[LabVm]
+    #: each VM's QEMU overhead measured after boot (outside guest RAM)
+    overheads: dict[str, int]
+    limit_bytes: int
+    swap: hostswap.SwapFile | None = None
+
+    def qemu_vms(self) -> list[QemuVm]:
+        """How the QEMU backend reaches the VMs, with the scenario's reservations."""
+        return [
+            QemuVm(vm.name, lab_vm.qmp_path, pid=lab_vm.pid, reservation_bytes=vm.reservation_bytes,
+                   limit_bytes=vm.limit_bytes, shares=vm.shares, console_path=lab_vm.serial_path)
+            for vm, lab_vm in zip(self.plan.vms, self.vms, strict=True)
+        ]  # fmt: skip
+
+    def current_overheads(self) -> dict[str, int]:
+        return {
+            vm.spec.name: qemu_overhead_bytes(vm.pid, vm.spec.memory_bytes)
+            for vm in self.vms if vm.pid is not None
+        }  # fmt: skip
+
+    def meta(self) -> dict[str, Any]:
+        """The run file's ``lab_*`` facts."""
+        return {
+            "lab_accel": self.vms[0].accel if self.vms else None,
+            "lab_cgroup": str(self.cgroup.path),
+            "lab_cgroup_version": self.cgroup.version,
+            "lab_cgroup_limit_bytes": self.limit_bytes,
+            "lab_host_bytes": self.plan.host_bytes,
+            "lab_host_swap_bytes": self.plan.host_swap_bytes,
+            "lab_host_swap_file": None if self.swap is None else str(self.swap.path),
+            "lab_overhead_bytes": self.overheads,
+            "lab_boot_seconds": {vm.spec.name: round(vm.boot_seconds or 0.0, 2) for vm in self.vms},
+            "lab_phases": {spec.name: spec.phases for spec in self.plan.specs},
+            "lab_qemu_pids": {vm.spec.name: vm.pid for vm in self.vms},
+            "lab_qmp_sockets": {vm.spec.name: str(vm.qmp_path) for vm in self.vms},
+            "lab_consoles": {vm.spec.name: str(vm.serial_path) for vm in self.vms},
+        }
+
+
+def boot_lab(
+    stack: contextlib.ExitStack,
+    lab: LabPlan,
+    image: GuestImage,
+    run_dir: Path,
+    cgroup_name: str,
+    *,
+    accel: str = "auto",
+    say: Callable[[str], None] = log.info,
+) -> BootedLab:
+    """Create the cgroup (and the host swap), boot every VM into it, then set the
+    cgroup's limit to the host plus the QEMU overhead measured.
+
+    Every teardown step is pushed on ``stack`` (the run directory too), so closing
+    it removes everything; a caller that leaves the lab up pops them all instead.
+
+    :raise LabError: When the cgroup, the swap file or a boot fails.
+    """
+    stack.callback(shutil.rmtree, run_dir, ignore_errors=True)
+    cgroup = stack.enter_context(MemoryCgroup(
+        cgroup_name, lab.host_bytes + sum(s.memory_bytes + BOOT_HEADROOM_BYTES for s in lab.specs)
+    ))  # fmt: skip
+    swap = None
+    if lab.host_swap_bytes:
+        swap = hostswap.SwapFile(run_dir / hostswap.FILE_NAME, lab.host_swap_bytes)
+        stack.enter_context(swap)
+        say(f"host swap: {lab.host_swap_bytes // MIB} MiB at {swap.path}")
+    booted = [
+        LabVm(spec, image, run_dir / spec.name, accel=accel, on_spawn=cgroup.add)
+        for spec in lab.specs
+    ]
+    for vm in booted:
+        stack.callback(vm.stop)
+    # the first VM alone (it may probe KVM), then the others at once: their
+    # workloads' phases start at boot, so booting together keeps them in step
+    booted[0].start()
+    if len(booted) > 1:
+        with ThreadPoolExecutor(len(booted) - 1) as pool:
+            for future in [pool.submit(vm.start) for vm in booted[1:]]:
+                future.result()
+    for vm in booted:
+        say(f"{vm.spec.name}: {vm.spec.memory_bytes // MIB} MiB booted under {vm.accel} "
+            f"in {vm.boot_seconds:.1f} s")  # fmt: skip
+    overheads = {
+        vm.spec.name: qemu_overhead_bytes(vm.pid or 0, vm.spec.memory_bytes) for vm in booted
+    }
+    limit = lab.host_bytes + sum(overheads.values())
+    cgroup.set_limit(limit)
+    say(f"cgroup {cgroup.path}: limit {limit // MIB} MiB = host {lab.host_bytes // MIB} MiB"
+        f" + QEMU overhead {sum(overheads.values()) // MIB} MiB; "
+        f"using {cgroup.memory().usage_bytes // MIB} MiB")  # fmt: skip
+    return BootedLab(lab, cgroup, run_dir, booted, overheads, limit, swap)
 
 
 def _run_is_alive(path: Path) -> bool:
@@ -282,6 +391,8 @@ def _fresh_run_dir() -> Path:
     """The run's directory ``<tmp>/juggler-lab-<pid>`` (one subdirectory per VM: socket,
     logs, swap disk), after removing those of dead runs."""
     tmp = Path(tempfile.gettempdir())
+    for swap in hostswap.remove_stale(f"{tmp}/{PREFIX}{RUN_PREFIX}*/*", _run_is_alive):
+        log.warning("turned off the host swap file %s of a run that is gone", swap)
     for stale in tmp.glob(f"{PREFIX}{RUN_PREFIX}*"):
         if stale.is_dir() and not _run_is_alive(stale):
             log.warning("removed the directory %s of a run that is gone", stale)
@@ -291,12 +402,17 @@ def _fresh_run_dir() -> Path:
     return path
 
 
-def _fresh_cgroup(limit_bytes: int) -> MemoryCgroup:
-    """The run's cgroup ``juggler-lab-<pid>``, after removing those of dead runs.
+def remove_stale_cgroups() -> None:
+    """Remove the ``juggler-lab-<pid>`` cgroups of runs that are gone.
 
     The pid keeps concurrent runs apart; a run killed with SIGKILL leaves its
     cgroup (and perhaps QEMU processes) behind, and the next run removes them.
     """
     for stale in remove_stale(prefix=f"{PREFIX}{RUN_PREFIX}", keep=_run_is_alive):
         log.warning("removed the cgroup %s of a run that is gone", stale)
+
+
+def _fresh_cgroup(limit_bytes: int) -> MemoryCgroup:
+    """The run's cgroup ``juggler-lab-<pid>``, after removing those of dead runs."""
+    remove_stale_cgroups()
     return MemoryCgroup(f"{RUN_PREFIX}{os.getpid()}", limit_bytes)

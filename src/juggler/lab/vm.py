@@ -2,8 +2,10 @@
 
 Each VM gets a working directory holding its QMP socket (``qmp.sock``), its
 serial console log (``serial.log``, where the workload reports each second),
-QEMU's own output (``qemu.log``) and, when it has guest swap, a sparse raw
-swap disk. The VM has a virtio balloon, no network and no display.
+QEMU's own output (``qemu.log``) and sparse raw disks: a swap disk when it has
+guest swap, a data disk when its workload reads files (into the guest's page
+cache). The guest tells them apart by their serial numbers. The VM has a
+virtio balloon, no network and no display.
 
 Why the accelerator probe: ``/dev/kvm`` can exist while a KVM guest hangs at
 boot (a VM without nested virtualisation), so KVM is trusted only once a guest
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from juggler.backends.console import WorkloadReport, parse_reports
 from juggler.errors import BootError, LabError, MissingToolError
 from juggler.lab.image import GuestImage
 from juggler.units import MIB
@@ -43,10 +45,6 @@ KVM_PROBE_TIMEOUT_S = 20.0
 #: how long a boot may take under TCG (slow on a busy 2-core machine)
 TCG_BOOT_TIMEOUT_S = 90.0
 
-_REPORT_RE = re.compile(
-    r"JUGGLER t=(\d+) phase=(\d+) ws_mib=(\d+) accesses=(\d+) "
-    r"p50_us=([\d.]+) p99_us=([\d.]+) max_us=([\d.]+)"
-)
 _accelerator: str | None = None
 
 
@@ -61,23 +59,12 @@ class VmSpec:
     seed: int = 1
     #: size of the guest's swap disk (0: no swap)
     swap_bytes: int = 0
+    #: size of the data disk the workload reads into the guest's page cache (0: none)
+    data_bytes: int = 0
     vcpus: int = 1
     #: the guest reports freed pages and QEMU discards them (virtio-balloon
     #: free-page-reporting): resident memory then follows what the guest uses
     free_page_reporting: bool = False
-
-
-@dataclass(frozen=True)
-class WorkloadReport:
-    """One second of the guest workload, as it printed it on the serial console."""
-
-    t_s: int
-    phase: int
-    working_set_bytes: int
-    accesses: int
-    p50_us: float
-    p99_us: float
-    max_us: float
 
 
 class LabVm:
@@ -172,13 +159,7 @@ class LabVm:
 
     def reports(self) -> list[WorkloadReport]:
         """The workload's per-second reports so far."""
-        return [
-            WorkloadReport(
-                int(m[1]), int(m[2]), int(m[3]) * MIB, int(m[4]), float(m[5]), float(m[6]),
-                float(m[7]),
-            )
-            for m in _REPORT_RE.finditer(self.serial_text())
-        ]  # fmt: skip
+        return parse_reports(self.serial_text())
 
     def _choose_accel(self) -> str:
         global _accelerator
@@ -243,6 +224,7 @@ class LabVm:
         spec = self.spec
         append = (
             f"console=ttyS0 quiet panic=-1 juggler.phases={spec.phases} juggler.seed={spec.seed}"
+            f" juggler.data={spec.data_bytes // MIB}"
         )
         command = [
             QEMU, "-name", spec.name, "-nodefaults", "-no-user-config", "-no-reboot",
@@ -255,14 +237,16 @@ class LabVm:
             + (",free-page-reporting=on" if spec.free_page_reporting else ""),
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
         ]  # fmt: skip
-        if spec.swap_bytes:
-            disk = self.workdir / "swap.raw"
+        cache = "none" if _supports_direct_io(self.workdir) else "writeback"
+        for disk_id, size in (("swap", spec.swap_bytes), ("data", spec.data_bytes)):
+            if not size:
+                continue
+            disk = self.workdir / f"{disk_id}.raw"
             with disk.open("wb") as handle:
-                handle.truncate(spec.swap_bytes)
-            cache = "none" if _supports_direct_io(self.workdir) else "writeback"
+                handle.truncate(size)  # sparse: reads of the data disk return zeros
             command += [
-                "-drive", f"file={disk},format=raw,if=none,id=swap0,cache={cache}",
-                "-device", "virtio-blk-pci,drive=swap0",
+                "-drive", f"file={disk},format=raw,if=none,id={disk_id}0,cache={cache}",
+                "-device", f"virtio-blk-pci,drive={disk_id}0,serial=juggler-{disk_id}",
             ]  # fmt: skip
         return command
 

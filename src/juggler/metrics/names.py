@@ -27,6 +27,10 @@ GUEST_METRICS: tuple[str, ...] = (
     "guest_swap_in_bytes_per_s",
     "guest_swap_out_bytes_per_s",
     "guest_major_faults_per_s",
+    # the workload's own view, where it reports one (the lab's workload program)
+    "workload_accesses_per_s",
+    "workload_latency_p50_seconds",
+    "workload_latency_p99_seconds",
 )
 
 #: per-VM samples, hypervisor side
@@ -40,6 +44,8 @@ HYPERVISOR_METRICS: tuple[str, ...] = (
     "vm_host_swap_out_bytes_per_s",
     "reservation_bytes",
     "working_set_estimate_bytes",
+    "vm_disk_read_bytes_per_s",
+    "vm_disk_write_bytes_per_s",
 )
 
 VM_METRICS: tuple[str, ...] = HYPERVISOR_METRICS + GUEST_METRICS

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from juggler.errors import SimulationError
+from juggler.hoststate import HARD_FREE, LOW_FREE, SOFT_FREE, host_state
 from juggler.metrics.names import HOST_STATES
 from juggler.observation import Decision, HostSample, Observation, VmSample, VmTruth
 from juggler.scenario import PhaseSpan, Scenario
@@ -30,12 +31,6 @@ from juggler.sim.workload import (
     true_working_set_pages,
     zipf_quantiles,
 )
-
-#: host free-memory thresholds, as fractions of host memory (ESX's levels)
-HIGH_FREE = 0.06
-SOFT_FREE = 0.04
-HARD_FREE = 0.02
-LOW_FREE = 0.01
 
 _PSI_WINDOW_S = 10.0
 #: guest pages the hypervisor samples per VM per period (ESX: Mem.SamplePeriod, 100 pages)
@@ -54,18 +49,6 @@ _PERIOD_COLUMNS = (
     L.C_HOST_SWAP_IN,
     L.C_CACHE_MISS,
 )
-
-
-def host_state(available_fraction: float) -> str:
-    """The host's free-memory state: above soft nothing happens, below soft the
-    host balloons, below hard it swaps, below low it also blocks allocations."""
-    if available_fraction >= SOFT_FREE:
-        return "high"
-    if available_fraction >= HARD_FREE:
-        return "soft"
-    if available_fraction >= LOW_FREE:
-        return "hard"
-    return "low"
 
 
 def _seed_streams(seed: int, n: int) -> np.ndarray:

@@ -8,14 +8,18 @@
  * timing sampled accesses with clock_gettime; a page the guest swapped out or
  * the host swapped out takes far longer to touch than a resident one.
  *
- * Usage: workload PHASES [SEED]
+ * Usage: workload PHASES [SEED [FILE:SIZE_MIB]]
  *
- *   PHASES  comma-separated phases DUR:SIZE:PATTERN:RATE
+ *   PHASES  comma-separated phases DUR:SIZE:PATTERN:RATE[:CACHE_KIB]
  *           DUR      seconds (0: forever; the last phase always lasts forever)
  *           SIZE     working set in MiB (ignored by idle)
  *           PATTERN  uniform | zipf | zipf<EXP> (e.g. zipf1.2; default 0.9) | scan | idle
  *           RATE     page accesses per second (0: as fast as possible)
- *           e.g. "60:300:uniform:200000,30:0:idle:0,0:150:zipf1.1:50000"
+ *           CACHE_KIB  KiB per second read from FILE (default 0), cycling over its
+ *                    first SIZE_MIB: the guest keeps what it read in its page cache,
+ *                    which is how a guest's cache grows and what a balloon takes first
+ *           e.g. "60:300:uniform:200000:1024,30:0:idle:0,0:150:zipf1.1:50000"
+ *   FILE    a file or block device to read (the lab's data disk), SIZE_MIB of it
  *
  * A phase with a smaller working set than the one before releases the pages
  * beyond it (madvise DONTNEED), except an idle phase, which hoards them.
@@ -26,6 +30,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +38,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PAGE 4096UL
 #define MAX_PHASES 64
@@ -48,6 +54,7 @@ struct phase {
     enum pattern pattern;
     double zipf_s;
     double rate;
+    double cache_kib; /* KiB per second read from the file */
 };
 
 static struct phase phases[MAX_PHASES];
@@ -89,14 +96,16 @@ static void parse_phases(char *text)
             die("phases", "too many phases (at most 64)");
         char pattern[32];
         long dur, mib;
-        double rate;
-        if (sscanf(item, "%ld:%ld:%31[a-z0-9.]:%lf", &dur, &mib, pattern, &rate) != 4
-            || dur < 0 || mib < 0 || rate < 0)
-            die("phase must be DUR:SIZE_MIB:PATTERN:RATE, got", item);
+        double rate, cache_kib = 0;
+        int fields = sscanf(item, "%ld:%ld:%31[a-z0-9.]:%lf:%lf", &dur, &mib, pattern, &rate,
+                            &cache_kib);
+        if (fields < 4 || dur < 0 || mib < 0 || rate < 0 || cache_kib < 0)
+            die("phase must be DUR:SIZE_MIB:PATTERN:RATE[:CACHE_KIB], got", item);
         struct phase *p = &phases[n_phases++];
         p->duration_s = dur;
         p->pages = (unsigned long)mib * (1024 * 1024 / PAGE);
         p->rate = rate;
+        p->cache_kib = cache_kib;
         p->zipf_s = 0.9;
         if (strcmp(pattern, "uniform") == 0)
             p->pattern = UNIFORM;
@@ -143,6 +152,30 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static int cache_fd = -1;
+static unsigned long cache_size, cache_pos, cache_read;
+static char cache_buf[64 * 1024];
+
+/* Read the next `bytes` of the file (cycling), so they are in the page cache. */
+static void read_cache(unsigned long bytes)
+{
+    while (cache_fd >= 0 && bytes > 0) {
+        unsigned long chunk = bytes < sizeof cache_buf ? bytes : sizeof cache_buf;
+        if (cache_pos + chunk > cache_size)
+            chunk = cache_size - cache_pos;
+        ssize_t got = pread(cache_fd, cache_buf, chunk, (off_t)cache_pos);
+        if (got <= 0) {
+            cache_pos = 0; /* shorter than SIZE_MIB, or an error: start over */
+            if (got < 0)
+                return;
+            continue;
+        }
+        cache_pos = (cache_pos + (unsigned long)got) % cache_size;
+        cache_read += (unsigned long)got;
+        bytes -= (unsigned long)got;
+    }
+}
+
 static void report(long t, int phase, unsigned long pages, unsigned long accesses)
 {
     double p50 = 0, p99 = 0, max = 0;
@@ -152,10 +185,12 @@ static void report(long t, int phase, unsigned long pages, unsigned long accesse
         p99 = samples[(unsigned long)n_samples * 99 / 100] / 1000.0;
         max = samples[n_samples - 1] / 1000.0;
     }
-    printf("JUGGLER t=%ld phase=%d ws_mib=%lu accesses=%lu p50_us=%.2f p99_us=%.2f max_us=%.2f\n",
-           t, phase, pages * PAGE / (1024 * 1024), accesses, p50, p99, max);
+    printf("JUGGLER t=%ld phase=%d ws_mib=%lu accesses=%lu p50_us=%.2f p99_us=%.2f max_us=%.2f"
+           " read_kib=%lu\n",
+           t, phase, pages * PAGE / (1024 * 1024), accesses, p50, p99, max, cache_read / 1024);
     fflush(stdout);
     n_samples = 0;
+    cache_read = 0;
 }
 
 int main(int argc, char **argv)
@@ -166,6 +201,16 @@ int main(int argc, char **argv)
     if (argc > 2)
         rng_state ^= strtoull(argv[2], NULL, 10) * 0x2545F4914F6CDD1DULL;
     parse_phases(argv[1]);
+    if (argc > 3) {
+        char path[256];
+        unsigned long mib;
+        if (sscanf(argv[3], "%255[^:]:%lu", path, &mib) != 2 || mib == 0)
+            die("file must be PATH:SIZE_MIB, got", argv[3]);
+        cache_fd = open(path, O_RDONLY);
+        if (cache_fd < 0)
+            die(path, strerror(errno));
+        cache_size = mib * 1024 * 1024;
+    }
 
     unsigned long max_pages = 1;
     for (int i = 0; i < n_phases; i++)
@@ -198,6 +243,8 @@ int main(int argc, char **argv)
             }
         }
         struct phase *p = &phases[phase];
+        if (p->cache_kib > 0)
+            read_cache((unsigned long)(p->cache_kib * 1024 * SLICE_NS / 1e9));
         if (p->pattern != IDLE) {
             long budget = p->rate > 0 ? (long)(p->rate * SLICE_NS / 1e9) : -1;
             long slice_end = slice_start + SLICE_NS;
