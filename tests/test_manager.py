@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from juggler.errors import BackendError, CommandError
-from juggler.manager import Limits, Manager, guard
+from juggler.manager import STAGES, Limits, Manager, guard
 from juggler.observation import Decision, HostSample, Observation, VmSample, VmTarget
 from juggler.policy import POLICIES, Policy
 from juggler.units import MIB
@@ -141,3 +141,29 @@ def test_policies_never_see_the_truth():
     policy = Policy("spy", POLICIES["static"].params_type, spy, "test")
     Manager(TruthBackend(), policy, None, ListRecorder(), interval_s=1.0).run(2.0)
     assert seen and all(t == {} for t in seen)
+
+
+def test_a_recorder_with_record_timing_is_told_how_long_each_stage_took():
+    class TimingRecorder(ListRecorder):
+        def __init__(self):
+            super().__init__()
+            self.timings = []
+
+        def record_timing(self, stage, seconds):
+            self.timings.append((stage, seconds))
+
+    def grow(obs, params, state):
+        return Decision({"v": VmTarget(64 * MIB * (1 + len(state.memory)), "grow")})
+
+    def remembering(obs, params, state):
+        state.memory[obs.time_s] = True
+        return grow(obs, params, state)
+
+    recorder = TimingRecorder()
+    policy = Policy("grow", POLICIES["static"].params_type, remembering, "test")
+    Manager(FlakyBackend(), policy, None, recorder, interval_s=1.0, sample_s=1.0).run(4.0)
+    stages = [stage for stage, _ in recorder.timings]
+    assert set(stages) == set(STAGES)
+    assert stages.count("observe") == 5  # the failed observe is timed too
+    assert stages.count("loop") == 5  # one per sample
+    assert all(seconds >= 0 for _, seconds in recorder.timings)

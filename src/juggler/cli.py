@@ -6,6 +6,7 @@ clear message with exit status 2; a traceback means a bug in juggler.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -23,6 +24,10 @@ from rich.text import Text
 from juggler import __version__
 from juggler.errors import JugglerError
 from juggler.units import format_duration, format_size, parse_duration
+
+#: simulated seconds per wall second of ``simulate --serve`` (10 minutes of the seed
+#: story in one minute: fast enough to watch, slow enough for a 5 s scrape interval)
+SERVE_SPEED = 10.0
 
 app = typer.Typer(
     name="juggler",
@@ -129,13 +134,40 @@ def simulate(
         typer.Option("--out", "-o", help="Run file to write (default: runs/<scenario>-...)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve", help="Serve live metrics for Prometheus while the run goes, paced."
+        ),
+    ] = False,
+    metrics_addr: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-addr",
+            help="Where --serve serves /metrics, HOST:PORT (default 127.0.0.1:9177; "
+            "port 0 picks a free one); implies --serve.",
+        ),
+    ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            "--speed",
+            help=f"Simulated seconds per wall second (default {SERVE_SPEED:g} with --serve, "
+            "as fast as it goes otherwise).",
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario on the simulated host and summarize what happened to each VM."""
+    from juggler.metrics.exporter import DEFAULT_METRICS_ADDR, MetricsExporter, serve_metrics
     from juggler.policy import get_policy
     from juggler.simulate import default_run_path, run_simulation
     from juggler.summary import to_json
 
     duration_s = _duration_option(duration)
+    serve = serve or metrics_addr is not None
+    if speed is not None and not speed > 0:
+        _fail(f"--speed: {speed:g} must be more than 0 (simulated seconds per wall second)")
+    pace = speed if speed is not None else (SERVE_SPEED if serve else None)
     if policy is not None:
         try:
             get_policy(policy)
@@ -164,7 +196,18 @@ def simulate(
             transient=True,
             disable=quiet or not err.is_terminal,
         )
-        with progress:
+        with contextlib.ExitStack() as stack:
+            exporter = None
+            if serve:
+                exporter = MetricsExporter(info={
+                    "scenario": loaded.name, "policy": loaded.manager.policy, "backend": "sim",
+                })  # fmt: skip
+                server = stack.enter_context(
+                    serve_metrics(metrics_addr or DEFAULT_METRICS_ADDR, exporter.registry)
+                )
+                err.print(f"serving metrics at {server.url} ({pace:g} simulated seconds "
+                          "per second)", highlight=False, soft_wrap=True)  # fmt: skip
+            stack.enter_context(progress)
             task = progress.add_task(
                 f"simulating {loaded.name} ({loaded.manager.policy})",
                 total=loaded.run.duration,
@@ -179,7 +222,9 @@ def simulate(
                     f"{format_duration(loaded.run.duration)}",
                 )
 
-            summary = run_simulation(loaded, path, progress=advance, scenario_text=text)
+            summary = run_simulation(
+                loaded, path, progress=advance, scenario_text=text, recorder=exporter, speed=pace
+            )
     except JugglerError as error:
         _fail(error)
     if json_output:

@@ -16,6 +16,7 @@ converted at the edge of the backend that met them, keeping the cause
      ├── PolicyError            a policy name or parameter is wrong
      ├── SimulationError        the simulated host met an impossible state
      ├── StoreError             a metrics file is unreadable or not juggler's
+     ├── MetricsAddressError    --metrics-addr is malformed, or its port cannot be bound
      └── LabError               the lab could not build its guest image or boot a VM
           ├── MissingToolError  a program the lab needs is not installed (names the package)
           └── BootError         QEMU exited or the guest did not come up in time
@@ -80,6 +81,19 @@ class SimulationError(JugglerError):
 
 class StoreError(JugglerError):
     """A metrics file cannot be opened or is not a juggler run."""
+
+
+class MetricsAddressError(JugglerError):
+    """The Prometheus endpoint cannot be served at the ``--metrics-addr`` given.
+
+    :param addr: the address as the user wrote it.
+    :param problem: what is wrong and the way out.
+    """
+
+    def __init__(self, addr: str, problem: str) -> None:
+        self.addr = addr
+        self.problem = problem
+        super().__init__(f"--metrics-addr {addr!r}: {problem}")
 
 
 class LabError(JugglerError):

@@ -14,13 +14,17 @@ the same way): a balloon never takes a guest below its reservation or above
 its limit, moves at most ``max_step`` per interval, ignores changes smaller than
 the dead band, and a guest that is about to run out of memory is deflated
 whatever the policy wished. A failing policy or backend call is logged,
-recorded as an event, and the loop carries on.
+recorded as an event (its kind one of :data:`ERROR_KINDS`), and the loop carries on.
+A recorder that also defines ``record_timing(stage, seconds)`` is told how long each
+of the :data:`STAGES` took, so a live exporter can show the Manager's own health.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -50,8 +54,22 @@ class Limits:
     oom_floor: float = 0.04
 
 
+#: the kinds of the events the Manager records when something fails
+ERROR_KINDS: tuple[str, ...] = ("observe", "apply", "policy", "vm_missing")
+
+#: what ``record_timing`` is told about: the backend's ``observe``, the policy's
+#: ``decide`` with the guard, the backend's ``apply``, and the whole ``loop`` of one
+#: sample (all of these and the recording, not the wait in ``advance``)
+STAGES: tuple[str, ...] = ("observe", "decide", "apply", "loop")
+
+
 class Recorder:
-    """Where the Manager writes what happened (the SQLite store implements it)."""
+    """Where the Manager writes what happened (the SQLite store implements it).
+
+    A recorder may also define ``record_timing(stage: str, seconds: float)``; the
+    Manager calls it when present (the run file has no use for wall-clock timings,
+    a live exporter does).
+    """
 
     def record_observation(self, obs: Observation) -> None: ...
     def record_decision(
@@ -152,9 +170,13 @@ class Manager:
         self.decisions_made = 0
         self.errors: dict[str, int] = {}
         self.estimators: dict[str, WorkingSetEstimator] = {}
+        self._record_timing: Callable[[str, float], None] | None = getattr(
+            recorder, "record_timing", None
+        )
 
     def run(self, duration_s: float, progress: ProgressFn | None = None) -> None:
         """Run the loop until ``duration_s`` seconds have passed on the backend's clock."""
+        loop_started = time.perf_counter()
         obs = self._observe()
         start = obs.time_s if obs is not None else 0.0
         next_decision = start
@@ -166,18 +188,35 @@ class Manager:
                     self._decide(obs)
                     next_decision += self.interval_s
                 now = obs.time_s
+            if self._record_timing is not None:
+                self._record_timing("loop", time.perf_counter() - loop_started)
             if progress is not None:
                 progress(now - start)
             if now - start >= duration_s - 1e-9:
                 break
             self.backend.advance(self.sample_s)
+            loop_started = time.perf_counter()
             obs = self._observe()
             if obs is None:
                 now += self.sample_s
 
+    @contextlib.contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        """Tell the recorder how long ``stage`` took, failed or not (a slow failing
+        backend is exactly what the timings are for)."""
+        if self._record_timing is None:
+            yield
+            return
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._record_timing(stage, time.perf_counter() - started)
+
     def _observe(self) -> Observation | None:
         try:
-            obs = self.backend.observe()
+            with self._timed("observe"):
+                obs = self.backend.observe()
         except BackendError as err:
             self._error("observe", None, str(err))
             return None
@@ -201,16 +240,18 @@ class Manager:
         return replace(obs, vms=tuple(vms), host_state=state)
 
     def _decide(self, obs: Observation) -> None:
-        try:
-            wish = self.policy.decide(obs.without_truth(), self.params, self.state)
-        except (PolicyError, ArithmeticError, ValueError, KeyError, TypeError) as err:
-            self._error("policy", None, f"{type(err).__name__}: {err}", time_s=obs.time_s)
-            wish = Decision()
-        targets = guard(wish, obs, self.limits)
+        with self._timed("decide"):
+            try:
+                wish = self.policy.decide(obs.without_truth(), self.params, self.state)
+            except (PolicyError, ArithmeticError, ValueError, KeyError, TypeError) as err:
+                self._error("policy", None, f"{type(err).__name__}: {err}", time_s=obs.time_s)
+                wish = Decision()
+            targets = guard(wish, obs, self.limits)
         if not targets:
             return
         try:
-            self.backend.apply(Decision(targets=targets, notes=wish.notes))
+            with self._timed("apply"):
+                self.backend.apply(Decision(targets=targets, notes=wish.notes))
         except BackendError as err:
             self._error("apply", err.vm, str(err), time_s=obs.time_s)
             return

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from juggler import __version__
-from juggler.manager import Limits, Manager
+from juggler.manager import Limits, Manager, Recorder
 from juggler.metrics.store import RunStore
+from juggler.metrics.tee import tee
+from juggler.pacing import PacedBackend
 from juggler.policy import get_policy
 from juggler.scenario import Scenario
 from juggler.sim.host import SimulatedHost
@@ -28,9 +30,15 @@ def run_simulation(
     out: str | Path,
     progress: Callable[[float], None] | None = None,
     scenario_text: str | None = None,
+    *,
+    recorder: Recorder | None = None,
+    speed: float | None = None,
 ) -> dict[str, Any]:
     """Simulate ``scenario`` under its own policy, write the run file, return the summary.
 
+    :param recorder: also record there (such as a live ``MetricsExporter``).
+    :param speed: simulated seconds per wall second (``PacedBackend``), so that a
+        person or a scraper can follow the run; as fast as it goes when None.
     :raise PolicyError: When the policy or its parameters are unknown.
     :raise SimulationError: When the host cannot even hold the guests' kernels.
     """
@@ -53,12 +61,13 @@ def run_simulation(
     limits = Limits(
         max_step_bytes=scenario.manager.max_step, dead_band_bytes=scenario.manager.dead_band
     )
+    backend = host if speed is None else PacedBackend(host, speed)
     with RunStore.create(out, meta) as store:
         manager = Manager(
-            host,
+            backend,
             policy,
             params,
-            store,
+            tee(store, recorder),
             interval_s=scenario.manager.interval,
             sample_s=scenario.run.tick,
             limits=limits,

@@ -8,6 +8,7 @@ Logging is configured by the main CLI, not here.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -131,11 +132,20 @@ def run(
             show_default=False,
         ),
     ] = None,
+    metrics_addr: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-addr",
+            help="Serve live metrics for Prometheus at HOST:PORT (such as 127.0.0.1:9177; "
+            "port 0 picks a free one) while the run goes; off when not given.",
+        ),
+    ] = None,
 ) -> None:
     """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, manage them
     with the policy for the duration, summarize like ``simulate``, and tear down."""
     from juggler.cli import _duration_option, _load, print_summary
     from juggler.lab.run import run_lab
+    from juggler.metrics.exporter import MetricsExporter, serve_metrics
     from juggler.policy import get_policy
     from juggler.simulate import default_run_path
     from juggler.summary import to_json
@@ -157,10 +167,18 @@ def run(
         )
         say = (lambda line: err.print(escape(line))) if json_output else (
             lambda line: out.print(escape(line)))  # fmt: skip
-        summary = run_lab(
-            loaded, path, scale=scale, accel=accel, free_page_reporting=free_page_reporting,
-            host_swap=host_swap, scenario_text=text, say=say,
-        )  # fmt: skip
+        with contextlib.ExitStack() as stack:
+            exporter = None
+            if metrics_addr is not None:  # bound before any VM boots: a busy port fails fast
+                exporter = MetricsExporter(info={
+                    "scenario": loaded.name, "policy": loaded.manager.policy, "backend": "qemu",
+                })  # fmt: skip
+                server = stack.enter_context(serve_metrics(metrics_addr, exporter.registry))
+                err.print(f"serving metrics at {server.url}", highlight=False, soft_wrap=True)
+            summary = run_lab(
+                loaded, path, scale=scale, accel=accel, free_page_reporting=free_page_reporting,
+                host_swap=host_swap, scenario_text=text, say=say, recorder=exporter,
+            )  # fmt: skip
     except JugglerError as error:
         _fail(error)
     except KeyboardInterrupt:

@@ -61,8 +61,9 @@ from juggler.lab import hostswap
 from juggler.lab.cgroup import PREFIX, MemoryCgroup, remove_stale
 from juggler.lab.image import GuestImage, build_image
 from juggler.lab.vm import LabVm, VmSpec
-from juggler.manager import Limits, Manager
+from juggler.manager import Limits, Manager, Recorder
 from juggler.metrics.store import RunStore
+from juggler.metrics.tee import tee
 from juggler.policy import get_policy
 from juggler.scenario import Phase, Scenario, VmConfig
 from juggler.summary import summarize
@@ -223,8 +224,11 @@ def run_lab(
     host_swap: bool | None = None,
     scenario_text: str | None = None,
     say: Callable[[str], None] = log.info,
+    recorder: Recorder | None = None,
 ) -> dict[str, Any]:
     """Run ``scenario`` on lab VMs under its own policy, write the run file, return the summary.
+
+    :param recorder: also record there (such as a live ``MetricsExporter``).
 
     :raise LabError: When the plan, the cgroup or a boot fails (nothing is left behind).
     :raise PolicyError: When the policy or its parameters are unknown.
@@ -259,7 +263,7 @@ def run_lab(
         if scenario_text is not None:
             meta["scenario_toml"] = scenario_text
         store = stack.enter_context(RunStore.create(out, meta))
-        manager = Manager(backend, policy, params, store, interval_s=interval,
+        manager = Manager(backend, policy, params, tee(store, recorder), interval_s=interval,
                           sample_s=interval, limits=lab_limits(scenario, scale),
                           seed=scenario.run.seed)  # fmt: skip
         started = time.monotonic()

@@ -66,3 +66,19 @@ TRUTH_METRICS: tuple[str, ...] = (
 HOST_STATES: tuple[str, ...] = ("high", "soft", "hard", "low")
 
 PROMETHEUS_PREFIX = "juggler_"
+
+#: series only the Prometheus exporter has (``metrics/exporter.py``), without the prefix:
+#: the host state as one 1/0 gauge per state, the run's identity and clock, the
+#: decisions and the Manager's own health
+EXPORTER_METRICS: tuple[str, ...] = (
+    "host_state",
+    "run_info",
+    "backend_time_seconds",
+    "decisions_total",
+    "manager_errors_total",
+    "last_observe_timestamp_seconds",
+    "manager_observe_seconds",
+    "manager_decide_seconds",
+    "manager_apply_seconds",
+    "manager_loop_seconds",
+)
