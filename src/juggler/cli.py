@@ -129,6 +129,16 @@ def simulate(
         typer.Option("--out", "-o", help="Run file to write (default: runs/<scenario>-...)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    top: Annotated[
+        bool, typer.Option("--top", help="Watch the run live in `juggler top` (q quits).")
+    ] = False,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            "--speed",
+            help="Simulated seconds per wall second (default: as fast as it goes; 1 with --top).",
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario on the simulated host and summarize what happened to each VM."""
     from juggler.policy import get_policy
@@ -136,6 +146,10 @@ def simulate(
     from juggler.summary import to_json
 
     duration_s = _duration_option(duration)
+    if speed is not None and not speed > 0:
+        _fail(f"--speed: {speed:g} must be more than 0 (simulated seconds per wall second)")
+    if top and speed is None:
+        speed = 1.0
     if policy is not None:
         try:
             get_policy(policy)
@@ -162,7 +176,7 @@ def simulate(
             TimeElapsedColumn(),
             console=err,
             transient=True,
-            disable=quiet or not err.is_terminal,
+            disable=quiet or top or not err.is_terminal,
         )
         with progress:
             task = progress.add_task(
@@ -179,7 +193,19 @@ def simulate(
                     f"{format_duration(loaded.run.duration)}",
                 )
 
-            summary = run_simulation(loaded, path, progress=advance, scenario_text=text)
+            if top:  # the screen shows the progress; the run goes to a thread
+                from juggler.top import run_with_top
+
+                summary = run_with_top(
+                    path,
+                    lambda stop: run_simulation(
+                        loaded, path, scenario_text=text, speed=speed, stop=stop
+                    ),
+                )
+            else:
+                summary = run_simulation(
+                    loaded, path, progress=advance, scenario_text=text, speed=speed
+                )
     except JugglerError as error:
         _fail(error)
     if json_output:
@@ -320,6 +346,30 @@ def diagnose(
         out.print_json(to_json(findings))
         return
     print_findings(findings, _wide(), str(run))
+
+
+@app.command()
+def top(
+    run: Annotated[
+        Path, typer.Argument(help="Run file (.sqlite) to follow; it may still be being written.")
+    ],
+    refresh: Annotated[
+        str, typer.Option("--refresh", help="Time between reads of the file, e.g. 1s, 500ms.")
+    ] = "1s",
+) -> None:
+    """A live view of a run, like esxtop's memory panel: one row per VM, sortable; q quits."""
+    from juggler.top import show_top
+
+    try:
+        refresh_s = parse_duration(refresh)
+    except ValueError as error:
+        _fail(f"--refresh: {error}")
+    if refresh_s < 0.1:
+        _fail(f"--refresh: {refresh!r} must be at least 100ms")
+    try:
+        show_top(run, refresh_s=refresh_s)
+    except JugglerError as error:
+        _fail(error)
 
 def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
     """One table per scenario, a row per policy (means over seeds), best cells marked."""
