@@ -80,10 +80,10 @@ class TopApp(App[None]):
 
     TITLE = "juggler top"
     CSS = """
-    #header { height: 2; }
+    #header { height: auto; }
     #vms { height: 1fr; }
-    #detail { height: 2; color: $text-muted; }
-    #keys { height: 1; background: $boost; }
+    #detail { height: auto; max-height: 3; color: $text-muted; }
+    #keys { height: auto; background: $boost; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(c.key, f"sort_by('{c.field}')", c.header, show=False)
