@@ -47,7 +47,8 @@ class Tmux:
     def __init__(self, command: Sequence[str], cwd: Path, width: int = 160, height: int = 40):
         self.socket = f"juggler-test-{uuid.uuid4().hex[:8]}"
         self.status_file = cwd / f"{self.socket}.status"
-        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
+        path = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+        env = {"PYTHONPATH": path}
         # COLUMNS and LINES (set by pytest's own terminal) would override the pane's size
         script = (
             f"unset COLUMNS LINES; cd {shlex.quote(str(cwd))} && {shlex.join(command)}; "
