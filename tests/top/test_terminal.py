@@ -6,7 +6,6 @@ noisy machine): they bound waiting, they never measure speed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from juggler.metrics.store import RunStore
 
-from .tmux import Tmux, juggler_command, needs_tmux
+from .tmux import Tmux, juggler_command, needs_tmux, row, rows
 
 pytestmark = needs_tmux
 
@@ -34,30 +33,19 @@ def terminal(tmp_path: Path) -> Iterator[Callable[..., Tmux]]:
         session.kill()
 
 
-def _row(screen: str, name: str) -> str | None:
-    """The table row of VM ``name`` (a line starting with the name and then sizes)."""
-    match = re.search(rf"^\s*{name}\s+\d[^\n]*$", screen, re.MULTILINE)
-    return match.group(0) if match else None
-
-
-def _rows(screen: str, names: str) -> list[str] | None:
-    rows = [_row(screen, name) for name in names]
-    return rows if all(rows) else None  # type: ignore[return-value]
-
-
 def test_top_shows_a_finished_run_sorts_and_quits(
     terminal: Callable[..., Tmux], squeeze_run: Path
 ) -> None:
     tmux = terminal("top", str(squeeze_run))
-    screen = tmux.wait_for(lambda s: _rows(s, "AB") and s, 60, "the rows of A and B")
+    screen = tmux.wait_for(lambda s: rows(s, "AB") and s, 60, "the rows of A and B")
     assert "juggler top squeeze · policy juggler · backend sim · t 40s / 40s · finished" in screen
     assert "over-commit 1.50x" in screen and "host 1 GiB" in screen
     for header in ("MEMSZ", "SZTGT", "RES", "MCTLSZ", "SWCUR", "SWR/s", "SWW/s", "TCHD", "SLOW"):
         assert header in screen
-    assert screen.index(_row(screen, "A")) < screen.index(_row(screen, "B"))
+    assert screen.index(row(screen, "A")) < screen.index(row(screen, "B"))
     tmux.keys("a")  # guest available, largest first: B above A
     tmux.wait_for(
-        lambda s: _rows(s, "AB") and s.index(_row(s, "B")) < s.index(_row(s, "A")),
+        lambda s: rows(s, "AB") and s.index(row(s, "B")) < s.index(row(s, "A")),
         30, "B sorted above A",
     )  # fmt: skip
     tmux.keys("q")
@@ -70,14 +58,14 @@ def test_simulate_top_follows_a_paced_run_and_q_stops_it(
     out = tmp_path / "live.sqlite"
     tmux = terminal("simulate", "--top", "--speed", "4", "--duration", "2m", "--out", str(out))
     first = tmux.wait_for(
-        lambda s: "juggler top seed · policy juggler · backend sim" in s and _rows(s, "ABCD") and s,
+        lambda s: "juggler top seed · policy juggler · backend sim" in s and rows(s, "ABCD") and s,
         120, "the seed run's header and rows A to D",
     )  # fmt: skip
     assert " / 2m · running" in first
 
     def moved(screen: str) -> bool:
-        rows = _rows(screen, "ABCD")
-        return bool(rows) and rows != _rows(first, "ABCD") and "running" in screen
+        now = rows(screen, "ABCD")
+        return bool(now) and now != rows(first, "ABCD") and "running" in screen
 
     tmux.wait_for(moved, 120, "the rows to change while the simulation runs")
     tmux.keys("q")

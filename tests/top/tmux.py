@@ -7,6 +7,7 @@ touches a person's sessions and killing it cleans up everything it started.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -110,3 +111,15 @@ class Tmux:
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
+
+
+def row(screen: str, name: str) -> str | None:
+    """The table row of VM ``name``: a line starting with the name and then a size."""
+    match = re.search(rf"^\s*{re.escape(name)}\s+\d[^\n]*$", screen, re.MULTILINE)
+    return match.group(0) if match else None
+
+
+def rows(screen: str, names: str) -> list[str] | None:
+    """The rows of the one-letter VMs ``names`` (such as ``"ABCD"``), or None unless all show."""
+    found = [row(screen, name) for name in names]
+    return found if all(found) else None  # type: ignore[return-value]
