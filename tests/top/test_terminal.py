@@ -6,6 +6,7 @@ noisy machine): they bound waiting, they never measure speed.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from juggler.metrics.store import RunStore
 
+from .runs import SQUEEZE
 from .tmux import Tmux, juggler_command, needs_tmux, row, rows
 
 pytestmark = needs_tmux
@@ -88,3 +90,37 @@ def test_top_refuses_a_file_that_is_not_a_run(
     assert tmux.wait_exit(60) == 2
     screen = tmux.screen()
     assert f"error: {notes}: not a juggler run file" in " ".join(screen.split())
+
+
+FAILING_RUN = """
+import sys
+from juggler.errors import SimulationError
+from juggler.scenario import load_scenario
+from juggler.simulate import run_simulation
+from juggler.top import run_with_top
+
+def work(stop):
+    run_simulation(load_scenario(sys.argv[1]), "failing.sqlite", speed=5, stop=stop)
+    raise SimulationError("the host fell over")
+
+try:
+    run_with_top("failing.sqlite", work, refresh_s=0.2)
+except SimulationError as err:
+    print(f"run_with_top raised: {err}")
+    sys.exit(3)
+"""
+
+
+def test_a_run_that_fails_closes_the_screen_and_its_error_reaches_the_caller(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "failing.py"
+    script.write_text(FAILING_RUN)
+    tmux = Tmux([sys.executable, str(script), str(SQUEEZE)], cwd=tmp_path)
+    try:
+        tmux.wait_for(lambda s: rows(s, "AB"), 120, "the run's rows")
+        # no key pressed: the failure alone closes the screen
+        assert tmux.wait_exit(120) == 3
+        assert "run_with_top raised: the host fell over" in tmux.screen()
+    finally:
+        tmux.kill()
