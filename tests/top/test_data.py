@@ -232,3 +232,28 @@ def test_build_snapshot_keeps_unknown_unknown() -> None:
     assert format_value(None, column("slowdown").kind) == "-"
     assert format_value(1.234, "slowdown") == "1.23x"
     assert format_value(0, "size") == "0 B"
+
+
+def test_every_run_file_of_a_compare_is_shown_with_its_policy(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from juggler.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        ["compare", str(SQUEEZE), "--policies", "static,juggler", "--jobs", "1", "--duration",
+         "10s", "--json", "--out-dir", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout[result.stdout.index("{") :])["results"]
+    assert sorted(row["policy"] for row in runs) == ["juggler", "static"]
+    for run in runs:
+        with RunReader(run["run"]) as reader:
+            snapshot = reader.poll()
+        assert snapshot is not None
+        assert (snapshot.header.policy, snapshot.header.time_s) == (run["policy"], 10.0)
+        assert [row.name for row in snapshot.rows] == ["A", "B"]
+        if run["policy"] == "static":  # never balloons: no reason to show
+            assert all(row.reason is None for row in snapshot.rows)
