@@ -257,3 +257,14 @@ def test_every_run_file_of_a_compare_is_shown_with_its_policy(tmp_path: Path) ->
         assert [row.name for row in snapshot.rows] == ["A", "B"]
         if run["policy"] == "static":  # never balloons: no reason to show
             assert all(row.reason is None for row in snapshot.rows)
+
+
+def test_a_simulation_stopped_before_it_began_still_closes_with_a_summary(tmp_path: Path) -> None:
+    stop = threading.Event()
+    stop.set()  # the user quit top while the engine was still compiling
+    summary = run_simulation(load_scenario(SQUEEZE), tmp_path / "r.sqlite", speed=1, stop=stop)
+    assert (summary["duration_s"], summary["decisions"]) == (0.0, 0)
+    with RunReader(tmp_path / "r.sqlite") as reader:
+        snapshot = reader.poll()
+    assert snapshot is not None and snapshot.header.finished
+    assert snapshot.header.time_s == 0.0
