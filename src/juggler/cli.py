@@ -148,12 +148,15 @@ def simulate(
             "port 0 picks a free one); implies --serve.",
         ),
     ] = None,
+    top: Annotated[
+        bool, typer.Option("--top", help="Watch the run live in `juggler top` (q quits).")
+    ] = False,
     speed: Annotated[
         float | None,
         typer.Option(
             "--speed",
             help=f"Simulated seconds per wall second (default {SERVE_SPEED:g} with --serve, "
-            "as fast as it goes otherwise).",
+            "1 with --top, as fast as it goes otherwise).",
         ),
     ] = None,
 ) -> None:
@@ -167,7 +170,7 @@ def simulate(
     serve = serve or metrics_addr is not None
     if speed is not None and not speed > 0:
         _fail(f"--speed: {speed:g} must be more than 0 (simulated seconds per wall second)")
-    pace = speed if speed is not None else (SERVE_SPEED if serve else None)
+    pace = speed if speed is not None else (SERVE_SPEED if serve else (1.0 if top else None))
     if policy is not None:
         try:
             get_policy(policy)
@@ -194,7 +197,7 @@ def simulate(
             TimeElapsedColumn(),
             console=err,
             transient=True,
-            disable=quiet or not err.is_terminal,
+            disable=quiet or top or not err.is_terminal,
         )
         with contextlib.ExitStack() as stack:
             exporter = None
@@ -222,9 +225,21 @@ def simulate(
                     f"{format_duration(loaded.run.duration)}",
                 )
 
-            summary = run_simulation(
-                loaded, path, progress=advance, scenario_text=text, recorder=exporter, speed=pace
-            )
+            if top:  # the screen shows the progress; the run goes to a thread
+                from juggler.top import run_with_top
+
+                summary = run_with_top(
+                    path,
+                    lambda stop: run_simulation(
+                        loaded, path, scenario_text=text, recorder=exporter, speed=pace,
+                        stop=stop,
+                    ),
+                )
+            else:
+                summary = run_simulation(
+                    loaded, path, progress=advance, scenario_text=text, recorder=exporter,
+                    speed=pace,
+                )
     except JugglerError as error:
         _fail(error)
     if json_output:
@@ -365,6 +380,30 @@ def diagnose(
         out.print_json(to_json(findings))
         return
     print_findings(findings, _wide(), str(run))
+
+
+@app.command()
+def top(
+    run: Annotated[
+        Path, typer.Argument(help="Run file (.sqlite) to follow; it may still be being written.")
+    ],
+    refresh: Annotated[
+        str, typer.Option("--refresh", help="Time between reads of the file, e.g. 1s, 500ms.")
+    ] = "1s",
+) -> None:
+    """A live view of a run, like esxtop's memory panel: one row per VM, sortable; q quits."""
+    from juggler.top import show_top
+
+    try:
+        refresh_s = parse_duration(refresh)
+    except ValueError as error:
+        _fail(f"--refresh: {error}")
+    if refresh_s < 0.1:
+        _fail(f"--refresh: {refresh!r} must be at least 100ms")
+    try:
+        show_top(run, refresh_s=refresh_s)
+    except JugglerError as error:
+        _fail(error)
 
 def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
     """One table per scenario, a row per policy (means over seeds), best cells marked."""

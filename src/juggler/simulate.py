@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from juggler import __version__
+from juggler.backend import Backend
 from juggler.manager import Limits, Manager, Recorder
 from juggler.metrics.store import RunStore
 from juggler.metrics.tee import tee
@@ -33,18 +36,24 @@ def run_simulation(
     *,
     recorder: Recorder | None = None,
     speed: float | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Simulate ``scenario`` under its own policy, write the run file, return the summary.
 
     :param recorder: also record there (such as a live ``MetricsExporter``).
-    :param speed: simulated seconds per wall second (``PacedBackend``), so that a
-        person or a scraper can follow the run; as fast as it goes when None.
+    :param speed: simulated seconds per wall second, for watching a run live
+        (``juggler simulate --top`` or ``--serve``); None runs as fast as the engine goes.
+    :param stop: when set, the run ends at the next tick, its file closed and
+        summarized like a complete one (shorter).
     :raise PolicyError: When the policy or its parameters are unknown.
     :raise SimulationError: When the host cannot even hold the guests' kernels.
     """
     policy = get_policy(scenario.manager.policy)
     params = policy.make_params(scenario.manager.params)
     host = SimulatedHost(scenario)
+    # a paced run waits on ``stop`` rather than sleeping, so it stops at once
+    wait = stop.wait if stop is not None else time.sleep
+    backend: Backend = host if speed is None else PacedBackend(host, speed, sleep=wait)
     meta = {
         "scenario": scenario.name,
         "policy": policy.name,
@@ -61,7 +70,6 @@ def run_simulation(
     limits = Limits(
         max_step_bytes=scenario.manager.max_step, dead_band_bytes=scenario.manager.dead_band
     )
-    backend = host if speed is None else PacedBackend(host, speed)
     with RunStore.create(out, meta) as store:
         manager = Manager(
             backend,
@@ -74,8 +82,29 @@ def run_simulation(
             seed=scenario.run.seed,
         )
         started = time.perf_counter()
-        manager.run(scenario.run.duration, progress=progress)
+        with contextlib.suppress(_Stopped):
+            manager.run(scenario.run.duration, progress=_stoppable(progress, stop))
         store.set_meta({"wall_seconds": round(time.perf_counter() - started, 3)})
-        host.close()
+        backend.close()
     with RunStore.open(out) as store:
         return summarize(store)
+
+
+class _Stopped(Exception):
+    """Raised from the progress callback to leave the Manager's loop when asked to stop."""
+
+
+def _stoppable(
+    progress: Callable[[float], None] | None, stop: threading.Event | None
+) -> Callable[[float], None] | None:
+    """``progress``, also ending the run between two ticks once ``stop`` is set."""
+    if stop is None:
+        return progress
+
+    def step(elapsed: float) -> None:
+        if stop.is_set():
+            raise _Stopped
+        if progress is not None:
+            progress(elapsed)
+
+    return step
