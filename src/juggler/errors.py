@@ -16,6 +16,7 @@ converted at the edge of the backend that met them, keeping the cause
      ├── PolicyError            a policy name or parameter is wrong
      ├── SimulationError        the simulated host met an impossible state
      ├── StoreError             a metrics file is unreadable or not juggler's
+     ├── ReportError            a report cannot be written where asked
      └── LabError               the lab could not build its guest image or boot a VM
           ├── MissingToolError  a program the lab needs is not installed (names the package)
           └── BootError         QEMU exited or the guest did not come up in time
@@ -80,6 +81,10 @@ class SimulationError(JugglerError):
 
 class StoreError(JugglerError):
     """A metrics file cannot be opened or is not a juggler run."""
+
+
+class ReportError(JugglerError):
+    """A report (HTML) cannot be written to the path given."""
 
 
 class LabError(JugglerError):
