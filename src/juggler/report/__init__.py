@@ -26,21 +26,29 @@ __all__ = ["check_writable", "write_compare_report", "write_report"]
 def check_writable(path: str | Path) -> Path:
     """Refuse, before any work is done, an output path that cannot be written.
 
-    :raise ReportError: When its directory is missing or not writable, or it is a directory.
+    A missing directory is fine when it can be created (``compare --report`` may
+    point into the ``--out-dir`` it is about to make).
+
+    :raise ReportError: When it is a directory, or its nearest existing ancestor is a
+        file or not writable.
     """
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise ReportError(f"{path}: is a directory; give a file name such as report.html")
-    if not parent.is_dir():
-        raise ReportError(f"{path}: cannot write the report: no directory {parent}")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ReportError(f"{path}: cannot write the report: {ancestor} is not a directory")
+    writable = os.access(ancestor, os.W_OK | os.X_OK)
+    if not writable or (path.exists() and not os.access(path, os.W_OK)):
         raise ReportError(f"{path}: cannot write the report: permission denied")
     return path
 
 
 def _write(path: Path, text: str) -> Path:
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     except OSError as err:
         raise ReportError(

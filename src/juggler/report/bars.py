@@ -31,13 +31,19 @@ def grouped_bars(
     best: dict[str, set[str]] | None = None,
     height: int = 200,
     step: Callable[[float], float] = nice_step,
+    tick_fmt: Callable[[float], str] | None = None,
+    floor: float = 1.0,
 ) -> str:
-    """``values[group][series]`` as bars; the best bar(s) of a group (``best[group]``)
-    are outlined."""
+    """``values[group][series]`` as bars, each labelled with its value; the best bar(s)
+    of a group (``best[group]``) are outlined.
+
+    :param floor: the y range when every value is 0 (1 MiB for bytes reads better than 1 B).
+    """
     best = best or {}
+    tick_fmt = tick_fmt or fmt
     known = [v for g in groups for s in series if (v := values.get(g, {}).get(s)) is not None]
     y_max = max(known, default=0.0)
-    y_max = y_max * 1.1 if y_max > 0 else 1.0
+    y_max = y_max * 1.15 if y_max > 0 else floor
     plot_w = WIDTH - LEFT - 10
     bottom = height - BOTTOM
 
@@ -50,7 +56,7 @@ def grouped_bars(
     while tick <= y_max + 1e-9 * tick_step:
         py = _num(y(tick))
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - 10}" y1="{py}" y2="{py}"/>'
-                     f'<text class="ytick" x="{LEFT - 4}" y="{py}" dy="3">{escape(fmt(tick))}'
+                     f'<text class="ytick" x="{LEFT - 4}" y="{py}" dy="3">{escape(tick_fmt(tick))}'
                      "</text>")  # fmt: skip
         tick += tick_step
     group_w = plot_w / max(len(groups), 1)
@@ -72,6 +78,9 @@ def grouped_bars(
                 f'width="{_num(max(bar_w - 2, 1))}" height="{_num(max(bottom - top, 0.5))}" '
                 f'fill="{colour}"><title>{escape(f"{group} · {name}: {fmt(value)}")}</title></rect>'
             )
+            if bar_w >= 18:
+                parts.append(f'<text class="value" x="{_num(x + bar_w / 2)}" '
+                             f'y="{_num(top - 3)}">{escape(fmt(value))}</text>')  # fmt: skip
         parts.append(f'<text class="group" x="{_num(LEFT + (gi + 0.5) * group_w)}" '
                      f'y="{_num(bottom + 16)}">{escape(group)}</text>')  # fmt: skip
     parts.append(f'<line class="frame" x1="{LEFT}" x2="{WIDTH - 10}" y1="{_num(bottom)}" '

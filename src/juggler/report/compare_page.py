@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -18,21 +19,54 @@ from juggler.compare import METRICS, aggregate, best_marks
 from juggler.report.bars import bar_legend, grouped_bars
 from juggler.report.page import html_page
 from juggler.report.svg import byte_step, nice_step
-from juggler.units import format_duration, format_size
+from juggler.units import MIB, format_duration, format_size
 
-#: per metric: heading, value format, tick step
-_METRIC_VIEW: dict[str, tuple[str, Callable[[float], str], Callable[[float], float]]] = {
-    "mean_slowdown": ("mean slowdown", lambda v: f"{v:.3f}×", nice_step),
-    "worst_slowdown": ("worst slowdown", lambda v: f"{v:.3f}×", nice_step),
-    "guest_swap_bytes": ("guest swap (in + out)", format_size, byte_step),
-    "host_swap_bytes": ("host swap (in + out)", format_size, byte_step),
-    "balloon_moved_bytes": ("balloon moved", format_size, byte_step),
-    "seconds_hard_low": ("time in hard + low", lambda v: format_duration(round(v, 1)),
-                         nice_step),
-    "reservation_violations": ("reservation violations (samples)", lambda v: f"{v:g}",
-                               nice_step),
-    "guest_oom": ("guest OOM kills", lambda v: f"{v:g}", nice_step),
-}  # fmt: skip
+
+@dataclass(frozen=True)
+class MetricView:
+    """How one compared metric is drawn: heading, value and tick formats, tick step and
+    the y range when every value is 0."""
+
+    heading: str
+    fmt: Callable[[float], str]
+    tick_fmt: Callable[[float], str]
+    step: Callable[[float], float] = nice_step
+    floor: float = 1.0
+
+
+def _times(value: float) -> str:
+    return f"{value:.3f}×"
+
+
+def _count(value: float) -> str:
+    return f"{value:g}"
+
+
+def _bytes(value: float) -> str:
+    return format_size(value)
+
+
+def _count_step(span: float) -> float:
+    """Counts tick in whole numbers."""
+    return max(1.0, nice_step(span))
+
+
+def _seconds(value: float) -> str:
+    return format_duration(round(value, 1))
+
+
+_VIEWS: dict[str, MetricView] = {
+    "mean_slowdown": MetricView("mean slowdown", _times, lambda v: f"{v:g}×"),
+    "worst_slowdown": MetricView("worst slowdown", _times, lambda v: f"{v:g}×"),
+    "guest_swap_bytes": MetricView("guest swap (in + out)", _bytes, _bytes, byte_step, MIB),
+    "host_swap_bytes": MetricView("host swap (in + out)", _bytes, _bytes, byte_step, MIB),
+    "balloon_moved_bytes": MetricView("balloon moved", _bytes, _bytes, byte_step, MIB),
+    "seconds_hard_low": MetricView("time in hard + low", _seconds, _seconds),
+    "reservation_violations": MetricView(
+        "reservation violations (samples)", _count, _count, _count_step
+    ),
+    "guest_oom": MetricView("guest OOM kills", _count, _count, _count_step),
+}
 
 
 def _href(run: str, base: Path) -> str:
@@ -51,25 +85,28 @@ def compare_report_html(rows: list[dict[str, Any]], seeds: int, out_dir: Path) -
     marks = {scenario: best_marks(by_policy) for scenario, by_policy in table.items()}
     charts = []
     for metric in METRICS:
-        heading, fmt, step = _METRIC_VIEW[metric]
+        view = _VIEWS[metric]
         values = {
             s: {p: entry.get(metric) for p, entry in table[s].items()} for s in scenarios
         }
         best = {s: marks[s][metric] for s in scenarios}
         charts.append(
-            f'<section class="metric" id="metric-{metric}"><h3>{escape(heading)}</h3>'
-            f"{grouped_bars(heading, scenarios, policies, values, fmt, best, step=step)}"
-            "</section>"
+            f'<section class="metric" id="metric-{metric}"><h3>{escape(view.heading)}</h3>'
+            + grouped_bars(
+                view.heading, scenarios, policies, values, view.fmt, best, step=view.step,
+                tick_fmt=view.tick_fmt, floor=view.floor,
+            )
+            + "</section>"
         )
     tables = []
     for scenario in scenarios:
-        head = "".join(f"<th>{escape(_METRIC_VIEW[m][0])}</th>" for m in METRICS)
+        head = "".join(f"<th>{escape(_VIEWS[m].heading)}</th>" for m in METRICS)
         body = []
         for policy, entry in table[scenario].items():
             cells = []
             for metric in METRICS:
                 value = entry[metric]
-                text = "-" if value is None else _METRIC_VIEW[metric][1](value)
+                text = "-" if value is None else _VIEWS[metric].fmt(value)
                 cls = ' class="best"' if policy in marks[scenario][metric] else ""
                 cells.append(f"<td{cls}>{escape(text)}</td>")
             runs = f"{entry['runs']} ok"

@@ -53,6 +53,7 @@ rect.finding:target, a:hover rect.finding { opacity: .3; }
   transform-origin: center; transform: rotate(180deg); }
 .bar { stroke: none; } .best-bar { stroke: #111; stroke-width: 2; }
 .group { text-anchor: middle; font-size: 11px; } .na { text-anchor: middle; fill: #999; }
+.value { text-anchor: middle; font-size: 9px; }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: .85em;
   margin: 2px 0 10px 76px; }
 .sw { display: inline-block; width: 12px; height: 10px; margin-right: 4px; vertical-align: -1px; }
