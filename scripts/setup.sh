@@ -3,7 +3,8 @@
 # juggler installed from this checkout.
 #   scripts/setup.sh          juggler itself (enough for `juggler simulate`)
 #   scripts/setup.sh --test   also the test tools, and the Debian packages the lab
-#                             tests need (QEMU, busybox: scripts/setup-lab.sh)
+#                             tests need (QEMU, busybox: scripts/setup-lab.sh) and
+#                             the report's browser test (chromium: scripts/setup-browser.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,7 @@ fi
 if [ "$want_test" = 1 ]; then
     .venv/bin/python -m pip install -q -e ".[test]"
     bash scripts/setup-lab.sh
+    sh scripts/setup-browser.sh
 else
     .venv/bin/python -m pip install -q -e .
 fi

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from juggler.cli import app
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 runner = CliRunner()
 
 
@@ -101,21 +100,6 @@ def test_simulate_json_stays_json_with_a_report(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert out.is_file() and '"policy"' in result.stdout
     assert result.stdout.lstrip().startswith("{")
-
-
-@pytest.fixture(scope="module")
-def compare_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A small comparison: 2 policies × the seed and host-swap scenarios, 1 seed, 3 minutes,
-    its report written into the run directory it creates."""
-    where = tmp_path_factory.mktemp("compare") / "runs"
-    html = where / "compare.html"
-    result = runner.invoke(app, [
-        "compare", str(EXAMPLES / "seed.toml"), str(EXAMPLES / "host-swap.toml"),
-        "--policies", "static,juggler", "--duration", "3m", "--jobs", "2", "--quiet",
-        "--out-dir", str(where), "--report", str(html),
-    ])  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return where, html
 
 
 def test_compare_report_has_a_bar_chart_per_metric_the_tables_and_the_run_files(
