@@ -17,7 +17,7 @@ from juggler.metrics.names import HOST_STATES
 from juggler.report.data import LAYERS, ReportData, guest_swapped_estimate, memory_layers
 from juggler.report.downsample import Buckets
 from juggler.report.svg import Chart, TimeAxis, format_rate_tick, nice_step
-from juggler.units import format_duration, format_size
+from juggler.units import MIB, format_duration, format_size
 
 MEMORY_HEIGHT = 220
 SMALL_HEIGHT = 130
@@ -77,9 +77,10 @@ def host_memory_chart(data: ReportData, axis: TimeAxis) -> str:
         if i == len(states) or states[i] != states[start]:
             begin = float(t[start]) if start else axis.t0
             end = float(t[i]) if i < len(states) else axis.t1
-            chart.span(begin, end, f"state state-{states[start]}",
-                       f"host state {states[start]}: {format_duration(begin)}–"
-                       f"{format_duration(end)}")  # fmt: skip
+            if states[start] in HOST_STATES:  # a run that recorded no state draws no band
+                chart.span(begin, end, f"state state-{states[start]}",
+                           f"host state {states[start]}: {format_duration(round(begin, 1))}–"
+                           f"{format_duration(round(end, 1))}")  # fmt: skip
             start = i
     if memory:
         chart.hmark(memory, "mark-configured", f"host memory {format_size(memory)}")
@@ -91,7 +92,7 @@ def host_swap_chart(data: ReportData, axis: TimeAxis) -> str:
     """Host swap-in and swap-out rates."""
     host = data.run.host
     swap_in, swap_out = host.col("host_swap_in_bytes_per_s"), host.col("host_swap_out_bytes_per_s")
-    chart = Chart(axis, SMALL_HEIGHT, _peak(swap_in, swap_out) * 1.05, "host swap in/out",
+    chart = Chart(axis, SMALL_HEIGHT, _peak(swap_in, swap_out) * 1.05 or MIB, "host swap in/out",
                   fmt=format_rate_tick)  # fmt: skip
     buckets = Buckets(host.t)
     _draw(chart, buckets, swap_out, "s-swap-out", "host swap-out")
@@ -180,7 +181,7 @@ def vm_io_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str:
         ("vm_host_swap_out_bytes_per_s", "s-host-out", "host swap-out of its pages"),
     ]
     peak = _peak(*(vm.col(col) for col, _, _ in series))
-    chart = Chart(axis, SMALL_HEIGHT, peak * 1.05, f"VM {vm.name}: swap I/O",
+    chart = Chart(axis, SMALL_HEIGHT, peak * 1.05 or MIB, f"VM {vm.name}: swap I/O",
                   fmt=format_rate_tick)  # fmt: skip
     _windows(chart, data, vm.name, anchor=False)
     buckets = Buckets(vm.t)

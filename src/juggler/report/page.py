@@ -15,6 +15,7 @@ from typing import Any
 
 from juggler import __version__
 from juggler.diagnose.report import _WHAT as CAUSE_TEXT
+from juggler.metrics.names import HOST_STATES
 from juggler.report import charts
 from juggler.report.data import LAYERS, ReportData
 from juggler.report.downsample import MAX_POINTS
@@ -169,7 +170,7 @@ def _vm_section(data: ReportData, name: str, axis: TimeAxis) -> str:
         *([("s-ws-true", "true working set (simulator)", True)] if data.has_truth else []),
         ("s-target", "balloon target", True),
         ("mark-configured", "configured", True),
-        ("mark-limit", "limit", True),
+        *([("mark-limit", "limit", True)] if vm.limit_bytes is not None else []),
         ("mark-reservation", "reservation", True),
         ("finding", "diagnose window (click: finding)", False),
     ]
@@ -216,10 +217,11 @@ def run_report_html(data: ReportData) -> str:
         "states the worst state in the bucket"
         if n_samples > MAX_POINTS else f"{n_samples} samples per series, every one drawn"
     )
+    has_states = any(state in HOST_STATES for state in data.run.host.state)
     vm_links = " ".join(f'<a href="#vm-{escape(n)}">VM {escape(n)}</a>' for n in data.run.vms)
     body = (
         f"<h1>juggler report: {escape(scenario)} · policy {escape(policy)}</h1>"
-        f'<p class="meta">{escape(world)} · {format_duration(data.t1 - data.t0)} · seed '
+        f'<p class="meta">{escape(world)} · {format_duration(round(data.t1 - data.t0, 1))} · seed '
         f"{escape(meta.get('seed', '-'))} · run file <code>{escape(str(data.path))}</code> · "
         f"juggler {escape(__version__)}</p>"
         f'<nav><a href="#summary">summary</a><a href="#findings">findings</a>'
@@ -229,9 +231,11 @@ def run_report_html(data: ReportData) -> str:
         f'<section id="findings"><h2>Diagnose findings</h2>{_findings(data)}</section>'
         f'<section id="host"><h2>Host</h2><h3>available memory and free-memory state</h3>'
         f"{charts.host_memory_chart(data, axis)}"
-        + _legend([(f"state-{s}", f"state {s}", False) for s in ("high", "soft", "hard", "low")]
+        + _legend([(f"state-{s}", f"state {s}", False) for s in HOST_STATES if has_states]
                   + [("s-available", "available", True),
                      ("mark-configured", "host memory", True)])
+        + ("" if has_states else '<p class="caption">This run file records no free-memory '
+           "state (its <code>host_state</code> is empty), so no state bands are drawn.</p>")
         + f"<h3>host swap</h3>{charts.host_swap_chart(data, axis)}"
         + _legend([("s-swap-in", "swap-in", True), ("s-swap-out", "swap-out", True)])
         + '</section><section id="decisions"><h2>Decisions</h2>'

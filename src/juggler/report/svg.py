@@ -64,10 +64,10 @@ def nice_step(span: float, target: int = 5) -> float:
 
 def byte_step(span: float, target: int = 5) -> float:
     """A power-of-two step in bytes (64 MiB, 256 MiB, 1 GiB...) for about ``target`` ticks,
-    so memory axes read in round binary units; below 1 MiB, any power of two."""
+    so memory axes read in round binary units; below 1 MiB, any power of two, at least 1."""
     if span <= 0 or not math.isfinite(span):
         return float(MIB)
-    return float(2 ** math.ceil(math.log2(span / target)))
+    return float(2 ** max(0, math.ceil(math.log2(span / target))))
 
 
 def time_step(span: float, target: int = 8) -> float:
