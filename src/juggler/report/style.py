@@ -18,7 +18,7 @@ nav a { margin-right: 12px; }
 table { border-collapse: collapse; margin: 8px 0; font-size: .92em; }
 th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; vertical-align: top; }
 th { background: #f4f4f4; }
-td.l, th.l { text-align: left; }
+td.l, th.l { text-align: left; } td:not(.l) { white-space: nowrap; }
 tr:target { background: #fff3c4; }
 .best { font-weight: bold; color: #1b7a2e; } .bad { color: #b3261e; } .warn { color: #9a6700; }
 svg { width: 100%; height: auto; display: block; overflow: visible; }
