@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from juggler import __version__
-from juggler.diagnose.report import _WHAT as CAUSE_TEXT
+from juggler.diagnose.report import _WHAT as CAUSE_TEXT  # the words `diagnose` prints
 from juggler.metrics.names import HOST_STATES
 from juggler.report import charts
 from juggler.report.data import LAYERS, ReportData
@@ -162,8 +162,9 @@ def _events_table(data: ReportData) -> str:
 def _vm_section(data: ReportData, name: str, axis: TimeAxis) -> str:
     vm = data.run.vms[name]
     wait_svg, wait_caption = charts.vm_wait_chart(data, vm, axis)
+    memory_svg = charts.vm_memory_chart(data, vm, axis)
     memory_legend = [(f"l-{key}", label, False) for key, label in LAYERS]
-    if "l-guest_swapped" in (memory_svg := charts.vm_memory_chart(data, vm, axis)):
+    if "l-guest_swapped" in memory_svg:
         memory_legend.append(("l-guest_swapped", "guest-swapped (estimate)", False))
     memory_legend += [
         ("s-ws-estimate", "working set (manager's estimate)", True),
