@@ -2,9 +2,10 @@
 # Set up juggler on a fresh Debian machine: a virtual environment in .venv with
 # juggler installed from this checkout.
 #   scripts/setup.sh          juggler itself (enough for `juggler simulate`)
-#   scripts/setup.sh --test   also the test tools, and the Debian packages the lab
-#                             tests need (QEMU, busybox: scripts/setup-lab.sh)
-#                             and top's terminal tests (tmux: scripts/setup-top.sh)
+#   scripts/setup.sh --test   also the test tools, and the Debian packages the tests
+#                             need: the lab's (QEMU, busybox: scripts/setup-lab.sh),
+#                             top's terminal tests (tmux: scripts/setup-top.sh) and
+#                             the report's browser test (chromium: scripts/setup-browser.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,7 @@ if [ "$want_test" = 1 ]; then
     .venv/bin/python -m pip install -q -e ".[test]"
     bash scripts/setup-lab.sh
     sh scripts/setup-top.sh
+    sh scripts/setup-browser.sh
 else
     .venv/bin/python -m pip install -q -e .
 fi

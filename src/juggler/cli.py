@@ -159,6 +159,9 @@ def simulate(
             "1 with --top, as fast as it goes otherwise).",
         ),
     ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also draw the run as this HTML file.")
+    ] = None,
 ) -> None:
     """Run a scenario on the simulated host and summarize what happened to each VM."""
     from juggler.metrics.exporter import DEFAULT_METRICS_ADDR, MetricsExporter, serve_metrics
@@ -190,6 +193,8 @@ def simulate(
             source=f"{source} with {' '.join(options)}" if options else source,
         )
         path = out_path or default_run_path(loaded)
+        if report is not None:
+            _check_report_path(report)
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -240,6 +245,9 @@ def simulate(
                     loaded, path, progress=advance, scenario_text=text, recorder=exporter,
                     speed=pace,
                 )
+        if report is not None:
+            _write_run_report(path, report)
+            err.print(f"report written to [bold]{escape(str(report))}[/]", highlight=False)
     except JugglerError as error:
         _fail(error)
     if json_output:
@@ -281,6 +289,10 @@ def compare(
         typer.Option("--out-dir", "-o", help="Where to write run files (runs/compare-<time>)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also draw the comparison as this HTML file."),
+    ] = None,
 ) -> None:
     """Run every policy on every scenario with the same seeds and compare them side by side."""
     import json
@@ -299,6 +311,8 @@ def compare(
             # distributed sets its loggers to INFO; follow --verbose instead
             logging.getLogger("distributed").setLevel(logging.getLogger().level)
         files = cmp.load_scenario_files([str(path) for path in scenarios or []])
+        if report is not None:
+            _check_report_path(report)
         work = cmp.build_jobs(files, names, seeds, out_dir or cmp.default_out_dir(), duration_s)
         progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -316,6 +330,11 @@ def compare(
             )
         if csv_path is not None:
             cmp.write_csv(rows, csv_path)
+        if report is not None:
+            from juggler.report import write_compare_report
+
+            write_compare_report(rows, seeds, report)
+            err.print(f"report written to [bold]{escape(str(report))}[/]", highlight=False)
     except JugglerError as error:
         _fail(error)
     if json_output:
@@ -404,6 +423,40 @@ def top(
         show_top(run, refresh_s=refresh_s)
     except JugglerError as error:
         _fail(error)
+
+
+@app.command()
+def report(
+    run: Annotated[
+        Path, typer.Argument(help="Run file (.sqlite) written by simulate, compare or the lab.")
+    ],
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="HTML file to write (default: the run file's name "
+                     "with .html)."),
+    ] = None,
+) -> None:
+    """Draw a run as one self-contained HTML page: memory per VM, the host, decisions,
+    slowdown and swap on one time axis, and the diagnose findings."""
+    try:
+        written = _write_run_report(run, out_path or run.with_suffix(".html"))
+    except JugglerError as error:
+        _fail(error)
+    out.print(f"report written to [bold]{escape(str(written))}[/]", highlight=False)
+
+
+def _check_report_path(path: Path) -> None:
+    """Refuse an unwritable ``--report`` path before spending time on a run."""
+    from juggler.report import check_writable
+
+    check_writable(path)
+
+
+def _write_run_report(run: Path, path: Path) -> Path:
+    from juggler.report import write_report
+
+    return write_report(run, path)
+
 
 def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
     """One table per scenario, a row per policy (means over seeds), best cells marked."""

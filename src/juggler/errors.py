@@ -17,6 +17,7 @@ converted at the edge of the backend that met them, keeping the cause
      ├── SimulationError        the simulated host met an impossible state
      ├── StoreError             a metrics file is unreadable or not juggler's
      ├── MetricsAddressError    --metrics-addr is malformed, or its port cannot be bound
+     ├── ReportError            a report cannot be written where asked
      └── LabError               the lab could not build its guest image or boot a VM
           ├── MissingToolError  a program the lab needs is not installed (names the package)
           └── BootError         QEMU exited or the guest did not come up in time
@@ -94,6 +95,10 @@ class MetricsAddressError(JugglerError):
         self.addr = addr
         self.problem = problem
         super().__init__(f"--metrics-addr {addr!r}: {problem}")
+
+
+class ReportError(JugglerError):
+    """A report (HTML) cannot be written to the path given."""
 
 
 class LabError(JugglerError):
