@@ -31,7 +31,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: object) -> NoReturn:
-    err.print(f"[red]error:[/] {escape(str(message))}")
+    err.print(f"[red]error:[/] {escape(str(message))}", soft_wrap=True)
     raise typer.Exit(2)
 
 
