@@ -50,7 +50,7 @@ def test_sockets_are_named_after_their_directory_or_their_stem(tmp_path: Path) -
 def test_two_sockets_naming_one_vm_are_refused(tmp_path: Path) -> None:
     _socket(tmp_path / "web" / "qmp.sock")
     _socket(tmp_path / "web.sock")
-    with pytest.raises(ConnectError, match="two QMP sockets under .* name VM 'web'"):
+    with pytest.raises(ConnectError, match=r"two QMP sockets under .* name VM 'web'"):
         find_sockets(tmp_path)
 
 
