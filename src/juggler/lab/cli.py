@@ -32,7 +32,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: object) -> NoReturn:
-    err.print(f"[red]error:[/] {escape(str(message))}")
+    err.print(f"[red]error:[/] {escape(str(message))}", soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -188,3 +188,99 @@ def run(
         out.print_json(to_json(summary))
         return
     print_summary(summary, f"{source}, lab at scale {scale:g}")
+
+
+@lab_app.command()
+def up(
+    scenario: Annotated[
+        str | None,
+        typer.Argument(help="Scenario TOML file; the built-in seed story when omitted."),
+    ] = None,
+    scale: Annotated[
+        float, typer.Option(help="Fraction of the scenario's sizes the lab boots (0 < scale <= 1).")
+    ] = 0.25,
+    name: Annotated[
+        str | None, typer.Option("--name", help="The lab's name (default: the scenario's).")
+    ] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Where lab.json and the sockets go (default: "
+                     "/run/juggler/lab-NAME; must be new or empty)."),
+    ] = None,
+    accel: Annotated[str, typer.Option(help="auto, kvm or tcg.")] = "auto",
+    free_page_reporting: Annotated[
+        bool,
+        typer.Option(
+            "--free-page-reporting",
+            help="Guests hand freed pages back to the host (virtio-balloon free page reporting).",
+        ),
+    ] = False,
+    host_swap: Annotated[
+        bool | None,
+        typer.Option(
+            "--host-swap/--no-host-swap",
+            help="Enable a swap file of host.swap × scale until `lab down` (default: when "
+            "the scenario's host has swap; needs root).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, as `lab run`
+    does, and leave them running: manage them with `juggler run`, remove them with
+    `juggler lab down`."""
+    from juggler.cli import _load
+    from juggler.lab.up import lab_up
+
+    try:
+        loaded, _, _ = _load(scenario)
+        state = lab_up(
+            loaded, name=name, directory=directory, scale=scale, accel=accel,
+            free_page_reporting=free_page_reporting, host_swap=host_swap,
+            say=lambda line: out.print(escape(line), soft_wrap=True, highlight=False),
+        )  # fmt: skip
+    except JugglerError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        err.print("[red]interrupted:[/] the VMs, the cgroup and the host swap are gone")
+        raise typer.Exit(130) from None
+    out.print(f"lab [bold]{escape(state.name)}[/] is up: {len(state.vms)} VMs under "
+              f"{state.accel}, cgroup {escape(state.cgroup)} (limit "
+              f"{format_size(state.cgroup_limit_bytes)})", soft_wrap=True)  # fmt: skip
+    for vm in state.vms:
+        out.print(f"  {escape(vm.name)}: QMP {escape(vm.qmp_socket)}, QEMU pid {vm.pid}, "
+                  f"console {escape(vm.console)}", soft_wrap=True, highlight=False)  # fmt: skip
+    if state.host_swap_file:
+        out.print(f"  host swap file {escape(state.host_swap_file)}", soft_wrap=True)
+    out.print(f"state in {escape(str(Path(state.dir) / 'lab.json'))}; next:", soft_wrap=True)
+    out.print(f"  juggler run --backend qemu --socket-dir {escape(state.dir)} "
+              f"--policy {state.policy}", soft_wrap=True, highlight=False)  # fmt: skip
+    out.print(f"  juggler lab down {escape(state.name)}", highlight=False)
+
+
+@lab_app.command()
+def down(
+    name: Annotated[
+        str | None, typer.Argument(help="The lab to take down (default: the only one up).")
+    ] = None,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="The lab whose lab.json is in this directory.")
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every lab that is up.")] = False,
+) -> None:
+    """Stop a lab's VMs and remove its cgroup, host swap file and directories; also
+    what stale labs and killed `lab run`s left. Nothing up: says so."""
+    from juggler.lab.up import lab_down
+
+    if sum((name is not None, directory is not None, every)) > 1:
+        _fail("give one of NAME, --dir and --all")
+    try:
+        downed = lab_down(name, directory, every)
+    except JugglerError as error:
+        _fail(error)
+    if not downed:
+        what = name or (directory and str(directory))
+        out.print(f"no lab {escape(what)} is up" if what else "no lab is up")
+        return
+    for lab_name, removed in downed.items():
+        out.print(f"lab [bold]{escape(lab_name)}[/] is down: {escape('; '.join(removed))}",
+                  soft_wrap=True, highlight=False)  # fmt: skip

@@ -340,26 +340,34 @@ def boot_lab(
     *,
     accel: str = "auto",
     say: Callable[[str], None] = log.info,
+    disk_dir: Path | None = None,
 ) -> BootedLab:
     """Create the cgroup (and the host swap), boot every VM into it, then set the
     cgroup's limit to the host plus the QEMU overhead measured.
 
     Every teardown step is pushed on ``stack`` (the run directory too), so closing
     it removes everything; a caller that leaves the lab up pops them all instead.
+    The guests' disks and the host swap file go to ``disk_dir`` (default: the run
+    directory), which must be on a file system that can hold a swap file.
 
     :raise LabError: When the cgroup, the swap file or a boot fails.
     """
     stack.callback(shutil.rmtree, run_dir, ignore_errors=True)
+    if disk_dir is not None:
+        stack.callback(shutil.rmtree, disk_dir, ignore_errors=True)
+    disks = disk_dir or run_dir
     cgroup = stack.enter_context(MemoryCgroup(
         cgroup_name, lab.host_bytes + sum(s.memory_bytes + BOOT_HEADROOM_BYTES for s in lab.specs)
     ))  # fmt: skip
     swap = None
     if lab.host_swap_bytes:
-        swap = hostswap.SwapFile(run_dir / hostswap.FILE_NAME, lab.host_swap_bytes)
+        disks.mkdir(parents=True, exist_ok=True)
+        swap = hostswap.SwapFile(disks / hostswap.FILE_NAME, lab.host_swap_bytes)
         stack.enter_context(swap)
         say(f"host swap: {lab.host_swap_bytes // MIB} MiB at {swap.path}")
     booted = [
-        LabVm(spec, image, run_dir / spec.name, accel=accel, on_spawn=cgroup.add)
+        LabVm(spec, image, run_dir / spec.name, accel=accel, on_spawn=cgroup.add,
+              disk_dir=disks / spec.name)
         for spec in lab.specs
     ]
     for vm in booted:
@@ -394,6 +402,15 @@ def _run_is_alive(path: Path) -> bool:
 def _fresh_run_dir() -> Path:
     """The run's directory ``<tmp>/juggler-lab-<pid>`` (one subdirectory per VM: socket,
     logs, swap disk), after removing those of dead runs."""
+    remove_stale_run_dirs()
+    path = Path(tempfile.gettempdir()) / f"{PREFIX}{RUN_PREFIX}{os.getpid()}"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def remove_stale_run_dirs() -> None:
+    """Remove the directories ``<tmp>/juggler-lab-<pid>`` of runs that are gone, after
+    turning off a host swap file left in one."""
     tmp = Path(tempfile.gettempdir())
     for swap in hostswap.remove_stale(f"{tmp}/{PREFIX}{RUN_PREFIX}*/*", _run_is_alive):
         log.warning("turned off the host swap file %s of a run that is gone", swap)
@@ -401,9 +418,6 @@ def _fresh_run_dir() -> Path:
         if stale.is_dir() and not _run_is_alive(stale):
             log.warning("removed the directory %s of a run that is gone", stale)
             shutil.rmtree(stale, ignore_errors=True)
-    path = tmp / f"{PREFIX}{RUN_PREFIX}{os.getpid()}"
-    path.mkdir(exist_ok=True)
-    return path
 
 
 def remove_stale_cgroups() -> None:

@@ -77,6 +77,9 @@ class LabVm:
     :param accel: ``kvm``, ``tcg``, or ``auto`` (probe KVM once, fall back to TCG).
     :param on_spawn: called with QEMU's pid right after it is started, before the
         guest boots (the lab run puts it into its memory cgroup there).
+    :param disk_dir: where its disks go (default: ``workdir``). A lab left up keeps its
+        sockets and logs under ``/run``, often a tmpfs, where a guest's swap disk would
+        be host memory; its disks go to a directory on a real file system instead.
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class LabVm:
         workdir: Path | None = None,
         accel: str = "auto",
         on_spawn: Callable[[int], None] | None = None,
+        disk_dir: Path | None = None,
     ) -> None:
         if spec.memory_bytes < 64 * MIB:
             raise LabError(f"{spec.name}: memory_bytes(={spec.memory_bytes}) must be >= 64 MiB")
@@ -96,6 +100,8 @@ class LabVm:
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"juggler-{spec.name}-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.disk_dir = disk_dir or self.workdir
+        self.disk_dir.mkdir(parents=True, exist_ok=True)
         self._accel_wanted = accel
         self._on_spawn = on_spawn
         self._process: subprocess.Popen[bytes] | None = None
@@ -197,8 +203,11 @@ class LabVm:
         started = time.monotonic()
         with (self.workdir / "qemu.log").open("wb") as qemu_log:
             try:
+                # its own session: a Ctrl-C or hang-up meant for the juggler command
+                # that started it never reaches a VM that `lab up` leaves running
                 self._process = subprocess.Popen(
-                    command, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=qemu_log
+                    command, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=qemu_log,
+                    start_new_session=True,
                 )
             except OSError as err:
                 raise BootError(f"cannot start {QEMU}: {err}", self.spec.name) from err
@@ -237,11 +246,11 @@ class LabVm:
             + (",free-page-reporting=on" if spec.free_page_reporting else ""),
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
         ]  # fmt: skip
-        cache = "none" if _supports_direct_io(self.workdir) else "writeback"
+        cache = "none" if _supports_direct_io(self.disk_dir) else "writeback"
         for disk_id, size in (("swap", spec.swap_bytes), ("data", spec.data_bytes)):
             if not size:
                 continue
-            disk = self.workdir / f"{disk_id}.raw"
+            disk = self.disk_dir / f"{disk_id}.raw"
             with disk.open("wb") as handle:
                 handle.truncate(size)  # sparse: reads of the data disk return zeros
             command += [

@@ -1,0 +1,83 @@
+"""``juggler run`` on QEMUs nobody registered: sockets found in a directory, no lab.json."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from lab_helpers import alive, lab, wait_for
+
+import juggler
+from juggler.errors import StoreError
+from juggler.lab.image import GuestImage
+from juggler.lab.vm import QEMU, LabVm, VmSpec
+from juggler.metrics.store import RunStore
+from juggler.units import GIB, MIB
+
+
+def _samples(out: Path) -> dict[str, int]:
+    if not out.exists():
+        return {}
+    try:
+        with RunStore.open(out) as store:
+            return dict(store.query("SELECT vm, COUNT(*) FROM vm_samples GROUP BY vm"))
+    except (StoreError, sqlite3.Error):
+        return {}
+
+
+@lab
+def test_run_manages_qemus_started_by_hand_until_sigterm_and_leaves_them_running(
+    tmp_path: Path, guest_image: GuestImage
+) -> None:
+    vms = tmp_path / "vms"
+    # web: a lab guest whose socket is vms/web/qmp.sock (named after its directory)
+    web = LabVm(VmSpec("web", 128 * MIB), guest_image, workdir=vms / "web", accel="tcg")
+    # db: a bare QEMU, paused (-S), with a balloon and the socket vms/db.sock
+    db = subprocess.Popen([
+        QEMU, "-S", "-nodefaults", "-machine", "q35", "-accel", "tcg", "-m", "128M",
+        "-display", "none", "-device", "virtio-balloon-pci",
+        "-qmp", f"unix:{vms / 'db.sock'},server=on,wait=off",
+    ], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    # ghost: a socket nobody listens on (its QEMU is gone)
+    with socket.socket(socket.AF_UNIX) as ghost:
+        ghost.bind(str(vms / "ghost.sock"))
+    runner: subprocess.Popen[str] | None = None
+    try:
+        web.start()
+        wait_for(lambda: (vms / "db.sock").is_socket(), 30, "db's QMP socket")
+        out = tmp_path / "by-hand.sqlite"
+        env = dict(os.environ, PYTHONPATH=str(Path(juggler.__file__).parents[1]))
+        runner = subprocess.Popen([
+            sys.executable, "-m", "juggler.cli", "run", "--backend", "qemu", "--socket-dir",
+            str(vms), "--interval", "1s", "--host-memory", "1GiB", "--out", str(out),
+        ], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        wait_for(lambda: min(_samples(out).get("web", 0), _samples(out).get("db", 0)) >= 3,
+                 120, "three samples of web and db")  # fmt: skip
+        runner.send_signal(signal.SIGTERM)
+        stdout, stderr = runner.communicate(timeout=60)
+        assert runner.returncode == 0, stdout + stderr
+        assert "metrics written to" in stdout and "web" in stdout and "db" in stdout
+        with RunStore.open(out) as store:
+            meta = store.meta()
+            hosts = store.query("SELECT DISTINCT host_memory_bytes FROM host_samples")
+            missing = store.query("SELECT DISTINCT vm FROM events WHERE kind = 'vm_missing'")
+            configured = dict(store.query("SELECT name, configured_bytes FROM vms"))
+        assert meta["backend"] == "qemu" and meta["ended"] == "signal"
+        assert "lab_cgroup" not in meta
+        assert hosts == [(GIB,)]  # --host-memory caps the machine's memory
+        assert missing == [("ghost",)]  # logged and skipped, the others managed
+        assert configured == {"web": 128 * MIB, "db": 128 * MIB}
+        assert web.pid is not None and alive(web.pid) and db.poll() is None
+    finally:
+        if runner is not None and runner.poll() is None:
+            runner.kill()
+            runner.wait()
+        web.stop()
+        db.terminate()
+        db.wait(timeout=30)
+    assert not alive(db.pid)
