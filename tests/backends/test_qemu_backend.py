@@ -353,3 +353,23 @@ def test_workload_reports_come_from_the_console_log(
     assert second.workload_accesses_per_s == 500  # the line finished since, read whole
     third = backend.observe().vm("db")
     assert third.workload_accesses_per_s is None  # nothing new: unknown, not zero
+
+
+def test_resident_and_swapped_are_the_guest_ram_mapping_not_qemus_own_memory(
+    tmp_path: Path, fake: Callable[[str], FakeQemu], backends: Callable[..., QemuBackend]
+) -> None:
+    proc = tmp_path / "proc"
+    shutil.copytree(PROC, proc)
+    (proc / "4242" / "smaps").write_text(
+        # QEMU's binary, then the guest's 512 MiB RAM, then a TCG translation buffer
+        "55d0-55e0 r-xp 00000000 08:01 1 /usr/bin/qemu-system-x86_64\n"
+        "Size:              20000 kB\nRss:               15000 kB\nSwap:                  0 kB\n"
+        "7f00-7f20 rw-p 00000000 00:00 0\n"
+        "Size:             524288 kB\nRss:              200000 kB\nSwap:              30000 kB\n"
+        "7e00-7e10 rw-p 00000000 00:00 0\n"
+        "Size:            1048576 kB\nRss:               90000 kB\nSwap:               1000 kB\n"
+    )
+    vm = fake("web")
+    sample = backends(QemuVm("web", vm.path, pid=4242), proc_root=proc).observe().vm("web")
+    assert sample.resident_bytes == 200000 * 1024
+    assert sample.host_swapped_bytes == 30000 * 1024

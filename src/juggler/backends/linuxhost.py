@@ -49,6 +49,46 @@ def process_memory(proc_root: Path, pid: int) -> tuple[int | None, int | None]:
     return fields.get("VmRSS"), fields.get("VmSwap")
 
 
+def guest_ram_memory(
+    proc_root: Path, pid: int, guest_bytes: int
+) -> tuple[int, int, int] | None:
+    """How much of a QEMU process's guest RAM is resident and swapped out, and how
+    much the process has resident besides it (its own overhead), in bytes.
+
+    Why not ``VmRSS``: a QEMU process holds far more than its guest's memory (code,
+    device models, under TCG a translation cache of ~100 MiB), and a policy that
+    took that for guest memory would balloon guests for QEMU's own use. The guest
+    RAM is the anonymous mapping exactly ``guest_bytes`` long (one block below
+    2 GiB on q35, as QEMU allocates it), read from ``/proc/<pid>/smaps``.
+
+    :return: ``(resident, swapped, other_resident)``, or None when the map cannot be
+        read (another user's QEMU) or no mapping has the guest's size (hugepages,
+        file-backed or split RAM): callers fall back to the whole process.
+    """
+    try:
+        text = (proc_root / str(pid) / "smaps").read_text()
+    except OSError:
+        return None
+    total = resident = swapped = 0
+    found = False
+    in_guest = False
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key == "Size":
+            in_guest = int(rest.split()[0]) * KIB == guest_bytes
+            found = found or in_guest
+        elif key == "Rss":
+            rss = int(rest.split()[0]) * KIB
+            total += rss
+            if in_guest:
+                resident += rss
+        elif key == "Swap" and in_guest:
+            swapped += int(rest.split()[0]) * KIB
+    if not found:
+        return None
+    return resident, swapped, total - resident
+
+
 class HostReader:
     """Samples host memory; keeps the previous swap counters to turn them into rates.
 

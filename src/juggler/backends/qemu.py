@@ -11,11 +11,14 @@ boundary:
 - QMP ``query-blockstats``: the guest's disk reads and writes as the
   hypervisor sees them (guest swapping and file reads show here even when the
   guest reports nothing), as rates between two observations;
-- ``/proc/<qemu pid>/status``: ``VmRSS`` and ``VmSwap``, the VM's resident and
-  host-swapped memory (the pid comes from the QMP socket's peer credentials).
-  The host keeps no per-process swap-in count, so the VM's host swap rates are
-  the net change of ``VmSwap`` between observations: growth is swap-out,
-  shrinkage swap-in (a lower bound of each when both happen in one period);
+- ``/proc/<qemu pid>/smaps``: the resident and swapped-out parts of the guest's
+  RAM mapping, the VM's resident and host-swapped memory (the pid comes from
+  the QMP socket's peer credentials); QEMU's own memory (~100 MiB under TCG) is
+  not the guest's, so it is left out, and ``VmRSS``/``VmSwap`` are used only
+  when the RAM mapping cannot be told apart. The host keeps no per-process
+  swap-in count, so the VM's host swap rates are the net change of its swapped
+  memory between observations: growth is swap-out, shrinkage swap-in (a lower
+  bound of each when both happen in one period);
 - the serial console log, when given (``QemuVm.console_path``): the lab
   workload's own accesses and latency (:mod:`juggler.backends.console`);
 
@@ -46,7 +49,7 @@ from types import TracebackType
 from typing import Any
 
 from juggler.backends.console import ConsoleTail, summarize_reports
-from juggler.backends.linuxhost import HostReader, process_memory
+from juggler.backends.linuxhost import HostReader, guest_ram_memory, process_memory
 from juggler.backends.qmp import QmpChannel, Runstate
 from juggler.errors import BackendError, CommandError, LabError
 from juggler.lab.cgroup import read_memory
@@ -275,7 +278,11 @@ class AsyncQemuBackend:
         disk = await self._disk_rates(state)
         resident, swapped = (None, None)
         if state.pid is not None:
-            resident, swapped = process_memory(self.proc_root, state.pid)
+            ram = guest_ram_memory(self.proc_root, state.pid, state.configured_bytes)
+            if ram is not None:
+                resident, swapped, _ = ram
+            else:
+                resident, swapped = process_memory(self.proc_root, state.pid)
         guest = self._guest_fields(state, stats)
         workload = summarize_reports(state.console.new_reports()) if state.console else {}
         return VmSample(

@@ -56,6 +56,7 @@ from typing import Any
 
 from juggler import __version__
 from juggler.backends import QemuBackend, QemuVm
+from juggler.backends.linuxhost import guest_ram_memory
 from juggler.errors import LabError
 from juggler.lab import hostswap
 from juggler.lab.cgroup import PREFIX, MemoryCgroup, remove_stale
@@ -170,29 +171,17 @@ def plan(
 
 
 def qemu_overhead_bytes(pid: int, guest_bytes: int, proc_root: Path = Path("/proc")) -> int:
-    """Resident memory of a QEMU process outside its guest's RAM mapping.
+    """Resident memory of a QEMU process outside its guest's RAM mapping
+    (:func:`~juggler.backends.linuxhost.guest_ram_memory`).
 
-    The guest RAM is the anonymous mapping exactly ``guest_bytes`` long (one block
-    below 2 GiB on q35); everything else resident is QEMU's own.
-
-    :raise LabError: When the process's smaps cannot be read.
+    :raise LabError: When the process's memory map cannot be read or has no such mapping.
     """
-    try:
-        text = (proc_root / str(pid) / "smaps").read_text()
-    except OSError as err:
-        raise LabError(f"cannot read the memory map of QEMU {pid}: {err}") from err
-    total = guest = 0
-    size = 0
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        if key == "Size":
-            size = int(rest.split()[0]) * KIB
-        elif key == "Rss":
-            rss = int(rest.split()[0]) * KIB
-            total += rss
-            if size == guest_bytes:
-                guest += rss
-    return total - guest
+    ram = guest_ram_memory(proc_root, pid, guest_bytes)
+    if ram is None:
+        raise LabError(
+            f"cannot find the {guest_bytes // MIB} MiB guest RAM in the memory map of QEMU {pid}"
+        )
+    return ram[2]
 
 
 @contextlib.contextmanager
