@@ -23,6 +23,7 @@ from rich.text import Text
 
 from juggler import __version__
 from juggler.errors import JugglerError
+from juggler.metrics.exporter import DEFAULT_METRICS_ADDR
 from juggler.units import format_duration, format_size, parse_duration
 
 #: simulated seconds per wall second of ``simulate --serve`` (10 minutes of the seed
@@ -615,12 +616,21 @@ def run_vms(
         Path | None,
         typer.Option("--out", "-o", help="Run file to write (default: runs/run-<dir>-...)."),
     ] = None,
+    metrics_addr: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-addr",
+            help=f"Serve live metrics for Prometheus at HOST:PORT (default "
+            f"{DEFAULT_METRICS_ADDR}; 'off' serves none).",
+        ),
+    ] = DEFAULT_METRICS_ADDR,
 ) -> None:
     """Manage running VMs (a `lab up` lab, or any QEMU with a QMP socket) until the
     duration ends or Ctrl-C; the VMs keep running. Summarizes like `simulate`."""
     import time as clock
 
     from juggler.manage import discover, manage
+    from juggler.metrics.exporter import MetricsExporter, serve_metrics
     from juggler.summary import to_json
     from juggler.units import parse_size
 
@@ -655,8 +665,17 @@ def run_vms(
                   f"{escape(str(target.directory))}); "
                   f"{'until Ctrl-C' if duration_s is None else format_duration(duration_s)}",
                   highlight=False, soft_wrap=True)  # fmt: skip
-        summary = manage(target, path, policy=policy, interval_s=interval_s,
-                         duration_s=duration_s, host_memory_bytes=host_bytes)  # fmt: skip
+        with contextlib.ExitStack() as stack:
+            exporter = None
+            if metrics_addr not in (None, "off"):
+                exporter = MetricsExporter(info={
+                    "scenario": target.directory.name, "policy": policy or "", "backend": "qemu",
+                })  # fmt: skip
+                server = stack.enter_context(serve_metrics(metrics_addr, exporter.registry))
+                err.print(f"serving metrics at {server.url}", highlight=False, soft_wrap=True)
+            summary = manage(target, path, policy=policy, interval_s=interval_s,
+                             duration_s=duration_s, host_memory_bytes=host_bytes,
+                             recorder=exporter)  # fmt: skip
     except JugglerError as error:
         _fail(error)
     if json_output:

@@ -44,6 +44,7 @@ from juggler.errors import ConnectError
 from juggler.lab.state import STATE_FILE, LabState, read_state
 from juggler.manager import Limits, Manager, Recorder
 from juggler.metrics.store import RunStore
+from juggler.metrics.tee import tee
 from juggler.observation import Decision, Observation
 from juggler.policy import get_policy
 from juggler.summary import summarize
@@ -156,10 +157,13 @@ def manage(
     interval_s: float | None = None,
     duration_s: float | None = None,
     host_memory_bytes: int | None = None,
+    recorder: Recorder | None = None,
 ) -> dict[str, Any]:
     """Manage ``target``'s VMs for ``duration_s`` (None: until SIGINT or SIGTERM),
     write the run file, return the summary. A lab's policy and interval are the
     defaults, else ``juggler`` and 5 s.
+
+    :param recorder: also record there (such as a live ``MetricsExporter``).
 
     :raise PolicyError: When the policy is unknown.
     :raise StoreError: When the run file cannot be created.
@@ -176,9 +180,8 @@ def manage(
                     cgroup_path=Path(lab.cgroup) if lab else None) as backend,
         RunStore.create(out, run_meta(target, chosen.name, interval)) as store,
     ):  # fmt: skip
-        recorder: Recorder = store  # a live exporter joins here: tee(store, exporter)
         manager = Manager(
-            _Interruptible(backend, stop), chosen, chosen.make_params({}), recorder,
+            _Interruptible(backend, stop), chosen, chosen.make_params({}), tee(store, recorder),
             interval_s=interval, sample_s=interval, limits=limits,
         )  # fmt: skip
         started = time.monotonic()

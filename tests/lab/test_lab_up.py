@@ -89,7 +89,7 @@ def test_lab_up_leaves_vms_running_juggler_run_manages_them_and_lab_down_removes
     out = tmp_path / "managed.sqlite"
     result = CliRunner().invoke(app, [
         "run", "--backend", "qemu", "--socket-dir", str(directory), "--duration", "20s",
-        "--interval", "2s", "--out", str(out), "--json",
+        "--interval", "2s", "--out", str(out), "--json", "--metrics-addr", "off",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout[result.stdout.index("{") :])

@@ -8,9 +8,11 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from lab_helpers import alive, lab, wait_for
+from prometheus_client.parser import text_string_to_metric_families
 
 import juggler
 from juggler.errors import StoreError
@@ -52,12 +54,19 @@ def test_run_manages_qemus_started_by_hand_until_sigterm_and_leaves_them_running
         wait_for(lambda: (vms / "db.sock").is_socket(), 30, "db's QMP socket")
         out = tmp_path / "by-hand.sqlite"
         env = dict(os.environ, PYTHONPATH=str(Path(juggler.__file__).parents[1]))
+        port = _free_port()
         runner = subprocess.Popen([
             sys.executable, "-m", "juggler.cli", "run", "--backend", "qemu", "--socket-dir",
             str(vms), "--interval", "1s", "--host-memory", "1GiB", "--out", str(out),
+            "--metrics-addr", f"127.0.0.1:{port}",
         ], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         wait_for(lambda: min(_samples(out).get("web", 0), _samples(out).get("db", 0)) >= 3,
                  120, "three samples of web and db")  # fmt: skip
+        # the same run, live over HTTP for Prometheus
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
+            families = {f.name: f for f in text_string_to_metric_families(page.read().decode())}
+        resident = {s.labels["vm"]: s.value for s in families["juggler_resident_bytes"].samples}
+        assert set(resident) == {"web", "db"} and resident["web"] > 0  # db is paused (-S)
         runner.send_signal(signal.SIGTERM)
         stdout, stderr = runner.communicate(timeout=60)
         assert runner.returncode == 0, stdout + stderr
@@ -81,3 +90,9 @@ def test_run_manages_qemus_started_by_hand_until_sigterm_and_leaves_them_running
         db.terminate()
         db.wait(timeout=30)
     assert not alive(db.pid)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
