@@ -165,7 +165,7 @@ def simulate(
     ] = None,
 ) -> None:
     """Run a scenario on the simulated host and summarize what happened to each VM."""
-    from juggler.metrics.exporter import DEFAULT_METRICS_ADDR, MetricsExporter, serve_metrics
+    from juggler.metrics.exporter import MetricsExporter, serve_metrics
     from juggler.policy import get_policy
     from juggler.simulate import default_run_path, run_simulation
     from juggler.summary import to_json

@@ -232,7 +232,10 @@ class LabVm:
     def _command(self, accel: str) -> list[str]:
         spec = self.spec
         append = (
-            f"console=ttyS0 quiet panic=-1 juggler.phases={spec.phases} juggler.seed={spec.seed}"
+            # no_timer_check: an emulated CPU on a busy host can miss the IO-APIC timer
+            # check's deadline and panic ("IO-APIC + timer doesn't work!")
+            f"console=ttyS0 quiet panic=-1 no_timer_check juggler.phases={spec.phases} "
+            f"juggler.seed={spec.seed}"
             f" juggler.data={spec.data_bytes // MIB}"
         )
         command = [
