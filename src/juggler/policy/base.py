@@ -105,3 +105,20 @@ def balloon_now(vm: VmSample) -> int:
     if vm.balloon_actual_bytes is not None:
         return vm.balloon_actual_bytes
     return vm.balloon_target_bytes or 0
+
+
+def guest_used_bytes(vm: VmSample) -> int | None:
+    """Guest memory the guest cannot give up without swapping (None: unknown).
+
+    That is everything but what it reports available, *including* what its
+    kernel reserved at boot: a real Linux guest leaves that out of ``MemTotal``
+    (~39 MiB of a 256 MiB guest: the kernel image, page structs, reserved
+    ranges), yet a balloon cannot take it either, so a policy that sized a
+    guest from ``total - available`` alone would squeeze it that much too far.
+    In the simulator the total is the guest's whole memory and the two agree.
+    """
+    if vm.guest_available_bytes is None or vm.guest_total_bytes is None:
+        return None
+    held = vm.configured_bytes - balloon_now(vm)
+    reserved = max(0, held - vm.guest_total_bytes)
+    return max(0, vm.guest_total_bytes - vm.guest_available_bytes + reserved)

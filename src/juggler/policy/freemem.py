@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from juggler.observation import Decision, Observation, VmSample, VmTarget
-from juggler.policy.base import PolicyState, balloon_now, guest_needs_memory
+from juggler.policy.base import PolicyState, balloon_now, guest_needs_memory, guest_used_bytes
 from juggler.units import MIB, format_size
 
 
@@ -51,9 +51,9 @@ class Params:
 def _spare(vm: VmSample, params: Params) -> int:
     if not vm.balloon_present or vm.resident_bytes is None:
         return 0
-    if vm.guest_available_bytes is None or vm.guest_total_bytes is None:
+    used = guest_used_bytes(vm)
+    if used is None or vm.guest_total_bytes is None:
         return 0
-    used = vm.guest_total_bytes - vm.guest_available_bytes
     keep = max(vm.reservation_bytes, used + int(params.guest_floor * vm.guest_total_bytes))
     return max(0, vm.resident_bytes - keep)
 

@@ -66,7 +66,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from juggler.observation import Decision, Observation, VmSample, VmTarget
-from juggler.policy.base import PolicyState, balloon_now, guest_needs_memory
+from juggler.policy.base import PolicyState, balloon_now, guest_needs_memory, guest_used_bytes
 from juggler.policy.workingset import WorkingSetEstimator
 from juggler.units import MIB, format_size
 
@@ -184,7 +184,7 @@ def _donor(vm: VmSample, working_set: int | None, params: Params,
     if vm.guest_available_bytes is None:
         return None
     floor = int(params.guest_floor * vm.guest_total_bytes)
-    used = max(0, vm.guest_total_bytes - vm.guest_available_bytes, recent_used)
+    used = max(guest_used_bytes(vm) or 0, recent_used)
     keep_used = max(vm.reservation_bytes, used + floor)
     reclaimable = max(0, vm.resident_bytes - keep_used)
     idle = 0
@@ -214,8 +214,8 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
     stuck: set[str] = set()
     growing = set()
     for vm in observation.vms:
-        if vm.guest_total_bytes is not None and vm.guest_available_bytes is not None:
-            used = vm.guest_total_bytes - vm.guest_available_bytes
+        used = guest_used_bytes(vm)
+        if used is not None:
             before = memory.used.get(vm.name, used)
             if used - before > params.growth_bytes:
                 growing.add(vm.name)
@@ -344,7 +344,7 @@ def _rebalance(ballooned: list[VmSample], donors: list[_Donor], targets: dict[st
         # memory it neither uses now nor used within the window (bursts come back)
         recent = max(working_sets[d.vm.name] or 0, recent_peak.get(d.vm.name, 0))
         keep = max(d.vm.reservation_bytes,
-                   max(d.vm.guest_total_bytes - d.vm.guest_available_bytes, recent)
+                   max(guest_used_bytes(d.vm) or 0, recent)
                    + int(params.guest_floor * d.vm.guest_total_bytes))
         return min(d.tiers[0], max(0, d.vm.resident_bytes - keep))
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from juggler.observation import VmSample
+from juggler.policy.base import guest_used_bytes
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def _fraction(vm: VmSample) -> tuple[float | None, float | None, str]:
     """The newest active fraction a VM's observation offers, and when it was taken."""
     if vm.sampled_pages and vm.sampled_touched_pages is not None:
         return vm.sampled_touched_pages / vm.sampled_pages, vm.sampled_at_s, "sampling"
-    if vm.guest_total_bytes and vm.guest_available_bytes is not None:
-        used = max(0, vm.guest_total_bytes - vm.guest_available_bytes)
+    used = guest_used_bytes(vm)
+    if used is not None and vm.guest_total_bytes:
         return used / vm.configured_bytes, None, "guest statistics"
     return None, None, "none"
