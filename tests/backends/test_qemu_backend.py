@@ -373,3 +373,32 @@ def test_resident_and_swapped_are_the_guest_ram_mapping_not_qemus_own_memory(
     sample = backends(QemuVm("web", vm.path, pid=4242), proc_root=proc).observe().vm("web")
     assert sample.resident_bytes == 200000 * 1024
     assert sample.host_swapped_bytes == 30000 * 1024
+
+
+def _stat(major_faults: int) -> str:
+    # pid (comm with a space) state ppid ... field 12 is majflt
+    return f"4242 (qemu-system x86) S 1 1 1 0 -1 4194560 500 0 {major_faults} 0 " + "0 " * 40
+
+
+def test_host_swap_in_is_qemus_major_faults_and_swap_out_what_else_left(
+    tmp_path: Path, fake: Callable[[str], FakeQemu], backends: Callable[..., QemuBackend]
+) -> None:
+    proc = tmp_path / "proc"
+    shutil.copytree(PROC, proc)
+    status = proc / "4242" / "status"
+    text = status.read_text()
+    (proc / "4242" / "stat").write_text(_stat(1000))
+    vm = fake("web")
+    backend = backends(QemuVm("web", vm.path, pid=4242), proc_root=proc)
+    first = backend.observe().vm("web")
+    assert first.vm_host_swap_in_bytes_per_s is None  # one reading is not a rate
+    # 4 MiB (1024 pages) came back from host swap, and swapped memory grew by 4 MiB
+    (proc / "4242" / "stat").write_text(_stat(2024))
+    status.write_text(text.replace("VmSwap:\t   16384 kB", "VmSwap:\t   20480 kB"))
+    time.sleep(0.05)
+    second = backend.observe().vm("web")
+    assert second.vm_host_swap_in_bytes_per_s is not None
+    assert second.vm_host_swap_out_bytes_per_s is not None
+    # so 8 MiB went out in the same period: 2 x what came in
+    ratio = second.vm_host_swap_out_bytes_per_s / second.vm_host_swap_in_bytes_per_s
+    assert ratio == pytest.approx(2.0)

@@ -89,6 +89,27 @@ def guest_ram_memory(
     return resident, swapped, total - resident
 
 
+def process_major_faults(proc_root: Path, pid: int) -> int | None:
+    """A process's cumulative major page faults (``/proc/<pid>/stat``, field 12), or
+    None when unreadable.
+
+    Why: a QEMU process's guest RAM is anonymous memory, so every page the host
+    swapped out and the guest touches again is a major fault of QEMU. The kernel
+    keeps no per-process swap-in count, but this is one, give or take the few
+    faults on QEMU's own files.
+    """
+    try:
+        text = (proc_root / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) is in parentheses and may hold spaces
+    fields = text[text.rfind(")") + 2 :].split()
+    try:
+        return int(fields[9])  # field 12 overall: majflt
+    except (IndexError, ValueError):
+        return None
+
+
 class HostReader:
     """Samples host memory; keeps the previous swap counters to turn them into rates.
 

@@ -16,9 +16,11 @@ boundary:
   the QMP socket's peer credentials); QEMU's own memory (~100 MiB under TCG) is
   not the guest's, so it is left out, and ``VmRSS``/``VmSwap`` are used only
   when the RAM mapping cannot be told apart. The host keeps no per-process
-  swap-in count, so the VM's host swap rates are the net change of its swapped
-  memory between observations: growth is swap-out, shrinkage swap-in (a lower
-  bound of each when both happen in one period);
+  swap-in count, but a swapped-out guest page touched again is a major fault
+  of QEMU (``/proc/<pid>/stat``): host swap-in is the major fault rate in
+  pages, and swap-out is the growth of swapped memory plus what came back in
+  (without the fault count: the net change, growth as swap-out, shrinkage as
+  swap-in);
 - the serial console log, when given (``QemuVm.console_path``): the lab
   workload's own accesses and latency (:mod:`juggler.backends.console`);
 
@@ -49,7 +51,13 @@ from types import TracebackType
 from typing import Any
 
 from juggler.backends.console import ConsoleTail, summarize_reports
-from juggler.backends.linuxhost import HostReader, guest_ram_memory, process_memory
+from juggler.backends.linuxhost import (
+    PAGE_BYTES,
+    HostReader,
+    guest_ram_memory,
+    process_major_faults,
+    process_memory,
+)
 from juggler.backends.qmp import QmpChannel, Runstate
 from juggler.errors import BackendError, CommandError, LabError
 from juggler.lab.cgroup import read_memory
@@ -105,8 +113,8 @@ class _VmState:
     console: ConsoleTail | None = None
     #: (monotonic time, bytes read, bytes written) at the previous observation
     disk: tuple[float, int, int] | None = None
-    #: (monotonic time, VmSwap bytes) at the previous observation
-    swap: tuple[float, int] | None = None
+    #: (monotonic time, swapped bytes, QEMU's major faults) at the previous observation
+    swap: tuple[float, int, int | None] | None = None
 
 
 class AsyncQemuBackend:
@@ -298,11 +306,14 @@ class AsyncQemuBackend:
             ),
             resident_bytes=resident,
             host_swapped_bytes=swapped,
-            **_swap_rates(state, swapped),
+            **_swap_rates(state, swapped, self._major_faults(state)),
             **disk,
             **guest,
             **workload,
         )
+
+    def _major_faults(self, state: _VmState) -> int | None:
+        return None if state.pid is None else process_major_faults(self.proc_root, state.pid)
 
     async def _disk_rates(self, state: _VmState) -> dict[str, float]:
         """``vm_disk_read/write_bytes_per_s`` since the previous observation (empty the
@@ -398,19 +409,26 @@ class AsyncQemuBackend:
         }
 
 
-def _swap_rates(state: _VmState, swapped: int | None) -> dict[str, float]:
-    """The VM's host swap rates: the net change of its swapped memory since the
-    previous observation (see the module's docstring)."""
+def _swap_rates(state: _VmState, swapped: int | None, faults: int | None) -> dict[str, float]:
+    """The VM's host swap rates since the previous observation, from its swapped
+    memory and QEMU's major faults (see the module's docstring)."""
     if swapped is None:
         return {}
     now = time.monotonic()
-    previous, state.swap = state.swap, (now, swapped)
+    previous, state.swap = state.swap, (now, swapped, faults)
     if previous is None or now <= previous[0]:
         return {}
-    change = (swapped - previous[1]) / (now - previous[0])
+    elapsed = now - previous[0]
+    change = (swapped - previous[1]) / elapsed
+    if faults is None or previous[2] is None:
+        return {
+            "vm_host_swap_out_bytes_per_s": max(0.0, change),
+            "vm_host_swap_in_bytes_per_s": max(0.0, -change),
+        }
+    swap_in = max(0, faults - previous[2]) * PAGE_BYTES / elapsed
     return {
-        "vm_host_swap_out_bytes_per_s": max(0.0, change),
-        "vm_host_swap_in_bytes_per_s": max(0.0, -change),
+        "vm_host_swap_in_bytes_per_s": swap_in,
+        "vm_host_swap_out_bytes_per_s": max(0.0, change + swap_in),
     }
 
 
