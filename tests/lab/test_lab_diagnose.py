@@ -64,3 +64,30 @@ def test_diagnose_names_the_guests_own_working_set(outgrow_run: Path) -> None:
     ]
     assert [f.cause for f in idle] == ["none"]
     assert "memory" in big[0].recommendation
+
+
+HOSTSWAP = Path(__file__).parent / "data" / "hostswap.toml"
+
+
+@pytest.fixture(scope="module")
+def hostswap_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("needs root for the cgroup and the host swap file")
+    out = tmp_path_factory.mktemp("hostswap") / "run.sqlite"
+    run_lab(load_scenario(HOSTSWAP), out, scale=0.25)
+    return out
+
+
+@lab
+def test_diagnose_names_the_host_swapping_that_the_guests_cannot_see(hostswap_run: Path) -> None:
+    for vm in ("A", "B"):
+        # QEMU's major faults: the host read this guest's memory back from its swap
+        assert np.nansum(_series(hostswap_run, vm, "vm_host_swap_in_bytes_per_s")) > 16 * MIB
+        # while the guest itself never swapped (it has no swap disk)
+        assert np.nansum(_series(hostswap_run, vm, "guest_swap_in_bytes_per_s")) == 0
+    with RunStore.open(hostswap_run) as store:
+        findings = diagnose(store)
+    causes = {(f.vm, f.cause) for f in findings}
+    host_side = {c for c in causes if c[1] in ("host_swap", "host_contention")}
+    assert host_side, causes
+    assert not {c for c in causes if c[1] in ("own_working_set", "balloon")}, causes
