@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from juggler import __version__
+from juggler.diagnose.data import VmSeries
 from juggler.diagnose.report import _WHAT as CAUSE_TEXT  # the words `diagnose` prints
 from juggler.metrics.names import HOST_STATES
 from juggler.report import charts
@@ -159,9 +160,39 @@ def _events_table(data: ReportData) -> str:
     )
 
 
+def _waiting(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str:
+    """How much the VM waited, drawn as well as the run knows it: slowdown (simulator),
+    the workload's own latency and accesses (lab), or major faults (older lab files)."""
+    if data.truth.get(vm.name) is not None or not charts.has_workload(vm):
+        svg, caption = charts.vm_wait_chart(data, vm, axis)
+        return f'<h3>waiting</h3>{svg}<p class="caption">{escape(caption)}</p>'
+    latency = charts.vm_latency_chart(data, vm, axis)
+    if latency is None:
+        latency_html = (
+            '<h3>workload latency</h3><p class="caption">The workload timed no access in '
+            "this run (it was idle), so there is no latency to draw.</p>"
+        )
+    else:
+        latency_html = (
+            f"<h3>workload latency</h3>{latency}"
+            + _legend([("s-p99", "p99", True), ("s-p50", "p50", True)])
+            + '<p class="caption">The workload\'s own access latency as it reports it on the '
+            "guest console, per manager interval: p50 the median of its seconds' medians, p99 "
+            "the worst second's p99. Log scale: a page in RAM is about a microsecond away, one "
+            "read back from swap a millisecond or more. Gaps are periods with no access.</p>"
+        )
+    return (
+        f"{latency_html}<h3>workload accesses</h3>{charts.vm_accesses_chart(data, vm, axis)}"
+        + _legend([("s-accesses", "workload accesses/s", True),
+                   ("s-faults", "guest major faults/s", True)])
+        + '<p class="caption">Accesses per second are the work the workload got done (it '
+        "aims at its phase's rate); major faults are the guest's accesses that waited on a "
+        "disk (its swap or page cache misses).</p>"
+    )
+
+
 def _vm_section(data: ReportData, name: str, axis: TimeAxis) -> str:
     vm = data.run.vms[name]
-    wait_svg, wait_caption = charts.vm_wait_chart(data, vm, axis)
     memory_svg = charts.vm_memory_chart(data, vm, axis)
     memory_legend = [(f"l-{key}", label, False) for key, label in LAYERS]
     if "l-guest_swapped" in memory_svg:
@@ -178,6 +209,8 @@ def _vm_section(data: ReportData, name: str, axis: TimeAxis) -> str:
     no_guest_swap = "" if "l-guest_swapped" in memory_svg else (
         " The guest reported no swap traffic, so nothing is drawn as guest-swapped."
     )
+    io = charts.io_series(vm)
+    io_title = "swap and disk I/O" if len(io) > 4 else "swap I/O"
     limit = "none" if vm.limit_bytes is None else _size(vm.limit_bytes)
     return (
         f'<section id="vm-{escape(name)}"><h2>VM {escape(name)}</h2>'
@@ -191,13 +224,12 @@ def _vm_section(data: ReportData, name: str, axis: TimeAxis) -> str:
         "no amount of guest-swapped memory; the purple layer above the configured memory "
         "(those pages are on the guest's swap disk) integrates the guest's swap-out minus "
         f"swap-in rates, an estimate.{no_guest_swap}</p>"
-        f"<h3>waiting</h3>{wait_svg}<p class=\"caption\">{escape(wait_caption)}</p>"
-        f"<h3>swap I/O</h3>{charts.vm_io_chart(data, vm, axis)}"
-        + _legend([
-            ("s-guest-in", "guest swap-in", True), ("s-guest-out", "guest swap-out", True),
-            ("s-host-in", "host swap-in of its pages", True),
-            ("s-host-out", "host swap-out of its pages", True),
-        ])
+        f"{_waiting(data, vm, axis)}"
+        f"<h3>{io_title}</h3>{charts.vm_io_chart(data, vm, axis)}"
+        + _legend([(cls, title, True) for _, cls, title in io])
+        + ('<p class="caption">Disk read and write are all the guest\'s disks as QEMU counts '
+           "them (query-blockstats): its swap disk, so they include guest swap I/O, and its "
+           "data disk (page cache reads).</p>" if len(io) > 4 else "")
         + "</section>"
     )
 
