@@ -280,9 +280,9 @@ def test_a_simulation_stopped_before_it_began_still_closes_with_a_summary(tmp_pa
 
 def test_a_lab_run_shows_the_workloads_latency_and_accesses_instead_of_slowdown() -> None:
     snapshot = build_snapshot(
-        meta={"scenario": "x", "backend": "qemu"},
+        meta={"scenario": "x", "backend": "qemu", "lab_host_bytes": str(256 * MIB)},
         configured={"A": 256 * MIB, "B": 256 * MIB},
-        host={"time_s": 4.0, "host_state": "high"},
+        host={"time_s": 4.0, "host_state": "high", "host_memory_bytes": 475 * MIB},
         samples={
             "A": {"time_s": 4.0, "workload_accesses_per_s": 0.0,
                   "workload_latency_p99_seconds": 0.0},  # idle: timed no access
@@ -292,6 +292,9 @@ def test_a_lab_run_shows_the_workloads_latency_and_accesses_instead_of_slowdown(
         slowdowns={},
         reasons={},
     )  # fmt: skip
+    # over-committed against the host the scenario means, not the cgroup's limit (that
+    # adds QEMU's overhead), as the summary counts it
+    assert snapshot.header.overcommit_ratio == 2.0
     a, b = snapshot.rows
     assert (a.workload_accesses_per_s, a.workload_latency_p99_seconds) == (0.0, None)
     fields = [c.field for c in visible_columns("qemu", snapshot.rows)]

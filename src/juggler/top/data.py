@@ -100,7 +100,9 @@ class Header:
     host_swap_out_bytes_per_s: float | None
     psi_some: float | None
     psi_full: float | None
-    #: sum of the VMs' configured memory over host memory
+    #: sum of the VMs' configured memory over host memory (a lab run: over the host the
+    #: scenario means, ``lab_host_bytes``, not its cgroup's limit, which adds QEMU's
+    #: own overhead; as ``summarize`` counts it)
     overcommit_ratio: float | None
 
 
@@ -156,6 +158,10 @@ def build_snapshot(
     host = host or {}
     memory = _int(host.get("host_memory_bytes"))
     total = sum(v for v in configured.values() if v is not None)
+    try:
+        shared = int(meta.get("lab_host_bytes") or 0) or memory
+    except ValueError:
+        shared = memory
     header = Header(
         scenario=meta.get("scenario"),
         policy=meta.get("policy"),
@@ -171,7 +177,7 @@ def build_snapshot(
         host_swap_out_bytes_per_s=_float(host.get("host_swap_out_bytes_per_s")),
         psi_some=_float(host.get("host_psi_some_avg10")),
         psi_full=_float(host.get("host_psi_full_avg10")),
-        overcommit_ratio=total / memory if memory and configured else None,
+        overcommit_ratio=total / shared if shared and configured else None,
     )
     rows = []
     for name, conf in configured.items():
