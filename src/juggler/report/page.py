@@ -54,16 +54,30 @@ def html_page(title: str, body: str) -> str:
 
 
 
+def _latency(seconds: float | None) -> str:
+    return "-" if not seconds else charts.format_latency(seconds)
+
+
 def _summary(summary: dict[str, Any]) -> str:
+    """The summary table; a lab run's last column is its workload's p99 latency (mean over
+    the run / worst interval) where a simulated run's is slowdown."""
+    workload = any(vm.get("workload") for vm in summary["vms"])
+    last_head = "access p99 mean / worst" if workload else "slowdown"
     head = (
         "<tr><th class=l>VM</th><th>configured</th><th>reservation</th><th>peak WS</th>"
         "<th>peak balloon</th><th>final balloon</th><th>min resident</th>"
-        "<th>guest swap in / out</th><th>host swap in / out</th><th>slowdown</th></tr>"
+        f"<th>guest swap in / out</th><th>host swap in / out</th><th>{last_head}</th></tr>"
     )
     rows = []
     for vm in summary["vms"]:
         slowdown = vm["slowdown"]
         cls = "bad" if (slowdown or 0) > 1.5 else ("warn" if (slowdown or 0) > 1.1 else "")
+        if workload:
+            work = vm.get("workload") or {}
+            last = (f"{_latency(work.get('latency_p99_seconds'))} / "
+                    f"{_latency(work.get('latency_p99_max_seconds'))}")  # fmt: skip
+        else:
+            last = "-" if slowdown is None else f"{slowdown:.2f}×"
         rows.append(
             f'<tr><td class=l><a href="#vm-{escape(vm["name"])}">{escape(vm["name"])}</a></td>'
             f"<td>{_size(vm['configured_bytes'])}</td><td>{_size(vm['reservation_bytes'])}</td>"
@@ -72,7 +86,7 @@ def _summary(summary: dict[str, Any]) -> str:
             f"<td>{_size(vm['min_resident_bytes'])}</td>"
             f"<td>{_size(vm['guest_swap_in_bytes'])} / {_size(vm['guest_swap_out_bytes'])}</td>"
             f"<td>{_size(vm['host_swap_in_bytes'])} / {_size(vm['host_swap_out_bytes'])}</td>"
-            f'<td class="{cls}">{"-" if slowdown is None else f"{slowdown:.2f}×"}</td></tr>'
+            f'<td class="{cls}">{last}</td></tr>'
         )
     host = summary["host"]
     states = ", ".join(
