@@ -9,7 +9,9 @@ import numpy as np
 from juggler.diagnose.data import VmSeries
 from juggler.metrics.names import VM_METRICS
 from juggler.metrics.store import RunStore
+from juggler.report import charts
 from juggler.report.data import LAYERS, guest_swapped_estimate, load_report_data, memory_layers
+from juggler.report.svg import TimeAxis
 from juggler.units import MIB
 
 
@@ -67,3 +69,40 @@ def test_no_guest_swap_traffic_means_no_estimate() -> None:
     assert guest_swapped_estimate(
         _vm([0, 1], guest_swap_in_bytes_per_s=[0, 0], guest_swap_out_bytes_per_s=[0, 0])
     ) is None
+
+
+def test_an_idle_workloads_zero_latency_is_a_gap_not_a_point() -> None:
+    """The workload reports 0 latency when it timed no access; a log axis cannot draw
+    0 and 0 is not a latency, so the chart leaves a gap (and draws no chart when all is)."""
+    vm = _vm(
+        [0.0, 2.0, 4.0],
+        workload_accesses_per_s=[0.0, 20000.0, 0.0],
+        workload_latency_p50_seconds=[0.0, 1e-6, 0.0],
+        workload_latency_p99_seconds=[0.0, 2e-4, 0.0],
+    )
+    latencies = charts.workload_latencies(vm)
+    assert np.isnan(latencies["p99"][[0, 2]]).all() and latencies["p99"][1] == 2e-4
+    assert charts.has_workload(vm)
+    idle = _vm([0.0, 2.0], workload_accesses_per_s=[0.0, 0.0],
+               workload_latency_p50_seconds=[0.0, 0.0], workload_latency_p99_seconds=[0.0, 0.0])
+    assert charts.vm_latency_chart(None, idle, TimeAxis(0, 2)) is None  # type: ignore[arg-type]
+    assert not charts.has_workload(_vm([0.0, 2.0]))  # a simulated run: all NULL
+
+
+def test_latency_and_count_ticks_read_in_their_units() -> None:
+    assert [charts.format_latency(10.0**e) for e in (-7, -6, -4, -3, 0)] == [
+        "100 ns", "1 µs", "100 µs", "1 ms", "1 s",
+    ]  # fmt: skip
+    assert [charts.format_count_rate(v) for v in (0, 500, 20000, 1.5e6)] == [
+        "0/s", "500/s", "20k/s", "1.5M/s",
+    ]  # fmt: skip
+
+
+def test_disk_io_is_drawn_only_where_the_backend_measured_it() -> None:
+    simulated = _vm([0.0, 1.0])
+    lab = _vm([0.0, 1.0], vm_disk_read_bytes_per_s=[0.0, 4096.0],
+              vm_disk_write_bytes_per_s=[0.0, 0.0])  # fmt: skip
+    assert [c for c, _, _ in charts.io_series(simulated)] == [
+        c for c, _, _ in charts.IO_SERIES if not c.startswith("vm_disk_")
+    ]
+    assert [c for c, _, _ in charts.io_series(lab)] == [c for c, _, _ in charts.IO_SERIES]

@@ -13,7 +13,15 @@ from juggler.errors import StoreError
 from juggler.metrics.store import RunStore
 from juggler.scenario import builtin_scenario_text, load_scenario, parse_scenario
 from juggler.simulate import run_simulation
-from juggler.top.columns import COLUMNS, cells, column, format_value, sort_rows
+from juggler.top.columns import (
+    COLUMNS,
+    cells,
+    column,
+    format_latency,
+    format_value,
+    sort_rows,
+    visible_columns,
+)
 from juggler.top.data import RunReader, VmRow, build_snapshot, check_run_path
 from juggler.units import MIB
 
@@ -268,3 +276,44 @@ def test_a_simulation_stopped_before_it_began_still_closes_with_a_summary(tmp_pa
         snapshot = reader.poll()
     assert snapshot is not None and snapshot.header.finished
     assert snapshot.header.time_s == 0.0
+
+
+def test_a_lab_run_shows_the_workloads_latency_and_accesses_instead_of_slowdown() -> None:
+    snapshot = build_snapshot(
+        meta={"scenario": "x", "backend": "qemu", "lab_host_bytes": str(256 * MIB)},
+        configured={"A": 256 * MIB, "B": 256 * MIB},
+        host={"time_s": 4.0, "host_state": "high", "host_memory_bytes": 475 * MIB},
+        samples={
+            "A": {"time_s": 4.0, "workload_accesses_per_s": 0.0,
+                  "workload_latency_p99_seconds": 0.0},  # idle: timed no access
+            "B": {"time_s": 4.0, "workload_accesses_per_s": 19900.0,
+                  "workload_latency_p99_seconds": 1.8e-4},
+        },
+        slowdowns={},
+        reasons={},
+    )  # fmt: skip
+    # over-committed against the host the scenario means, not the cgroup's limit (that
+    # adds QEMU's overhead), as the summary counts it
+    assert snapshot.header.overcommit_ratio == 2.0
+    a, b = snapshot.rows
+    assert (a.workload_accesses_per_s, a.workload_latency_p99_seconds) == (0.0, None)
+    fields = [c.field for c in visible_columns("qemu", snapshot.rows)]
+    assert "slowdown" not in fields
+    assert fields.index("workload_accesses_per_s") > fields.index("working_set_estimate_bytes")
+    text = dict(zip(fields, cells(b, visible_columns("qemu", snapshot.rows)), strict=True))
+    assert (text["workload_latency_p99_seconds"], text["workload_accesses_per_s"]) == (
+        "180us", "19.9k",
+    )  # fmt: skip
+    assert cells(a, [column("workload_latency_p99_seconds")]) == ["-"]
+    # a simulated run: slowdown, no workload columns; a file that does not say: neither,
+    # unless a row has a value
+    sim = [c.field for c in visible_columns("sim", [])]
+    assert "slowdown" in sim and "workload_latency_p99_seconds" not in sim
+    assert [c.field for c in visible_columns(None, [])] == [
+        c.field for c in COLUMNS if c.field not in
+        ("slowdown", "workload_latency_p99_seconds", "workload_accesses_per_s")
+    ]  # fmt: skip
+    assert "workload_accesses_per_s" in [c.field for c in visible_columns("real", [b])]
+    assert [format_latency(s) for s in (8.5e-7, 1e-6, 1.8e-4, 0.012, 1.2)] == [
+        "850ns", "1us", "180us", "12ms", "1.2s",
+    ]  # fmt: skip

@@ -9,9 +9,11 @@ Logging is configured by the main CLI, not here.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -140,6 +142,11 @@ def run(
             "port 0 picks a free one) while the run goes; off when not given.",
         ),
     ] = None,
+    top: Annotated[
+        bool,
+        typer.Option("--top", help="Watch the run live in `juggler top`; q stops it early "
+                     "(the lab is torn down and the summary printed)."),
+    ] = False,
 ) -> None:
     """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, manage them
     with the policy for the duration, summarize like ``simulate``, and tear down."""
@@ -175,10 +182,18 @@ def run(
                 })  # fmt: skip
                 server = stack.enter_context(serve_metrics(metrics_addr, exporter.registry))
                 err.print(f"serving metrics at {server.url}", highlight=False, soft_wrap=True)
-            summary = run_lab(
-                loaded, path, scale=scale, accel=accel, free_page_reporting=free_page_reporting,
-                host_swap=host_swap, scenario_text=text, say=say, recorder=exporter,
-            )  # fmt: skip
+            if top:
+                summary = _run_lab_with_top(path, say, lambda stop, say: run_lab(
+                    loaded, path, scale=scale, accel=accel,
+                    free_page_reporting=free_page_reporting, host_swap=host_swap,
+                    scenario_text=text, say=say, recorder=exporter, stop=stop,
+                ))  # fmt: skip
+            else:
+                summary = run_lab(
+                    loaded, path, scale=scale, accel=accel,
+                    free_page_reporting=free_page_reporting, host_swap=host_swap,
+                    scenario_text=text, say=say, recorder=exporter,
+                )  # fmt: skip
     except JugglerError as error:
         _fail(error)
     except KeyboardInterrupt:
@@ -284,3 +299,21 @@ def down(
     for lab_name, removed in downed.items():
         out.print(f"lab [bold]{escape(lab_name)}[/] is down: {escape('; '.join(removed))}",
                   soft_wrap=True, highlight=False)  # fmt: skip
+
+
+def _run_lab_with_top(
+    path: Path,
+    say: Callable[[str], None],
+    work: Callable[[threading.Event, Callable[[str], None]], dict[str, Any]],
+) -> dict[str, Any]:
+    """``work`` (the lab run) beside ``juggler top`` on its run file; the lines the lab
+    says while the screen is up (boots, the cgroup's limit) are held and said after it
+    closes, since printing under a full-screen view would garble it."""
+    from juggler.top import run_with_top
+
+    held: list[str] = []
+    try:
+        return run_with_top(path, lambda stop: work(stop, held.append))
+    finally:
+        for line in held:
+            say(line)

@@ -47,6 +47,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +68,7 @@ from juggler.metrics.store import RunStore
 from juggler.metrics.tee import tee
 from juggler.policy import get_policy
 from juggler.scenario import Phase, Scenario, VmConfig
+from juggler.simulate import _stoppable, _Stopped  # the simulator's way to end a run early
 from juggler.summary import summarize
 from juggler.units import KIB, MIB
 
@@ -214,10 +216,15 @@ def run_lab(
     scenario_text: str | None = None,
     say: Callable[[str], None] = log.info,
     recorder: Recorder | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Run ``scenario`` on lab VMs under its own policy, write the run file, return the summary.
 
     :param recorder: also record there (such as a live ``MetricsExporter``).
+    :param stop: when set (``juggler lab run --top``: the user quit the screen), the
+        Manager's loop ends after its current interval; the run file is closed and
+        summarized like a complete one (shorter) and the lab torn down as always.
+        Set during boot, the run still records its first sample, so it has a summary.
 
     :raise LabError: When the plan, the cgroup or a boot fails (nothing is left behind).
     :raise PolicyError: When the policy or its parameters are unknown.
@@ -256,7 +263,8 @@ def run_lab(
                           sample_s=interval, limits=lab_limits(scenario, scale),
                           seed=scenario.run.seed)  # fmt: skip
         started = time.monotonic()
-        manager.run(scenario.run.duration)
+        with contextlib.suppress(_Stopped):
+            manager.run(scenario.run.duration, progress=_stoppable(None, stop))
         store.set_meta({
             "wall_seconds": round(time.monotonic() - started, 3),
             "lab_final_usage_bytes": booted.cgroup.memory().usage_bytes,

@@ -3,11 +3,13 @@
 Every function takes the loaded :class:`~juggler.report.data.ReportData` and the
 :class:`~juggler.report.svg.TimeAxis`, so all charts of a report line up.
 Downsampling (see :mod:`~juggler.report.downsample`): memory layers and
-working sets are bucket means; rates, slowdown and available memory draw the
-bucket min–max envelope with the mean through it.
+working sets are bucket means; rates, slowdown, latency and available memory draw
+the bucket min–max envelope with the mean through it (latency's of its logarithm).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -147,7 +149,9 @@ def vm_memory_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str:
 
 def vm_wait_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> tuple[str, str]:
     """How much the VM waited: slowdown for simulated runs; the guest's major faults per
-    second otherwise (a run file from the lab records no access latency).
+    second for a run that has neither truth nor a workload's own reports (older lab files).
+    A lab run with workload reports draws :func:`vm_latency_chart` and
+    :func:`vm_accesses_chart` instead.
 
     :return: the SVG and a caption saying which it is.
     """
@@ -166,22 +170,109 @@ def vm_wait_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> tuple[str, 
     _windows(chart, data, vm.name, anchor=False)
     _draw(chart, Buckets(vm.t), faults, "s-faults", "guest major faults per second")
     return chart.render(), (
-        "guest major faults per second. This run file records no latency: the lab workload's "
-        "access latency (p50/p99) goes to the guest console only, and slowdown is known only "
-        "to the simulator"
+        "guest major faults per second. This run file records no latency (it predates the "
+        "workload's reports in the run file), and slowdown is known only to the simulator"
     )
 
 
+def has_workload(vm: VmSeries) -> bool:
+    """Whether the VM's own workload reported anything (lab runs since the ``workload_*``
+    columns); simulated runs and older lab files leave them NULL."""
+    return bool(np.any(np.isfinite(vm.col("workload_accesses_per_s"))))
+
+
+def workload_latencies(vm: VmSeries) -> dict[str, np.ndarray]:
+    """p50 and p99 latency in seconds, NaN where the workload made no access.
+
+    An idle workload reports 0 for both (it timed nothing); 0 is no latency, and a
+    log axis cannot draw it, so it becomes a gap rather than a point.
+    """
+    out = {}
+    for key in ("p50", "p99"):
+        values = vm.col(f"workload_latency_{key}_seconds")
+        out[key] = np.where(values > 0, values, np.nan)
+    return out
+
+
+def format_latency(seconds: float) -> str:
+    """``1 µs``, ``100 µs``, ``2.5 ms``, ``1 s``: a latency tick in the unit that reads best."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale * 0.999:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds * 1e9:.3g} ns"
+
+
+def vm_latency_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str | None:
+    """The workload's own access latency, p50 and p99, on a log axis (a page in RAM is
+    touched in about a microsecond, one read back from swap in a millisecond or more, so
+    the interesting change is orders of magnitude). ``None`` when it timed no access."""
+    latencies = workload_latencies(vm)
+    known = np.concatenate([v[np.isfinite(v)] for v in latencies.values()])
+    if not len(known):
+        return None
+    lo = math.floor(math.log10(float(known.min())))
+    hi = max(math.ceil(math.log10(float(known.max()))), lo + 1)
+    chart = Chart(axis, SMALL_HEIGHT, float(hi), f"VM {vm.name}: workload latency (log scale)",
+                  fmt=lambda v: format_latency(10**v), y_min=float(lo),
+                  step=lambda span: 1.0 if span <= 6 else float(math.ceil(span / 6)))  # fmt: skip
+    _windows(chart, data, vm.name, anchor=False)
+    buckets = Buckets(vm.t)
+    _draw(chart, buckets, np.log10(latencies["p99"]), "s-p99",
+          "p99 latency (the worst second of the period)")  # fmt: skip
+    _draw(chart, buckets, np.log10(latencies["p50"]), "s-p50", "p50 latency (median)")
+    return chart.render()
+
+
+def format_count_rate(value: float) -> str:
+    """``500/s``, ``20k/s``, ``1.5M/s``: a per-second count tick."""
+    for suffix, scale in (("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}/s"
+    return f"{value:.3g}/s"
+
+
+def vm_accesses_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str:
+    """The workload's accesses per second (the work it got done) with the guest's major
+    faults per second (the accesses that waited on a disk) on the same count axis."""
+    accesses = vm.col("workload_accesses_per_s")
+    faults = vm.col("guest_major_faults_per_s")
+    chart = Chart(axis, SMALL_HEIGHT, _peak(accesses, faults) * 1.05,
+                  f"VM {vm.name}: workload accesses and guest major faults",
+                  fmt=format_count_rate, step=nice_step)  # fmt: skip
+    _windows(chart, data, vm.name, anchor=False)
+    buckets = Buckets(vm.t)
+    _draw(chart, buckets, accesses, "s-accesses", "workload accesses per second")
+    _draw(chart, buckets, faults, "s-faults", "guest major faults per second")
+    return chart.render()
+
+
+#: the VM's I/O series: (column, css class, title); the disk's only where measured
+IO_SERIES: tuple[tuple[str, str, str], ...] = (
+    ("guest_swap_in_bytes_per_s", "s-guest-in", "guest swap-in"),
+    ("guest_swap_out_bytes_per_s", "s-guest-out", "guest swap-out"),
+    ("vm_host_swap_in_bytes_per_s", "s-host-in", "host swap-in of its pages"),
+    ("vm_host_swap_out_bytes_per_s", "s-host-out", "host swap-out of its pages"),
+    ("vm_disk_read_bytes_per_s", "s-disk-read", "disk read (QEMU blockstats)"),
+    ("vm_disk_write_bytes_per_s", "s-disk-write", "disk write (QEMU blockstats)"),
+)
+
+
+def io_series(vm: VmSeries) -> list[tuple[str, str, str]]:
+    """The :data:`IO_SERIES` this VM has: the swap rates always (the legend names them
+    even when flat), the disk's only when the backend measured it (lab runs)."""
+    return [
+        item for item in IO_SERIES
+        if not item[0].startswith("vm_disk_") or np.any(np.isfinite(vm.col(item[0])))
+    ]  # fmt: skip
+
+
 def vm_io_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str:
-    """Guest swap in/out and the host's swap in/out of this VM's pages."""
-    series = [
-        ("guest_swap_in_bytes_per_s", "s-guest-in", "guest swap-in"),
-        ("guest_swap_out_bytes_per_s", "s-guest-out", "guest swap-out"),
-        ("vm_host_swap_in_bytes_per_s", "s-host-in", "host swap-in of its pages"),
-        ("vm_host_swap_out_bytes_per_s", "s-host-out", "host swap-out of its pages"),
-    ]
+    """Guest swap in/out, the host's swap in/out of this VM's pages and, where measured,
+    the guest's disk reads and writes (which include its swap disk's)."""
+    series = io_series(vm)
     peak = _peak(*(vm.col(col) for col, _, _ in series))
-    chart = Chart(axis, SMALL_HEIGHT, peak * 1.05 or MIB, f"VM {vm.name}: swap I/O",
+    what = "swap and disk I/O" if len(series) > 4 else "swap I/O"
+    chart = Chart(axis, SMALL_HEIGHT, peak * 1.05 or MIB, f"VM {vm.name}: {what}",
                   fmt=format_rate_tick)  # fmt: skip
     _windows(chart, data, vm.name, anchor=False)
     buckets = Buckets(vm.t)

@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from juggler import __version__
+from juggler.diagnose.data import VmSeries
 from juggler.diagnose.report import _WHAT as CAUSE_TEXT  # the words `diagnose` prints
 from juggler.metrics.names import HOST_STATES
 from juggler.report import charts
@@ -53,16 +54,30 @@ def html_page(title: str, body: str) -> str:
 
 
 
+def _latency(seconds: float | None) -> str:
+    return "-" if not seconds else charts.format_latency(seconds)
+
+
 def _summary(summary: dict[str, Any]) -> str:
+    """The summary table; a lab run's last column is its workload's p99 latency (mean over
+    the run / worst interval) where a simulated run's is slowdown."""
+    workload = any(vm.get("workload") for vm in summary["vms"])
+    last_head = "access p99 mean / worst" if workload else "slowdown"
     head = (
         "<tr><th class=l>VM</th><th>configured</th><th>reservation</th><th>peak WS</th>"
         "<th>peak balloon</th><th>final balloon</th><th>min resident</th>"
-        "<th>guest swap in / out</th><th>host swap in / out</th><th>slowdown</th></tr>"
+        f"<th>guest swap in / out</th><th>host swap in / out</th><th>{last_head}</th></tr>"
     )
     rows = []
     for vm in summary["vms"]:
         slowdown = vm["slowdown"]
         cls = "bad" if (slowdown or 0) > 1.5 else ("warn" if (slowdown or 0) > 1.1 else "")
+        if workload:
+            work = vm.get("workload") or {}
+            last = (f"{_latency(work.get('latency_p99_seconds'))} / "
+                    f"{_latency(work.get('latency_p99_max_seconds'))}")  # fmt: skip
+        else:
+            last = "-" if slowdown is None else f"{slowdown:.2f}×"
         rows.append(
             f'<tr><td class=l><a href="#vm-{escape(vm["name"])}">{escape(vm["name"])}</a></td>'
             f"<td>{_size(vm['configured_bytes'])}</td><td>{_size(vm['reservation_bytes'])}</td>"
@@ -71,7 +86,7 @@ def _summary(summary: dict[str, Any]) -> str:
             f"<td>{_size(vm['min_resident_bytes'])}</td>"
             f"<td>{_size(vm['guest_swap_in_bytes'])} / {_size(vm['guest_swap_out_bytes'])}</td>"
             f"<td>{_size(vm['host_swap_in_bytes'])} / {_size(vm['host_swap_out_bytes'])}</td>"
-            f'<td class="{cls}">{"-" if slowdown is None else f"{slowdown:.2f}×"}</td></tr>'
+            f'<td class="{cls}">{last}</td></tr>'
         )
     host = summary["host"]
     states = ", ".join(
@@ -159,9 +174,39 @@ def _events_table(data: ReportData) -> str:
     )
 
 
+def _waiting(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str:
+    """How much the VM waited, drawn as well as the run knows it: slowdown (simulator),
+    the workload's own latency and accesses (lab), or major faults (older lab files)."""
+    if data.truth.get(vm.name) is not None or not charts.has_workload(vm):
+        svg, caption = charts.vm_wait_chart(data, vm, axis)
+        return f'<h3>waiting</h3>{svg}<p class="caption">{escape(caption)}</p>'
+    latency = charts.vm_latency_chart(data, vm, axis)
+    if latency is None:
+        latency_html = (
+            '<h3>workload latency</h3><p class="caption">The workload timed no access in '
+            "this run (it was idle), so there is no latency to draw.</p>"
+        )
+    else:
+        latency_html = (
+            f"<h3>workload latency</h3>{latency}"
+            + _legend([("s-p99", "p99", True), ("s-p50", "p50", True)])
+            + '<p class="caption">The workload\'s own access latency as it reports it on the '
+            "guest console, per manager interval: p50 the median of its seconds' medians, p99 "
+            "the worst second's p99. Log scale: a page in RAM is about a microsecond away, one "
+            "read back from swap a millisecond or more. Gaps are periods with no access.</p>"
+        )
+    return (
+        f"{latency_html}<h3>workload accesses</h3>{charts.vm_accesses_chart(data, vm, axis)}"
+        + _legend([("s-accesses", "workload accesses/s", True),
+                   ("s-faults", "guest major faults/s", True)])
+        + '<p class="caption">Accesses per second are the work the workload got done (it '
+        "aims at its phase's rate); major faults are the guest's accesses that waited on a "
+        "disk (its swap or page cache misses).</p>"
+    )
+
+
 def _vm_section(data: ReportData, name: str, axis: TimeAxis) -> str:
     vm = data.run.vms[name]
-    wait_svg, wait_caption = charts.vm_wait_chart(data, vm, axis)
     memory_svg = charts.vm_memory_chart(data, vm, axis)
     memory_legend = [(f"l-{key}", label, False) for key, label in LAYERS]
     if "l-guest_swapped" in memory_svg:
@@ -178,6 +223,8 @@ def _vm_section(data: ReportData, name: str, axis: TimeAxis) -> str:
     no_guest_swap = "" if "l-guest_swapped" in memory_svg else (
         " The guest reported no swap traffic, so nothing is drawn as guest-swapped."
     )
+    io = charts.io_series(vm)
+    io_title = "swap and disk I/O" if len(io) > 4 else "swap I/O"
     limit = "none" if vm.limit_bytes is None else _size(vm.limit_bytes)
     return (
         f'<section id="vm-{escape(name)}"><h2>VM {escape(name)}</h2>'
@@ -191,13 +238,12 @@ def _vm_section(data: ReportData, name: str, axis: TimeAxis) -> str:
         "no amount of guest-swapped memory; the purple layer above the configured memory "
         "(those pages are on the guest's swap disk) integrates the guest's swap-out minus "
         f"swap-in rates, an estimate.{no_guest_swap}</p>"
-        f"<h3>waiting</h3>{wait_svg}<p class=\"caption\">{escape(wait_caption)}</p>"
-        f"<h3>swap I/O</h3>{charts.vm_io_chart(data, vm, axis)}"
-        + _legend([
-            ("s-guest-in", "guest swap-in", True), ("s-guest-out", "guest swap-out", True),
-            ("s-host-in", "host swap-in of its pages", True),
-            ("s-host-out", "host swap-out of its pages", True),
-        ])
+        f"{_waiting(data, vm, axis)}"
+        f"<h3>{io_title}</h3>{charts.vm_io_chart(data, vm, axis)}"
+        + _legend([(cls, title, True) for _, cls, title in io])
+        + ('<p class="caption">Disk read and write are all the guest\'s disks as QEMU counts '
+           "them (query-blockstats): its swap disk, so they include guest swap I/O, and its "
+           "data disk (page cache reads).</p>" if len(io) > 4 else "")
         + "</section>"
     )
 

@@ -43,6 +43,11 @@ path[class^="l-"] { stroke: none; }
 .s-guest-in { stroke: #6a1b9a; } .env.s-guest-in { fill: #6a1b9a; }
 .s-guest-out { stroke: #ce93d8; } .env.s-guest-out { fill: #ce93d8; }
 .s-slowdown, .s-faults { stroke: #d84315; } .env.s-slowdown, .env.s-faults { fill: #d84315; }
+.s-p99 { stroke: #b71c1c; } .env.s-p99 { fill: #b71c1c; }
+.s-p50 { stroke: #00838f; } .env.s-p50 { fill: #00838f; }
+.s-accesses { stroke: #2e7d32; } .env.s-accesses { fill: #2e7d32; }
+.s-disk-read { stroke: #5d4037; stroke-dasharray: 4 2; } .env.s-disk-read { fill: #5d4037; }
+.s-disk-write { stroke: #a1887f; stroke-dasharray: 4 2; } .env.s-disk-write { fill: #a1887f; }
 rect.state { stroke: none; } .state-high { fill: #e8f5e9; } .state-soft { fill: #fff8e1; }
 .state-hard { fill: #ffe0b2; } .state-low { fill: #ffcdd2; }
 rect.finding { fill: #d32f2f; opacity: .10; stroke: #d32f2f; stroke-opacity: .5; }
@@ -70,6 +75,10 @@ rect.finding:target, a:hover rect.finding { opacity: .3; }
 .sw.s-swap-out, .sw.s-host-out { border-top-color: #ef9a9a; }
 .sw.s-guest-in { border-top-color: #6a1b9a; } .sw.s-guest-out { border-top-color: #ce93d8; }
 .sw.s-slowdown, .sw.s-faults { border-top-color: #d84315; }
+.sw.s-p99 { border-top-color: #b71c1c; } .sw.s-p50 { border-top-color: #00838f; }
+.sw.s-accesses { border-top-color: #2e7d32; }
+.sw.s-disk-read { border-top: 2px dashed #5d4037; }
+.sw.s-disk-write { border-top: 2px dashed #a1887f; }
 .sw.state-high { background: #e8f5e9; } .sw.state-soft { background: #fff8e1; }
 .sw.state-hard { background: #ffe0b2; } .sw.state-low { background: #ffcdd2; }
 .sw.finding { background: #f4c7c7; } .sw.dec-inflate { background: #f28e2b; }

@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
 from juggler.errors import JugglerError
-from juggler.top.columns import COLUMNS, cells, column, sort_rows
+from juggler.top.columns import COLUMNS, Column, cells, column, sort_rows, visible_columns
 from juggler.top.data import Header, RunReader, Snapshot
 from juggler.units import format_duration, format_size
 
@@ -63,9 +63,9 @@ def header_text(header: Header, path: str) -> Text:
     return text
 
 
-def keys_text() -> str:
-    """The footer: every key, as esxtop and top users expect them."""
-    sort_keys = " ".join(f"{c.key} {c.header}" for c in COLUMNS if c.key)
+def keys_text(columns: tuple[Column, ...] = COLUMNS) -> str:
+    """The footer: every key of the columns shown, as esxtop and top users expect them."""
+    sort_keys = " ".join(f"{c.key} {c.header}" for c in columns if c.key)
     return f"sort: {sort_keys} · s next column · r reverse · ↑↓ select · q quit"
 
 
@@ -110,13 +110,16 @@ class TopApp(App[None]):
         #: a run-file error met while following; show_top raises it after the screen closes
         self.error: JugglerError | None = None
         self._selected: str | None = None
+        #: the columns shown: those this run can fill (``visible_columns``), known once
+        #: the first snapshot says the backend
+        self.columns = visible_columns(None, ())
 
     def compose(self) -> ComposeResult:
         yield Static(id="header")
         table: DataTable[Text] = DataTable(id="vms", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static(id="detail")
-        yield Static(keys_text(), id="keys")
+        yield Static(keys_text(self.columns), id="keys")
 
     def on_mount(self) -> None:
         self._build_columns()
@@ -126,7 +129,10 @@ class TopApp(App[None]):
     # ------------------------------------------------------------ actions
 
     def action_sort_by(self, field: str) -> None:
-        """Sort by ``field``; pressing its key again reverses, as in esxtop."""
+        """Sort by ``field``; pressing its key again reverses, as in esxtop. A column
+        this run does not show (SLOW in a lab run) is not sorted by."""
+        if field not in {c.field for c in self.columns}:
+            return
         if field == self.sort_field:
             self.reverse = not self.reverse
         else:
@@ -136,7 +142,7 @@ class TopApp(App[None]):
         self._draw()
 
     def action_next_sort(self) -> None:
-        fields = [c.field for c in COLUMNS]
+        fields = [c.field for c in self.columns]
         self.action_sort_by(fields[(fields.index(self.sort_field) + 1) % len(fields)])
 
     def action_reverse(self) -> None:
@@ -168,7 +174,7 @@ class TopApp(App[None]):
     def _build_columns(self) -> None:
         table = self.query_one(DataTable)
         table.clear(columns=True)
-        for col in COLUMNS:
+        for col in self.columns:
             label = col.header
             if col.field == self.sort_field:
                 label += " ▼" if self.reverse else " ▲"
@@ -178,6 +184,11 @@ class TopApp(App[None]):
     def _draw(self) -> None:
         if self.snapshot is None:
             return
+        columns = visible_columns(self.snapshot.header.backend, self.snapshot.rows)
+        if columns != self.columns:
+            self.columns = columns
+            self.query_one("#keys", Static).update(keys_text(columns))
+            self._build_columns()
         table = self.query_one(DataTable)
         self.query_one("#header", Static).update(
             header_text(self.snapshot.header, str(self.reader.path))
@@ -190,7 +201,7 @@ class TopApp(App[None]):
             table.add_row(
                 *(
                     Text(text, style=style, justify="left" if col.kind == "text" else "right")
-                    for col, text in zip(COLUMNS, cells(row), strict=True)
+                    for col, text in zip(self.columns, cells(row, self.columns), strict=True)
                 ),
                 key=row.name,
             )

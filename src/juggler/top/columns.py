@@ -4,6 +4,11 @@ One table drives the view, the key bindings, the footer and docs/top.md, so a
 column cannot be added to one and forgotten in another. Headers follow
 esxtop's memory panel where it has the same quantity (MEMSZ, SZTGT, MCTLSZ,
 SWCUR, SWR/s, SWW/s, TCHD), so people who know esxtop read it at once.
+
+Which of the "how much did it wait" columns show depends on the run
+(:func:`visible_columns`): SLOW for simulated runs (only the simulator knows
+slowdown), P99 and ACC/s for lab runs (the guest workload's own reports), so a
+column that can only ever read ``-`` takes no room.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Literal
 from juggler.top.data import VmRow
 from juggler.units import format_size
 
-Kind = Literal["text", "size", "rate", "slowdown"]
+Kind = Literal["text", "size", "rate", "slowdown", "latency", "count"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("guest_available_bytes", "GAVAIL", "a", "size", "guest MemAvailable"),
     Column("working_set_estimate_bytes", "TCHD", "w", "size", "working-set estimate"),
     Column("slowdown", "SLOW", "l", "slowdown", "slowdown (simulated runs)"),
+    Column("workload_latency_p99_seconds", "P99", "p", "latency",
+           "workload's p99 access latency (lab runs)"),
+    Column("workload_accesses_per_s", "ACC/s", "c", "count", "workload accesses/s (lab runs)"),
     Column("reason", "REASON", None, "text", "last decision's reason"),
 )
 
@@ -62,6 +70,35 @@ def column(field: str) -> Column:
     raise KeyError(f"no column shows {field!r}; columns: {', '.join(c.field for c in COLUMNS)}")
 
 
+#: the columns only some runs can fill: shown when the backend can, or a row does
+_SLOWDOWN_FIELDS = ("slowdown",)
+_WORKLOAD_FIELDS = ("workload_latency_p99_seconds", "workload_accesses_per_s")
+
+
+def visible_columns(backend: str | None, rows: Sequence[VmRow]) -> tuple[Column, ...]:
+    """The columns worth showing for a run: SLOW for the simulator, P99 and ACC/s for the
+    lab, decided by the backend before any value arrives (so the table does not jump
+    when the first workload report comes) or by any row having a value."""
+
+    def known(fields: tuple[str, ...]) -> bool:
+        return any(getattr(row, f) is not None for row in rows for f in fields)
+
+    hide: set[str] = set()
+    if backend != "sim" and not known(_SLOWDOWN_FIELDS):
+        hide.update(_SLOWDOWN_FIELDS)
+    if backend != "qemu" and not known(_WORKLOAD_FIELDS):
+        hide.update(_WORKLOAD_FIELDS)
+    return tuple(c for c in COLUMNS if c.field not in hide)
+
+
+def format_latency(seconds: float) -> str:
+    """``850ns``, ``1.8us``, ``180us``, ``12ms``, ``1.2s``: short enough for a cell."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale * 0.9995:
+            return f"{seconds / scale:.3g}{unit}"
+    return f"{seconds * 1e9:.3g}ns"
+
+
 def format_value(value: object, kind: Kind) -> str:
     """A cell's text: sizes and rates in binary units (the header says ``/s``), ``-`` unknown."""
     if value is None:
@@ -70,13 +107,18 @@ def format_value(value: object, kind: Kind) -> str:
         return format_size(value)  # type: ignore[arg-type]
     if kind == "slowdown":
         return f"{value:.2f}x"
+    if kind == "latency":
+        return format_latency(float(value))  # type: ignore[arg-type]
+    if kind == "count":
+        count = float(value)  # type: ignore[arg-type]
+        return f"{count / 1000:.1f}k" if count >= 10_000 else f"{count:.0f}"
     text = str(value)
     return text if len(text) <= REASON_WIDTH else text[: REASON_WIDTH - 1] + "…"
 
 
-def cells(row: VmRow) -> list[str]:
-    """The row's cells, in column order."""
-    return [format_value(getattr(row, col.field), col.kind) for col in COLUMNS]
+def cells(row: VmRow, columns: Sequence[Column] = COLUMNS) -> list[str]:
+    """The row's cells, in the order of ``columns``."""
+    return [format_value(getattr(row, col.field), col.kind) for col in columns]
 
 
 def sort_rows(rows: Sequence[VmRow], field: str, reverse: bool = False) -> list[VmRow]:

@@ -42,6 +42,7 @@ _VM_COLUMNS = (
     "resident_bytes", "host_swapped_bytes", "vm_host_swap_in_bytes_per_s",
     "vm_host_swap_out_bytes_per_s", "guest_swap_in_bytes_per_s",
     "guest_swap_out_bytes_per_s", "guest_available_bytes", "working_set_estimate_bytes",
+    "workload_accesses_per_s", "workload_latency_p99_seconds",
 )  # fmt: skip
 
 
@@ -67,6 +68,10 @@ class VmRow:
     working_set_estimate_bytes: int | None
     #: nominal over achieved work in the last period (simulated runs only)
     slowdown: float | None
+    #: the lab workload's own view of the last period: accesses per second, and the
+    #: worst second's p99 latency (None when it timed no access: idle, or not a lab run)
+    workload_accesses_per_s: float | None
+    workload_latency_p99_seconds: float | None
     #: the manager's last decision for this VM: its reason and when
     reason: str | None
     reason_time_s: float | None
@@ -95,7 +100,9 @@ class Header:
     host_swap_out_bytes_per_s: float | None
     psi_some: float | None
     psi_full: float | None
-    #: sum of the VMs' configured memory over host memory
+    #: sum of the VMs' configured memory over host memory (a lab run: over the host the
+    #: scenario means, ``lab_host_bytes``, not its cgroup's limit, which adds QEMU's
+    #: own overhead; as ``summarize`` counts it)
     overcommit_ratio: float | None
 
 
@@ -113,6 +120,12 @@ def _int(value: Any) -> int | None:
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _latency(value: Any) -> float | None:
+    """A workload latency; an idle workload reports 0 (it timed no access), which is
+    no latency at all, so unknown rather than a fast 0."""
+    return None if value is None or float(value) <= 0 else float(value)
 
 
 def planned_duration(meta: dict[str, str]) -> float | None:
@@ -145,6 +158,10 @@ def build_snapshot(
     host = host or {}
     memory = _int(host.get("host_memory_bytes"))
     total = sum(v for v in configured.values() if v is not None)
+    try:
+        shared = int(meta.get("lab_host_bytes") or 0) or memory
+    except ValueError:
+        shared = memory
     header = Header(
         scenario=meta.get("scenario"),
         policy=meta.get("policy"),
@@ -160,7 +177,7 @@ def build_snapshot(
         host_swap_out_bytes_per_s=_float(host.get("host_swap_out_bytes_per_s")),
         psi_some=_float(host.get("host_psi_some_avg10")),
         psi_full=_float(host.get("host_psi_full_avg10")),
-        overcommit_ratio=total / memory if memory and configured else None,
+        overcommit_ratio=total / shared if shared and configured else None,
     )
     rows = []
     for name, conf in configured.items():
@@ -185,6 +202,8 @@ def build_snapshot(
                 guest_available_bytes=_int(sample.get("guest_available_bytes")),
                 working_set_estimate_bytes=_int(sample.get("working_set_estimate_bytes")),
                 slowdown=slowdowns.get(name),
+                workload_accesses_per_s=_float(sample.get("workload_accesses_per_s")),
+                workload_latency_p99_seconds=_latency(sample.get("workload_latency_p99_seconds")),
                 reason=reason[1] if reason else None,
                 reason_time_s=reason[0] if reason else None,
                 age_s=(
