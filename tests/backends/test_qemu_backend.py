@@ -402,3 +402,12 @@ def test_host_swap_in_is_qemus_major_faults_and_swap_out_what_else_left(
     # so 8 MiB went out in the same period: 2 x what came in
     ratio = second.vm_host_swap_out_bytes_per_s / second.vm_host_swap_in_bytes_per_s
     assert ratio == pytest.approx(2.0)
+
+
+def test_an_idle_second_has_no_latency() -> None:
+    from juggler.backends.console import parse_reports, summarize_reports
+
+    idle = parse_reports(
+        "JUGGLER t=1 phase=0 ws_mib=0 accesses=0 p50_us=0.00 p99_us=0.00 max_us=0.00\n"
+    )
+    assert summarize_reports(idle) == {"workload_accesses_per_s": 0.0}

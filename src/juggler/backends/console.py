@@ -55,15 +55,17 @@ def summarize_reports(reports: list[WorkloadReport]) -> dict[str, float]:
 
     Accesses are the mean per second; p50 is the median of the seconds' medians;
     p99 is the worst second's p99, so one bad second in a period is not averaged
-    away. Empty when there are no reports.
+    away. A second without accesses (an idle phase) timed nothing, so it has no
+    latency. Empty when there are no reports.
     """
     if not reports:
         return {}
-    return {
-        "workload_accesses_per_s": statistics.fmean(r.accesses for r in reports),
-        "workload_latency_p50_seconds": statistics.median(r.p50_us for r in reports) / 1e6,
-        "workload_latency_p99_seconds": max(r.p99_us for r in reports) / 1e6,
-    }
+    fields = {"workload_accesses_per_s": statistics.fmean(r.accesses for r in reports)}
+    timed = [r for r in reports if r.accesses > 0]
+    if timed:
+        fields["workload_latency_p50_seconds"] = statistics.median(r.p50_us for r in timed) / 1e6
+        fields["workload_latency_p99_seconds"] = max(r.p99_us for r in timed) / 1e6
+    return fields
 
 
 class ConsoleTail:
