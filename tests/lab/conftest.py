@@ -47,3 +47,33 @@ def boot_vm(guest_image: GuestImage) -> Iterator[Callable[[VmSpec], LabVm]]:
         assert not vm.workdir.exists(), f"{vm.workdir} left behind"
     for pid in pids:
         assert not alive(pid), f"QEMU process {pid} left running"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    """After every lab test: no cgroup, run directory, swap file or QEMU process of
+    this test session is left (``lab run`` names them after its pid)."""
+    yield
+    import os
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from juggler.lab.cgroup import PREFIX, detect_parent
+    from juggler.lab.hostswap import active_swaps
+    from juggler.lab.run import RUN_PREFIX
+
+    mine = f"{PREFIX}{RUN_PREFIX}{os.getpid()}"
+    leftovers = [str(s) for s in active_swaps() if mine in str(s)]
+    run_dir = Path(tempfile.gettempdir()) / mine
+    if run_dir.exists():
+        leftovers.append(str(run_dir))
+    try:
+        cgroup = detect_parent() / mine
+    except Exception:  # no cgroup support here: nothing can be left there
+        cgroup = None
+    if cgroup is not None and cgroup.exists():
+        leftovers.append(str(cgroup))
+    qemus = subprocess.run(["pgrep", "-f", f"/{mine}/"], capture_output=True, text=True)
+    leftovers += [f"QEMU {pid}" for pid in qemus.stdout.split()]
+    assert not leftovers, f"left behind by the lab tests: {leftovers}"
