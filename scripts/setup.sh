@@ -4,8 +4,9 @@
 #   scripts/setup.sh          juggler itself (enough for `juggler simulate`)
 #   scripts/setup.sh --test   also the test tools, and the Debian packages the tests
 #                             need: the lab's (QEMU, busybox: scripts/setup-lab.sh),
-#                             top's terminal tests (tmux: scripts/setup-top.sh) and
-#                             the report's browser test (chromium: scripts/setup-browser.sh)
+#                             tmux (a real terminal for `juggler top`'s tests), and
+#                             chromium with a font (the report's browser test, driven
+#                             by the playwright package; no browser is downloaded)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,9 +28,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$want_test" = 1 ]; then
     .venv/bin/python -m pip install -q -e ".[test]"
-    bash scripts/setup-lab.sh
-    sh scripts/setup-top.sh
-    sh scripts/setup-browser.sh
+    sh scripts/setup-lab.sh
+    sh scripts/apt-install-missing.sh setup-tests tmux chromium fonts-dejavu-core
 else
     .venv/bin/python -m pip install -q -e .
 fi

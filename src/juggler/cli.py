@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from juggler import __version__
+from juggler.cli_options import JsonOutput
 from juggler.errors import JugglerError
 from juggler.metrics.exporter import DEFAULT_METRICS_ADDR
 from juggler.units import format_duration, format_size, parse_duration
@@ -127,9 +128,7 @@ def simulate(
     seed: Annotated[
         int | None, typer.Option("--seed", min=0, help="Random seed (0 or more).")
     ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
-    ] = False,
+    json_output: JsonOutput = False,
     out_path: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Run file to write (default: runs/<scenario>-...)."),
@@ -609,9 +608,7 @@ def run_vms(
         typer.Option("--host-memory", help="Memory the VMs share, when less than the "
                      "machine's (without a lab's cgroup), e.g. 4GiB."),
     ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
-    ] = False,
+    json_output: JsonOutput = False,
     out_path: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Run file to write (default: runs/run-<dir>-...)."),

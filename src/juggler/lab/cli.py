@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from juggler.backends import QemuBackend, QemuVm
+from juggler.cli_options import Accel, FreePageReporting, HostSwap, JsonOutput, Scale
 from juggler.errors import JugglerError
 from juggler.lab.image import build_image
 from juggler.lab.vm import LabVm, VmSpec
@@ -61,7 +62,7 @@ def boot(
     ] = "0:64:uniform:50000",
     swap: Annotated[str, typer.Option(help="Guest swap disk size (0: none).")] = "0",
     duration: Annotated[str, typer.Option(help="How long to run before stopping.")] = "20s",
-    accel: Annotated[str, typer.Option(help="auto, kvm or tcg.")] = "auto",
+    accel: Accel = "auto",
 ) -> None:
     """Boot one trial VM, show what it reports for a while, and stop it."""
     try:
@@ -103,37 +104,18 @@ def run(
     policy: Annotated[
         str | None, typer.Option("--policy", "-p", help="Policy (overrides the scenario's).")
     ] = None,
-    scale: Annotated[
-        float, typer.Option(help="Fraction of the scenario's sizes the lab boots (0 < scale <= 1).")
-    ] = 0.25,
+    scale: Scale = 0.25,
     duration: Annotated[
         str | None, typer.Option("--duration", "-d", help="Real time to run, e.g. 90s.")
     ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
-    ] = False,
+    json_output: JsonOutput = False,
     out_path: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Run file to write (default: runs/lab-<scenario>-...)."),
     ] = None,
-    accel: Annotated[str, typer.Option(help="auto, kvm or tcg.")] = "auto",
-    free_page_reporting: Annotated[
-        bool,
-        typer.Option(
-            "--free-page-reporting",
-            help="Guests hand freed pages back to the host (virtio-balloon free page reporting).",
-        ),
-    ] = False,
-    host_swap: Annotated[
-        bool | None,
-        typer.Option(
-            "--host-swap/--no-host-swap",
-            help="Enable a swap file of host.swap × scale for the run, so the host swaps "
-            "guest memory instead of OOM-killing a VM (default: when the scenario's host "
-            "has swap; needs root).",
-            show_default=False,
-        ),
-    ] = None,
+    accel: Accel = "auto",
+    free_page_reporting: FreePageReporting = False,
+    host_swap: HostSwap = None,
     metrics_addr: Annotated[
         str | None,
         typer.Option(
@@ -211,9 +193,7 @@ def up(
         str | None,
         typer.Argument(help="Scenario TOML file; the built-in seed story when omitted."),
     ] = None,
-    scale: Annotated[
-        float, typer.Option(help="Fraction of the scenario's sizes the lab boots (0 < scale <= 1).")
-    ] = 0.25,
+    scale: Scale = 0.25,
     name: Annotated[
         str | None, typer.Option("--name", help="The lab's name (default: the scenario's).")
     ] = None,
@@ -222,23 +202,9 @@ def up(
         typer.Option("--dir", help="Where lab.json and the sockets go (default: "
                      "/run/juggler/lab-NAME; must be new or empty)."),
     ] = None,
-    accel: Annotated[str, typer.Option(help="auto, kvm or tcg.")] = "auto",
-    free_page_reporting: Annotated[
-        bool,
-        typer.Option(
-            "--free-page-reporting",
-            help="Guests hand freed pages back to the host (virtio-balloon free page reporting).",
-        ),
-    ] = False,
-    host_swap: Annotated[
-        bool | None,
-        typer.Option(
-            "--host-swap/--no-host-swap",
-            help="Enable a swap file of host.swap × scale until `lab down` (default: when "
-            "the scenario's host has swap; needs root).",
-            show_default=False,
-        ),
-    ] = None,
+    accel: Accel = "auto",
+    free_page_reporting: FreePageReporting = False,
+    host_swap: HostSwap = None,
 ) -> None:
     """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, as `lab run`
     does, and leave them running: manage them with `juggler run`, remove them with

@@ -24,7 +24,6 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 from juggler.errors import LabError, MissingToolError
 from juggler.units import MIB
@@ -107,12 +106,7 @@ class SwapFile:
     def __enter__(self) -> SwapFile:
         return self.enable()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.disable()
 
 
