@@ -215,6 +215,7 @@ def simulate(
                 )
                 err.print(f"serving metrics at {server.url} ({pace:g} simulated seconds "
                           "per second)", highlight=False, soft_wrap=True)  # fmt: skip
+                stack.callback(exporter.watch_findings(path).stop)
             stack.enter_context(progress)
             task = progress.add_task(
                 f"simulating {loaded.name} ({loaded.manager.policy})",
@@ -670,6 +671,7 @@ def run_vms(
                 })  # fmt: skip
                 server = stack.enter_context(serve_metrics(metrics_addr, exporter.registry))
                 err.print(f"serving metrics at {server.url}", highlight=False, soft_wrap=True)
+                stack.callback(exporter.watch_findings(path).stop)
             summary = manage(target, path, policy=policy, interval_s=interval_s,
                              duration_s=duration_s, host_memory_bytes=host_bytes,
                              recorder=exporter)  # fmt: skip

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from tests.scrape import Scrape
 
+from juggler.diagnose import Finding
 from juggler.manager import ERROR_KINDS, STAGES
 from juggler.metrics.exporter import MetricsExporter
 from juggler.metrics.names import HOST_METRICS, TRUTH_METRICS, VM_METRICS
@@ -34,6 +35,9 @@ def _everything_exported() -> set[str]:
         exporter.record_event(1.0, None, kind, "x")
     for stage in STAGES:
         exporter.record_timing(stage, 0.01)
+    watcher = exporter.watch_findings(Path("no-such-run.sqlite"), period_s=3600)
+    watcher.update([Finding("A", 10.0, 20.0, "host_swap")])
+    watcher.stop()
     names = Scrape(exporter.text()).names()
     expected = {f"juggler_{m}" for m in HOST_METRICS + VM_METRICS + TRUTH_METRICS}
     assert expected <= names, expected - names
@@ -79,6 +83,7 @@ def test_the_dashboard_has_the_panels_the_issue_asks_for(dashboard: dict[str, An
         "resident_bytes", "host_swapped_bytes", "working_set_estimate_bytes",
         "guest_swap_in_bytes_per_s", "guest_swap_out_bytes_per_s", "slowdown",
         "decisions_total", "manager_errors_total", "last_observe_timestamp_seconds",
+        "finding_seconds",
     ):  # fmt: skip
         assert f"juggler_{metric}" in used, metric
 

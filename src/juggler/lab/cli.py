@@ -164,6 +164,7 @@ def run(
                 })  # fmt: skip
                 server = stack.enter_context(serve_metrics(metrics_addr, exporter.registry))
                 err.print(f"serving metrics at {server.url}", highlight=False, soft_wrap=True)
+                stack.callback(exporter.watch_findings(path).stop)
             if top:
                 summary = _run_lab_with_top(path, say, lambda stop, say: run_lab(
                     loaded, path, scale=scale, accel=accel,

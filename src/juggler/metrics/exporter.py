@@ -29,6 +29,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -37,6 +38,7 @@ from prometheus_client.exposition import start_http_server
 
 from juggler.errors import MetricsAddressError
 from juggler.manager import ERROR_KINDS, STAGES, Recorder
+from juggler.metrics.findings import FindingsWatcher
 from juggler.metrics.names import (
     HOST_METRICS,
     HOST_STATES,
@@ -260,6 +262,11 @@ class MetricsExporter(Recorder):
         histogram = self.stages.get(stage)
         if histogram is not None:
             histogram.observe(seconds)
+
+    def watch_findings(self, run: Path, period_s: float = 30.0) -> FindingsWatcher:
+        """Also export ``juggler diagnose``'s findings on ``run`` as it is written
+        (:mod:`juggler.metrics.findings`); stop the returned watcher at the end."""
+        return FindingsWatcher(run, self.registry, period_s).start()
 
     def text(self) -> str:
         """The metrics in the Prometheus text format (what a scrape gets)."""

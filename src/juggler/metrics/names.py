@@ -81,4 +81,5 @@ EXPORTER_METRICS: tuple[str, ...] = (
     "manager_decide_seconds",
     "manager_apply_seconds",
     "manager_loop_seconds",
+    "finding_seconds",
 )
