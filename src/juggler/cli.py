@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -622,6 +623,9 @@ def run_vms(
             f"{DEFAULT_METRICS_ADDR}; 'off' serves none).",
         ),
     ] = DEFAULT_METRICS_ADDR,
+    top: Annotated[
+        bool, typer.Option("--top", help="Watch the VMs live in `juggler top`; q stops managing.")
+    ] = False,
 ) -> None:
     """Manage running VMs (a `lab up` lab, or any QEMU with a QMP socket) until the
     duration ends or Ctrl-C; the VMs keep running. Summarizes like `simulate`."""
@@ -672,9 +676,17 @@ def run_vms(
                 server = stack.enter_context(serve_metrics(metrics_addr, exporter.registry))
                 err.print(f"serving metrics at {server.url}", highlight=False, soft_wrap=True)
                 stack.callback(exporter.watch_findings(path).stop)
-            summary = manage(target, path, policy=policy, interval_s=interval_s,
-                             duration_s=duration_s, host_memory_bytes=host_bytes,
-                             recorder=exporter)  # fmt: skip
+            def work(stop: threading.Event | None = None) -> dict[str, Any]:
+                return manage(target, path, policy=policy, interval_s=interval_s,
+                              duration_s=duration_s, host_memory_bytes=host_bytes,
+                              recorder=exporter, stop=stop)  # fmt: skip
+
+            if top:
+                from juggler.top import run_with_top
+
+                summary = run_with_top(path, work)
+            else:
+                summary = work()
     except JugglerError as error:
         _fail(error)
     if json_output:

@@ -158,12 +158,15 @@ def manage(
     duration_s: float | None = None,
     host_memory_bytes: int | None = None,
     recorder: Recorder | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Manage ``target``'s VMs for ``duration_s`` (None: until SIGINT or SIGTERM),
     write the run file, return the summary. A lab's policy and interval are the
     defaults, else ``juggler`` and 5 s.
 
     :param recorder: also record there (such as a live ``MetricsExporter``).
+    :param stop: ends the run between samples when set (``juggler top``'s quit); SIGINT
+        and SIGTERM do the same when called in the main thread.
 
     :raise PolicyError: When the policy is unknown.
     :raise StoreError: When the run file cannot be created.
@@ -175,7 +178,7 @@ def manage(
     if lab is not None and lab.max_step_bytes is not None and lab.dead_band_bytes is not None:
         limits = Limits(max_step_bytes=lab.max_step_bytes, dead_band_bytes=lab.dead_band_bytes)
     with (
-        _StopOnSignals() as stop,
+        _StopOnSignals(stop) as stop,
         QemuBackend(list(target.vms), host_memory_bytes=host_memory_bytes,
                     cgroup_path=Path(lab.cgroup) if lab else None) as backend,
         RunStore.create(out, run_meta(target, chosen.name, interval)) as store,
@@ -203,8 +206,8 @@ class _StopOnSignals:
     """While entered, SIGINT and SIGTERM set :attr:`event`; a second one raises
     KeyboardInterrupt. Outside the main thread signals cannot be caught: nothing is set."""
 
-    def __init__(self) -> None:
-        self.event = threading.Event()
+    def __init__(self, event: threading.Event | None = None) -> None:
+        self.event = event or threading.Event()
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:

@@ -16,6 +16,7 @@ from juggler.metrics.store import RunStore
 from juggler.top.data import RunReader
 from juggler.units import MIB
 
+from . import tmux as screens
 from .tmux import Tmux, juggler_command, needs_tmux, rows
 
 TINY = Path(__file__).parents[1] / "lab" / "data" / "tiny.toml"
@@ -138,3 +139,41 @@ def test_lab_run_top_shows_the_vms_and_q_stops_the_run_and_tears_the_lab_down(
         finished = store.meta()
     assert "wall_seconds" in finished  # closed like a complete run
     assert duration < 40  # stopped before the scenario's end (run time, not wall clock)
+
+
+@pytest.mark.lab
+@needs_tmux
+@pytest.mark.skipif(
+    shutil.which("qemu-system-x86_64") is None,
+    reason="qemu-system-x86_64 is not installed (run scripts/setup-lab.sh)",
+)
+def test_juggler_run_top_watches_running_vms_and_q_stops_managing_them(tmp_path: Path) -> None:
+    from juggler.lab.image import build_image
+    from juggler.lab.vm import LabVm, VmSpec
+
+    sockets = tmp_path / "vms"
+    web = LabVm(VmSpec("web", 128 * MIB, phases="0:16:uniform:20000"), build_image(),
+                workdir=sockets / "web")  # fmt: skip
+    out = tmp_path / "managed.sqlite"
+    tmux = None
+    try:
+        web.start()
+        tmux = Tmux(juggler_command(
+            "run", "--backend", "qemu", "--socket-dir", str(sockets), "--interval", "1s",
+            "--host-memory", "1GiB", "--metrics-addr", "off", "--top", "--out", str(out),
+        ), cwd=tmp_path)  # fmt: skip
+        screen = tmux.wait_for(
+            lambda s: "backend qemu" in s and screens.row(s, "web") and s, 300,
+            "the VM web on top's screen while juggler run manages it",
+        )  # fmt: skip
+        assert "P99" in screen, screen
+        tmux.keys("q")
+        assert tmux.wait_exit(120) == 0
+        with RunStore.open(out) as store:
+            assert store.meta()["ended"] == "signal"
+            assert store.query("SELECT COUNT(*) FROM vm_samples WHERE vm = 'web'")[0][0] >= 1
+        assert web.pid is not None and _alive(web.pid), "juggler run must leave its VMs running"
+    finally:
+        if tmux is not None:
+            tmux.kill()
+        web.stop()
