@@ -80,14 +80,16 @@ def hostswap_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @lab
 def test_diagnose_names_the_host_swapping_that_the_guests_cannot_see(hostswap_run: Path) -> None:
-    for vm in ("A", "B"):
-        # QEMU's major faults: the host read this guest's memory back from its swap
-        assert np.nansum(_series(hostswap_run, vm, "vm_host_swap_in_bytes_per_s")) > 16 * MIB
-        # while the guest itself never swapped (it has no swap disk)
-        assert np.nansum(_series(hostswap_run, vm, "guest_swap_in_bytes_per_s")) == 0
+    # B, growing into a host that has no room: QEMU's major faults say the host read
+    # its memory back from swap, while the guest itself never swapped (no swap disk)
+    assert np.nansum(_series(hostswap_run, "B", "vm_host_swap_in_bytes_per_s")) > 16 * MIB
+    assert np.nansum(_series(hostswap_run, "B", "guest_swap_in_bytes_per_s")) == 0
     with RunStore.open(hostswap_run) as store:
         findings = diagnose(store)
     causes = {(f.vm, f.cause) for f in findings}
-    host_side = {c for c in causes if c[1] in ("host_swap", "host_contention")}
-    assert host_side, causes
+    assert {c for c in causes if c[0] == "B"} & {("B", "host_swap"), ("B", "host_contention")}, (
+        causes
+    )
+    # A may be OOM-killed by the thrashing cgroup (see the scenario); whatever it
+    # suffered before is the host's doing too, never the guest's or a balloon's
     assert not {c for c in causes if c[1] in ("own_working_set", "balloon")}, causes
