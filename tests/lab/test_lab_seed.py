@@ -4,15 +4,17 @@
 quarter of its size, with the host's swap file, once under ``juggler`` and once
 under ``static``. Under static nothing balloons, so the host swaps guest memory
 out of the QEMU processes; under juggler the balloons take the guests' page
-cache and idle memory first, and the host swaps less. Both runs' figures are
-printed (``pytest -s`` shows them), A's latency among them.
+cache and idle memory first. Both runs' figures are printed (``pytest -s``
+shows them): host swap-out and A's latency.
 
-What is not asserted, because it is not what happens: that A's latency is
-better under juggler. Linux's host reclaim is not ESX's blind choice - it
+What is not asserted, because it is not what happens on the test machine:
+that juggler's host swap-out is lower (it was in four pairs of five, by 3-28%,
+and 31% higher in the fifth) and that A's latency is better under juggler (it
+was worse in all five). Linux's host reclaim is not ESX's blind choice - it
 swaps the pages the guests touched least (boot-time leftovers, cold cache) -
-so static hurts A little, while juggler's idle-memory tax has ballooned A
-before it grows and A swaps inside its guest until its balloon deflates
-(docs/lab.md has the measured figures).
+so static hurts A little, while in the lab's always-full cgroup juggler's
+idle-memory tax balloons A before it grows and its balloons churn
+(docs/lab.md has the measured figures and what to do next).
 """
 
 from __future__ import annotations
@@ -86,12 +88,18 @@ def _figures(run: Path, summary: dict[str, Any]) -> dict[str, Any]:
 
 
 @lab
-def test_juggler_keeps_host_swapping_lower_than_static(seed_runs: dict) -> None:
+def test_both_policies_run_the_story_to_its_end_and_only_juggler_balloons(
+    seed_runs: dict,
+) -> None:
+    for policy, (_, summary) in seed_runs.items():
+        assert [vm["name"] for vm in summary["vms"]] == ["A", "B", "C", "D"], policy
+        assert summary["duration_s"] >= 110, policy  # 2 minutes, every VM observed
+        assert summary["violations"] == {"reservation": 0, "guest_oom": 0}, policy
+        assert summary["host"]["host_swap_out_bytes"] > 0, policy  # the host did swap
+        assert all(vm["workload"] for vm in summary["vms"]), policy  # latency was reported
     juggler, static = seed_runs["juggler"][1], seed_runs["static"][1]
     assert static["decisions"] == 0 and juggler["decisions"] > 0
     assert max(vm["balloon_max_bytes"] or 0 for vm in juggler["vms"]) > 0
-    assert juggler["host"]["host_swap_out_bytes"] < static["host"]["host_swap_out_bytes"]
-    assert juggler["violations"] == {"reservation": 0, "guest_oom": 0}
 
 
 @lab
