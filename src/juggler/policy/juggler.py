@@ -43,7 +43,7 @@ hoarding idle memory gives it up first, whatever its shares::
                     that has some left, recompute its rho, until want is met
             guest memory target(v) = resident(v) - taken(v)
             every other guest that is not growing is held where it is:
-            guest memory = max(resident + host-swapped, used) + 3%
+            guest memory = resident + 3%
             (its never-touched memory costs the host nothing, but a Linux guest
             would fill it with page cache the host must then find)
         elif free > plenty (12%):
@@ -299,17 +299,12 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
                     or vm.name in stuck or vm.resident_bytes is None):
                 continue
             headroom = max(16 * MIB, int(params.hold_headroom * vm.configured_bytes))
-            # what the guest holds is resident or in host swap, and never less than
-            # it uses: a guest held at its resident memory alone, part of it swapped
-            # out by the host, would be squeezed below its use and rescued at once
-            held = max(vm.resident_bytes + (vm.host_swapped_bytes or 0),
-                       guest_used_bytes(vm) or 0)  # fmt: skip
-            hold = vm.configured_bytes - held - headroom
+            hold = vm.configured_bytes - vm.resident_bytes - headroom
             if hold > balloon_now(vm) + params.chunk_bytes:
                 targets[vm.name] = VmTarget(
                     hold,
-                    f"host free {free:.1%} < {params.high_free:.0%}: hold at "
-                    f"{format_size(held)} + {format_size(headroom)} (no new "
+                    f"host free {free:.1%} < {params.high_free:.0%}: hold at resident "
+                    f"{format_size(vm.resident_bytes)} + {format_size(headroom)} (no new "
                     "page cache while the host is short)",
                 )
         notes.append(f"short: want {format_size(want)}")
