@@ -20,13 +20,18 @@ from juggler.units import MIB
 OUTGROW = Path(__file__).parent / "data" / "outgrow.toml"
 
 
+def _lab_run(factory: pytest.TempPathFactory, scenario: Path) -> Path:
+    """Run ``scenario`` in the lab at scale 0.25 and return its run file."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for the cgroup (and the host swap file)")
+    out = factory.mktemp(scenario.stem) / "run.sqlite"
+    run_lab(load_scenario(scenario), out, scale=0.25)
+    return out
+
+
 @pytest.fixture(scope="module")
 def outgrow_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create cgroups")
-    out = tmp_path_factory.mktemp("outgrow") / "run.sqlite"
-    run_lab(load_scenario(OUTGROW), out, scale=0.25)
-    return out
+    return _lab_run(tmp_path_factory, OUTGROW)
 
 
 def _series(run: Path, vm: str, column: str) -> np.ndarray:
@@ -71,11 +76,7 @@ HOSTSWAP = Path(__file__).parent / "data" / "hostswap.toml"
 
 @pytest.fixture(scope="module")
 def hostswap_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.geteuid() != 0:
-        pytest.skip("needs root for the cgroup and the host swap file")
-    out = tmp_path_factory.mktemp("hostswap") / "run.sqlite"
-    run_lab(load_scenario(HOSTSWAP), out, scale=0.25)
-    return out
+    return _lab_run(tmp_path_factory, HOSTSWAP)
 
 
 @lab
