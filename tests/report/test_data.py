@@ -46,7 +46,8 @@ def test_the_seed_runs_layers_add_up_to_each_vms_configured_memory(
 
 
 def test_a_stack_above_configured_memory_is_shown_not_hidden() -> None:
-    # a lab VM's resident memory counts QEMU's own memory too
+    # (a real VM whose resident and swapped memory overlap in one sample, e.g. a
+    # VmRSS fallback that counts QEMU's own memory): the excess is drawn, not clipped
     vm = _vm([0, 1], configured=256 * MIB, configured_bytes=[256 * MIB] * 2,
              resident_bytes=[300 * MIB, 200 * MIB], host_swapped_bytes=[0, 0],
              balloon_actual_bytes=[0, 16 * MIB])  # fmt: skip

@@ -232,8 +232,8 @@ def _vm_section(data: ReportData, name: str, axis: TimeAxis) -> str:
         f"{_size(vm.reservation_bytes)}, limit {limit}, balloon driver "
         f"{'yes' if vm.balloon_present else 'no'}</p>"
         f"<h3>where its configured memory is</h3>{memory_svg}{_legend(memory_legend)}"
-        '<p class="caption">The layers add up to the configured memory (a lab VM\'s resident '
-        "memory includes QEMU's own, so its stack can stand higher). The balloon takes memory "
+        '<p class="caption">The layers add up to the configured memory (a real VM\'s resident '
+        "memory is its guest RAM's, without QEMU's own). The balloon takes memory "
         "from the top: its target is drawn down from the configured mark. The run file holds "
         "no amount of guest-swapped memory; the purple layer above the configured memory "
         "(those pages are on the guest's swap disk) integrates the guest's swap-out minus "
