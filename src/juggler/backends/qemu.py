@@ -47,7 +47,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from juggler.backends.console import ConsoleTail, summarize_reports
@@ -472,12 +471,7 @@ class QemuBackend:
     def __enter__(self) -> QemuBackend:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _run(self, work: Any) -> Any:

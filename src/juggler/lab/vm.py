@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from juggler.backends.console import WorkloadReport, parse_reports
 from juggler.errors import BootError, LabError, MissingToolError
@@ -148,12 +147,7 @@ class LabVm:
     def __enter__(self) -> LabVm:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def serial_text(self) -> str:
