@@ -16,14 +16,14 @@ from lab_helpers import alive, lab, wait_for
 from typer.testing import CliRunner
 
 from juggler.errors import StoreError
-from juggler.lab.cgroup import PREFIX, detect_parent
+from juggler.lab.cgroup import PREFIX, MemoryCgroup, detect_parent
 from juggler.lab.cli import lab_app
 from juggler.lab.run import (
     RUN_PREFIX,
-    _fresh_cgroup,
     _fresh_run_dir,
     plan,
     qemu_overhead_bytes,
+    remove_stale_cgroups,
     run_lab,
     workload_phases,
 )
@@ -98,9 +98,10 @@ def test_a_killed_runs_cgroup_processes_and_directory_are_removed() -> None:
     (stale / "cgroup.procs").write_text(str(orphan.pid))
     stale_dir = Path(tempfile.gettempdir()) / stale.name
     (stale_dir / "A").mkdir(parents=True)
-    with _fresh_cgroup(64 * MIB) as group:
-        assert group.path.name == f"{PREFIX}{RUN_PREFIX}{os.getpid()}"
+    with MemoryCgroup(f"{RUN_PREFIX}{os.getpid()}", 64 * MIB) as group:
+        remove_stale_cgroups()
         assert not stale.exists()
+        assert group.path.exists()  # this run's own cgroup: its process lives
         run_dir = _fresh_run_dir()
         assert not stale_dir.exists()
         run_dir.rmdir()

@@ -426,8 +426,3 @@ def remove_stale_cgroups() -> None:
     for stale in remove_stale(prefix=f"{PREFIX}{RUN_PREFIX}", keep=_run_is_alive):
         log.warning("removed the cgroup %s of a run that is gone", stale)
 
-
-def _fresh_cgroup(limit_bytes: int) -> MemoryCgroup:
-    """The run's cgroup ``juggler-lab-<pid>``, after removing those of dead runs."""
-    remove_stale_cgroups()
-    return MemoryCgroup(f"{RUN_PREFIX}{os.getpid()}", limit_bytes)
