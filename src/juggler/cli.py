@@ -23,9 +23,9 @@ from rich.table import Table
 from rich.text import Text
 
 from juggler import __version__
-from juggler.cli_options import JsonOutput
+from juggler.cli_options import JsonOutput, PolicyOverride, ScenarioFile
 from juggler.errors import JugglerError
-from juggler.metrics.exporter import DEFAULT_METRICS_ADDR
+from juggler.metrics.exporter import DEFAULT_METRICS_ADDR, MetricsExporter, exporting
 from juggler.units import format_duration, format_size, parse_duration
 
 #: simulated seconds per wall second of ``simulate --serve`` (10 minutes of the seed
@@ -116,13 +116,8 @@ def _load(scenario: str | None) -> tuple[Any, str, str]:
 
 @app.command()
 def simulate(
-    scenario: Annotated[
-        str | None,
-        typer.Argument(help="Scenario TOML file; the built-in seed story when omitted."),
-    ] = None,
-    policy: Annotated[
-        str | None, typer.Option("--policy", "-p", help="Policy (overrides the scenario's).")
-    ] = None,
+    scenario: ScenarioFile = None,
+    policy: PolicyOverride = None,
     duration: Annotated[
         str | None, typer.Option("--duration", "-d", help="Simulated time, e.g. 10m, 90s.")
     ] = None,
@@ -165,7 +160,6 @@ def simulate(
     ] = None,
 ) -> None:
     """Run a scenario on the simulated host and summarize what happened to each VM."""
-    from juggler.metrics.exporter import MetricsExporter, serve_metrics
     from juggler.policy import get_policy
     from juggler.simulate import default_run_path, run_simulation
     from juggler.summary import to_json
@@ -208,15 +202,13 @@ def simulate(
         with contextlib.ExitStack() as stack:
             exporter = None
             if serve:
-                exporter = MetricsExporter(info={
-                    "scenario": loaded.name, "policy": loaded.manager.policy, "backend": "sim",
-                })  # fmt: skip
-                server = stack.enter_context(
-                    serve_metrics(metrics_addr or DEFAULT_METRICS_ADDR, exporter.registry)
-                )
-                err.print(f"serving metrics at {server.url} ({pace:g} simulated seconds "
-                          "per second)", highlight=False, soft_wrap=True)  # fmt: skip
-                stack.callback(exporter.watch_findings(path).stop)
+                exporter = stack.enter_context(exporting(
+                    metrics_addr or DEFAULT_METRICS_ADDR, run=path, info={
+                        "scenario": loaded.name, "policy": loaded.manager.policy,
+                        "backend": "sim",
+                    },
+                ))  # fmt: skip
+                _say_serving(exporter, f" ({pace:g} simulated seconds per second)")
             stack.enter_context(progress)
             task = progress.add_task(
                 f"simulating {loaded.name} ({loaded.manager.policy})",
@@ -519,6 +511,12 @@ def _bytes(value: int | None) -> str:
     return format_size(value)
 
 
+def _say_serving(exporter: MetricsExporter, what: str = "") -> None:
+    """Tell the user (on stderr) where the live metrics are."""
+    url = exporter.server.url if exporter.server is not None else "(not serving)"
+    err.print(f"serving metrics at {url}{what}", highlight=False, soft_wrap=True)
+
+
 def _latency(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -632,7 +630,6 @@ def run_vms(
     import time as clock
 
     from juggler.manage import discover, manage
-    from juggler.metrics.exporter import MetricsExporter, serve_metrics
     from juggler.summary import to_json
     from juggler.units import parse_size
 
@@ -670,12 +667,11 @@ def run_vms(
         with contextlib.ExitStack() as stack:
             exporter = None
             if metrics_addr not in (None, "off"):
-                exporter = MetricsExporter(info={
+                exporter = stack.enter_context(exporting(metrics_addr, run=path, info={
                     "scenario": target.directory.name, "policy": policy or "", "backend": "qemu",
-                })  # fmt: skip
-                server = stack.enter_context(serve_metrics(metrics_addr, exporter.registry))
-                err.print(f"serving metrics at {server.url}", highlight=False, soft_wrap=True)
-                stack.callback(exporter.watch_findings(path).stop)
+                }))  # fmt: skip
+                _say_serving(exporter)
+
             def work(stop: threading.Event | None = None) -> dict[str, Any]:
                 return manage(target, path, policy=policy, interval_s=interval_s,
                               duration_s=duration_s, host_memory_bytes=host_bytes,

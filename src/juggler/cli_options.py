@@ -11,6 +11,15 @@ from typing import Annotated
 
 import typer
 
+ScenarioFile = Annotated[
+    str | None,
+    typer.Argument(help="Scenario TOML file; the built-in seed story when omitted."),
+]
+
+PolicyOverride = Annotated[
+    str | None, typer.Option("--policy", "-p", help="Policy (overrides the scenario's).")
+]
+
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
 
 Scale = Annotated[

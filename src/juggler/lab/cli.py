@@ -20,7 +20,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from juggler.backends import QemuBackend, QemuVm
-from juggler.cli_options import Accel, FreePageReporting, HostSwap, JsonOutput, Scale
+from juggler.cli_options import (
+    Accel,
+    FreePageReporting,
+    HostSwap,
+    JsonOutput,
+    PolicyOverride,
+    Scale,
+    ScenarioFile,
+)
 from juggler.errors import JugglerError
 from juggler.lab.image import build_image
 from juggler.lab.vm import LabVm, VmSpec
@@ -97,13 +105,8 @@ def boot(
 
 @lab_app.command()
 def run(
-    scenario: Annotated[
-        str | None,
-        typer.Argument(help="Scenario TOML file; the built-in seed story when omitted."),
-    ] = None,
-    policy: Annotated[
-        str | None, typer.Option("--policy", "-p", help="Policy (overrides the scenario's).")
-    ] = None,
+    scenario: ScenarioFile = None,
+    policy: PolicyOverride = None,
     scale: Scale = 0.25,
     duration: Annotated[
         str | None, typer.Option("--duration", "-d", help="Real time to run, e.g. 90s.")
@@ -132,9 +135,9 @@ def run(
 ) -> None:
     """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, manage them
     with the policy for the duration, summarize like ``simulate``, and tear down."""
-    from juggler.cli import _duration_option, _load, print_summary
+    from juggler.cli import _duration_option, _load, _say_serving, print_summary
     from juggler.lab.run import run_lab
-    from juggler.metrics.exporter import MetricsExporter, serve_metrics
+    from juggler.metrics.exporter import exporting
     from juggler.policy import get_policy
     from juggler.simulate import default_run_path
     from juggler.summary import to_json
@@ -159,12 +162,10 @@ def run(
         with contextlib.ExitStack() as stack:
             exporter = None
             if metrics_addr is not None:  # bound before any VM boots: a busy port fails fast
-                exporter = MetricsExporter(info={
+                exporter = stack.enter_context(exporting(metrics_addr, run=path, info={
                     "scenario": loaded.name, "policy": loaded.manager.policy, "backend": "qemu",
-                })  # fmt: skip
-                server = stack.enter_context(serve_metrics(metrics_addr, exporter.registry))
-                err.print(f"serving metrics at {server.url}", highlight=False, soft_wrap=True)
-                stack.callback(exporter.watch_findings(path).stop)
+                }))  # fmt: skip
+                _say_serving(exporter)
             if top:
                 summary = _run_lab_with_top(path, say, lambda stop, say: run_lab(
                     loaded, path, scale=scale, accel=accel,
@@ -190,10 +191,7 @@ def run(
 
 @lab_app.command()
 def up(
-    scenario: Annotated[
-        str | None,
-        typer.Argument(help="Scenario TOML file; the built-in seed story when omitted."),
-    ] = None,
+    scenario: ScenarioFile = None,
     scale: Scale = 0.25,
     name: Annotated[
         str | None, typer.Option("--name", help="The lab's name (default: the scenario's).")

@@ -348,19 +348,27 @@ def serve_metrics(addr: str, registry: CollectorRegistry) -> MetricsServer:
 
 @contextlib.contextmanager
 def exporting(
-    addr: str = DEFAULT_METRICS_ADDR, *, info: Mapping[str, str] | None = None
+    addr: str = DEFAULT_METRICS_ADDR,
+    *,
+    info: Mapping[str, str] | None = None,
+    run: Path | None = None,
 ) -> Iterator[MetricsExporter]:
     """A :class:`MetricsExporter` served at ``addr`` for the duration of the ``with``.
 
     The port is bound before the block runs, so a busy port fails before anything
     is booted or started. The exporter's ``server`` attribute is the running server.
+    With ``run`` (the run file being written), diagnose's findings on it are
+    exported too (:meth:`MetricsExporter.watch_findings`).
 
     :raise MetricsAddressError: As :func:`serve_metrics`.
     """
     exporter = MetricsExporter(info=info)
     with serve_metrics(addr, exporter.registry) as server:
         exporter.server = server
+        watcher = None if run is None else exporter.watch_findings(run)
         try:
             yield exporter
         finally:
+            if watcher is not None:
+                watcher.stop()
             exporter.server = None
