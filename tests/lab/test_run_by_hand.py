@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import sqlite3
 import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 
 from lab_helpers import alive, lab, wait_for
-from prometheus_client.parser import text_string_to_metric_families
+from tests.scrape import LiveCommand, scrape
 
-import juggler
 from juggler.errors import StoreError
 from juggler.lab.image import GuestImage
 from juggler.lab.vm import QEMU, LabVm, VmSpec
@@ -48,28 +44,24 @@ def test_run_manages_qemus_started_by_hand_until_sigterm_and_leaves_them_running
     # ghost: a socket nobody listens on (its QEMU is gone)
     with socket.socket(socket.AF_UNIX) as ghost:
         ghost.bind(str(vms / "ghost.sock"))
-    runner: subprocess.Popen[str] | None = None
+    runner: LiveCommand | None = None
     try:
         web.start()
         wait_for(lambda: (vms / "db.sock").is_socket(), 30, "db's QMP socket")
         out = tmp_path / "by-hand.sqlite"
-        env = dict(os.environ, PYTHONPATH=str(Path(juggler.__file__).parents[1]))
-        port = _free_port()
-        runner = subprocess.Popen([
-            sys.executable, "-m", "juggler.cli", "run", "--backend", "qemu", "--socket-dir",
-            str(vms), "--interval", "1s", "--host-memory", "1GiB", "--out", str(out),
-            "--metrics-addr", f"127.0.0.1:{port}",
-        ], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        runner = LiveCommand(
+            "run", "--backend", "qemu", "--socket-dir", str(vms), "--interval", "1s",
+            "--host-memory", "1GiB", "--out", str(out), "--metrics-addr", "127.0.0.1:0",
+        )  # fmt: skip
+        url = runner.url(timeout_s=60)
         wait_for(lambda: min(_samples(out).get("web", 0), _samples(out).get("db", 0)) >= 3,
                  120, "three samples of web and db")  # fmt: skip
         # the same run, live over HTTP for Prometheus
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
-            families = {f.name: f for f in text_string_to_metric_families(page.read().decode())}
-        resident = {s.labels["vm"]: s.value for s in families["juggler_resident_bytes"].samples}
+        resident = scrape(url).by_vm("juggler_resident_bytes")
         assert set(resident) == {"web", "db"} and resident["web"] > 0  # db is paused (-S)
-        runner.send_signal(signal.SIGTERM)
-        stdout, stderr = runner.communicate(timeout=60)
-        assert runner.returncode == 0, stdout + stderr
+        runner.process.send_signal(signal.SIGTERM)
+        code, stdout, stderr = runner.finish(timeout_s=60)
+        assert code == 0, stdout + stderr
         assert "metrics written to" in stdout and "web" in stdout and "db" in stdout
         with RunStore.open(out) as store:
             meta = store.meta()
@@ -83,16 +75,10 @@ def test_run_manages_qemus_started_by_hand_until_sigterm_and_leaves_them_running
         assert configured == {"web": 128 * MIB, "db": 128 * MIB}
         assert web.pid is not None and alive(web.pid) and db.poll() is None
     finally:
-        if runner is not None and runner.poll() is None:
-            runner.kill()
-            runner.wait()
+        if runner is not None:
+            runner.stop()
         web.stop()
         db.terminate()
         db.wait(timeout=30)
     assert not alive(db.pid)
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,13 +22,18 @@ from .tmux import Tmux, juggler_command, needs_tmux, rows
 
 TINY = Path(__file__).parents[1] / "lab" / "data" / "tiny.toml"
 
-
-@pytest.mark.lab
-@needs_tmux
-@pytest.mark.skipif(
+needs_qemu = pytest.mark.skipif(
     shutil.which("qemu-system-x86_64") is None,
     reason="qemu-system-x86_64 is not installed (run scripts/setup-lab.sh)",
 )
+
+
+def lab_in_tmux(test: Callable[..., None]) -> Callable[..., None]:
+    """A test that boots real QEMU guests and reads top's screen in tmux."""
+    return pytest.mark.lab(needs_tmux(needs_qemu(test)))
+
+
+@lab_in_tmux
 def test_top_follows_a_lab_run_from_before_its_file_exists(tmp_path: Path) -> None:
     out = tmp_path / "lab.sqlite"
     tmux = Tmux(juggler_command("top", str(out)), cwd=tmp_path)
@@ -98,12 +104,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.lab
-@needs_tmux
-@pytest.mark.skipif(
-    shutil.which("qemu-system-x86_64") is None,
-    reason="qemu-system-x86_64 is not installed (run scripts/setup-lab.sh)",
-)
+@lab_in_tmux
 def test_lab_run_top_shows_the_vms_and_q_stops_the_run_and_tears_the_lab_down(
     tmp_path: Path,
 ) -> None:
@@ -141,12 +142,7 @@ def test_lab_run_top_shows_the_vms_and_q_stops_the_run_and_tears_the_lab_down(
     assert duration < 40  # stopped before the scenario's end (run time, not wall clock)
 
 
-@pytest.mark.lab
-@needs_tmux
-@pytest.mark.skipif(
-    shutil.which("qemu-system-x86_64") is None,
-    reason="qemu-system-x86_64 is not installed (run scripts/setup-lab.sh)",
-)
+@lab_in_tmux
 def test_juggler_run_top_watches_running_vms_and_q_stops_managing_them(tmp_path: Path) -> None:
     from juggler.lab.image import build_image
     from juggler.lab.vm import LabVm, VmSpec
