@@ -97,6 +97,28 @@ class _GuestCounters:
 
 
 @dataclass
+class _Counters:
+    """Counters read at each observation, turned into per-second changes."""
+
+    at: float | None = None
+    values: dict[str, int | None] = field(default_factory=dict)
+
+    def changes(self, values: dict[str, int | None]) -> dict[str, float | None] | None:
+        """Each counter's change per second since the previous reading (None where
+        either reading is unknown); None for the first reading."""
+        now = time.monotonic()
+        at, previous = self.at, self.values
+        self.at, self.values = now, values
+        if at is None or now <= at:
+            return None
+        return {
+            key: None if value is None or previous.get(key) is None
+            else (value - previous[key]) / (now - at)  # type: ignore[operator]
+            for key, value in values.items()
+        }  # fmt: skip
+
+
+@dataclass
 class _VmState:
     """What the backend remembers about one VM between observations."""
 
@@ -110,10 +132,10 @@ class _VmState:
     counters: _GuestCounters | None = None
     rates: dict[str, float | None] = field(default_factory=dict)
     console: ConsoleTail | None = None
-    #: (monotonic time, bytes read, bytes written) at the previous observation
-    disk: tuple[float, int, int] | None = None
-    #: (monotonic time, swapped bytes, QEMU's major faults) at the previous observation
-    swap: tuple[float, int, int | None] | None = None
+    #: the guest's disk bytes read and written (QMP blockstats)
+    disk: _Counters = field(default_factory=lambda: _Counters())
+    #: its swapped-out memory and QEMU's major faults (/proc)
+    swap: _Counters = field(default_factory=lambda: _Counters())
 
 
 class AsyncQemuBackend:
@@ -323,16 +345,15 @@ class AsyncQemuBackend:
             return {}  # a QEMU without block layer commands: unknown, not an error
         if not devices:
             return {}
-        read = sum(int(d.get("stats", {}).get("rd_bytes", 0)) for d in devices)
-        written = sum(int(d.get("stats", {}).get("wr_bytes", 0)) for d in devices)
-        now = time.monotonic()
-        previous, state.disk = state.disk, (now, read, written)
-        if previous is None or now <= previous[0]:
+        change = state.disk.changes({
+            "read": sum(int(d.get("stats", {}).get("rd_bytes", 0)) for d in devices),
+            "written": sum(int(d.get("stats", {}).get("wr_bytes", 0)) for d in devices),
+        })  # fmt: skip
+        if change is None:
             return {}
-        elapsed = now - previous[0]
         return {
-            "vm_disk_read_bytes_per_s": max(0, read - previous[1]) / elapsed,
-            "vm_disk_write_bytes_per_s": max(0, written - previous[2]) / elapsed,
+            "vm_disk_read_bytes_per_s": max(0.0, change["read"] or 0.0),
+            "vm_disk_write_bytes_per_s": max(0.0, change["written"] or 0.0),
         }
 
     async def _ensure_connected(self, state: _VmState) -> None:
@@ -340,7 +361,8 @@ class AsyncQemuBackend:
         if state.channel.runstate is Runstate.RUNNING:
             return
         await state.channel.connect()
-        state.disk = state.swap = None  # counters of a previous QEMU process mean nothing now
+        # counters of a previous QEMU process mean nothing now
+        state.disk, state.swap = _Counters(), _Counters()
         summary = await state.channel.execute("query-memory-size-summary")
         state.configured_bytes = int(summary["base-memory"])
         if state.vm.pid is None:
@@ -413,21 +435,19 @@ def _swap_rates(state: _VmState, swapped: int | None, faults: int | None) -> dic
     memory and QEMU's major faults (see the module's docstring)."""
     if swapped is None:
         return {}
-    now = time.monotonic()
-    previous, state.swap = state.swap, (now, swapped, faults)
-    if previous is None or now <= previous[0]:
+    change = state.swap.changes({"swapped": swapped, "faults": faults})
+    if change is None:
         return {}
-    elapsed = now - previous[0]
-    change = (swapped - previous[1]) / elapsed
-    if faults is None or previous[2] is None:
+    net = change["swapped"] or 0.0
+    if change["faults"] is None:
         return {
-            "vm_host_swap_out_bytes_per_s": max(0.0, change),
-            "vm_host_swap_in_bytes_per_s": max(0.0, -change),
+            "vm_host_swap_out_bytes_per_s": max(0.0, net),
+            "vm_host_swap_in_bytes_per_s": max(0.0, -net),
         }
-    swap_in = max(0, faults - previous[2]) * PAGE_BYTES / elapsed
+    swap_in = max(0.0, change["faults"]) * PAGE_BYTES
     return {
         "vm_host_swap_in_bytes_per_s": swap_in,
-        "vm_host_swap_out_bytes_per_s": max(0.0, change + swap_in),
+        "vm_host_swap_out_bytes_per_s": max(0.0, net + swap_in),
     }
 
 
