@@ -15,6 +15,7 @@ from pathlib import Path
 
 from juggler.errors import BackendError
 from juggler.observation import HostSample
+from juggler.psi import read_avg10
 
 KIB = 1024
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -136,7 +137,7 @@ class HostReader:
         if "SwapTotal" in meminfo and "SwapFree" in meminfo:
             swap_used = meminfo["SwapTotal"] - meminfo["SwapFree"]
         swap_in, swap_out = self._swap_rates(now_s)
-        some, full = self._psi()
+        some, full = read_avg10(self.proc_root / "pressure" / "memory")
         return HostSample(
             host_memory_bytes=total,
             host_available_bytes=max(0, available),
@@ -165,18 +166,3 @@ class HostReader:
             max(0, pswpin - previous[1]) * PAGE_BYTES / elapsed,
             max(0, pswpout - previous[2]) * PAGE_BYTES / elapsed,
         )
-
-    def _psi(self) -> tuple[float | None, float | None]:
-        """``some`` and ``full`` avg10 of ``/proc/pressure/memory`` (percent of time stalled)."""
-        try:
-            text = (self.proc_root / "pressure" / "memory").read_text()
-        except OSError:
-            return None, None
-        values: dict[str, float] = {}
-        for line in text.splitlines():
-            kind, *pairs = line.split()
-            for pair in pairs:
-                key, _, value = pair.partition("=")
-                if key == "avg10":
-                    values[kind] = float(value)
-        return values.get("some"), values.get("full")

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from juggler.errors import LabError
+from juggler.psi import read_avg10
 
 PREFIX = "juggler-"
 V1_ROOT = Path("/sys/fs/cgroup/memory")
@@ -75,21 +76,6 @@ def _read_stat(path: Path) -> dict[str, int]:
     return stat
 
 
-def _read_psi(path: Path) -> tuple[float | None, float | None]:
-    values: dict[str, float] = {}
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return None, None
-    for line in lines:
-        kind, *pairs = line.split()
-        for pair in pairs:
-            key, _, value = pair.partition("=")
-            if key == "avg10":
-                values[kind] = float(value)
-    return values.get("some"), values.get("full")
-
-
 def cgroup_version(path: Path) -> int:
     """1 or 2, from the files a cgroup directory holds."""
     return 2 if (path / "memory.current").exists() else 1
@@ -105,7 +91,7 @@ def read_memory(path: Path) -> CgroupMemory:
         if usage is None:
             raise LabError(f"cannot read {path / 'memory.current'}")
         stat = _read_stat(path / "memory.stat")
-        some, full = _read_psi(path / "memory.pressure")
+        some, full = read_avg10(path / "memory.pressure")
         return CgroupMemory(
             usage_bytes=usage,
             limit_bytes=_read_int(path / "memory.max"),
