@@ -58,3 +58,13 @@ def test_process_memory_reads_rss_and_swap() -> None:
 def test_a_vanished_process_is_a_backend_error() -> None:
     with pytest.raises(BackendError, match=r"^cannot read memory of process 999999: "):
         process_memory(PROC, 999999)
+
+
+def test_counters_turn_readings_into_changes_per_second() -> None:
+    from juggler.backends.linuxhost import Counters
+
+    counters = Counters()
+    assert counters.changes({"a": 100, "b": None}, 10.0) is None  # one reading: no rate
+    assert counters.changes({"a": 160, "b": 5}, 12.0) == {"a": 30.0, "b": None}
+    assert counters.changes({"a": 150, "b": 9}, 14.0) == {"a": -5.0, "b": 2.0}
+    assert counters.changes({"a": 150, "b": 9}, 14.0) is None  # no time passed

@@ -11,6 +11,7 @@ never a made-up number.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from juggler.errors import BackendError
@@ -111,6 +112,37 @@ def process_major_faults(proc_root: Path, pid: int) -> int | None:
         return None
 
 
+@dataclass
+class Counters:
+    """Cumulative counters read at each sample, turned into per-second changes.
+
+    Why one class: the host's swap counters, a VM's disk counters and its swapped
+    memory all become rates the same way, and every reading after a restart or
+    a gap must be paired with the one before it and nothing else.
+    """
+
+    at: float | None = None
+    values: dict[str, int | None] = field(default_factory=dict)
+
+    def changes(
+        self, values: dict[str, int | None], now_s: float
+    ) -> dict[str, float | None] | None:
+        """Each counter's change per second since the previous reading (None where
+        either reading is unknown); None for the first reading.
+
+        :param now_s: a monotonic clock reading, in seconds.
+        """
+        at, previous = self.at, self.values
+        self.at, self.values = now_s, values
+        if at is None or now_s <= at:
+            return None
+        return {
+            key: None if value is None or previous.get(key) is None
+            else (value - previous[key]) / (now_s - at)  # type: ignore[operator]
+            for key, value in values.items()
+        }  # fmt: skip
+
+
 class HostReader:
     """Samples host memory; keeps the previous swap counters to turn them into rates.
 
@@ -119,7 +151,7 @@ class HostReader:
 
     def __init__(self, proc_root: Path = Path("/proc")) -> None:
         self.proc_root = Path(proc_root)
-        self._previous: tuple[float, int, int] | None = None
+        self._swap = Counters()
 
     def sample(self, now_s: float) -> HostSample:
         """The host now; swap rates are over the time since the previous sample.
@@ -158,11 +190,10 @@ class HostReader:
             pswpin, pswpout = int(counters["pswpin"]), int(counters["pswpout"])
         except (KeyError, ValueError):
             return None, None
-        previous, self._previous = self._previous, (now_s, pswpin, pswpout)
-        if previous is None or now_s <= previous[0]:
+        change = self._swap.changes({"in": pswpin, "out": pswpout}, now_s)
+        if change is None:
             return None, None
-        elapsed = now_s - previous[0]
         return (
-            max(0, pswpin - previous[1]) * PAGE_BYTES / elapsed,
-            max(0, pswpout - previous[2]) * PAGE_BYTES / elapsed,
+            max(0.0, change["in"] or 0.0) * PAGE_BYTES,
+            max(0.0, change["out"] or 0.0) * PAGE_BYTES,
         )

@@ -52,6 +52,7 @@ from typing import Any
 from juggler.backends.console import ConsoleTail, summarize_reports
 from juggler.backends.linuxhost import (
     PAGE_BYTES,
+    Counters,
     HostReader,
     guest_ram_memory,
     process_major_faults,
@@ -97,28 +98,6 @@ class _GuestCounters:
 
 
 @dataclass
-class _Counters:
-    """Counters read at each observation, turned into per-second changes."""
-
-    at: float | None = None
-    values: dict[str, int | None] = field(default_factory=dict)
-
-    def changes(self, values: dict[str, int | None]) -> dict[str, float | None] | None:
-        """Each counter's change per second since the previous reading (None where
-        either reading is unknown); None for the first reading."""
-        now = time.monotonic()
-        at, previous = self.at, self.values
-        self.at, self.values = now, values
-        if at is None or now <= at:
-            return None
-        return {
-            key: None if value is None or previous.get(key) is None
-            else (value - previous[key]) / (now - at)  # type: ignore[operator]
-            for key, value in values.items()
-        }  # fmt: skip
-
-
-@dataclass
 class _VmState:
     """What the backend remembers about one VM between observations."""
 
@@ -133,9 +112,9 @@ class _VmState:
     rates: dict[str, float | None] = field(default_factory=dict)
     console: ConsoleTail | None = None
     #: the guest's disk bytes read and written (QMP blockstats)
-    disk: _Counters = field(default_factory=lambda: _Counters())
+    disk: Counters = field(default_factory=Counters)
     #: its swapped-out memory and QEMU's major faults (/proc)
-    swap: _Counters = field(default_factory=lambda: _Counters())
+    swap: Counters = field(default_factory=Counters)
 
 
 class AsyncQemuBackend:
@@ -348,7 +327,7 @@ class AsyncQemuBackend:
         change = state.disk.changes({
             "read": sum(int(d.get("stats", {}).get("rd_bytes", 0)) for d in devices),
             "written": sum(int(d.get("stats", {}).get("wr_bytes", 0)) for d in devices),
-        })  # fmt: skip
+        }, time.monotonic())  # fmt: skip
         if change is None:
             return {}
         return {
@@ -362,7 +341,7 @@ class AsyncQemuBackend:
             return
         await state.channel.connect()
         # counters of a previous QEMU process mean nothing now
-        state.disk, state.swap = _Counters(), _Counters()
+        state.disk, state.swap = Counters(), Counters()
         summary = await state.channel.execute("query-memory-size-summary")
         state.configured_bytes = int(summary["base-memory"])
         if state.vm.pid is None:
@@ -435,7 +414,7 @@ def _swap_rates(state: _VmState, swapped: int | None, faults: int | None) -> dic
     memory and QEMU's major faults (see the module's docstring)."""
     if swapped is None:
         return {}
-    change = state.swap.changes({"swapped": swapped, "faults": faults})
+    change = state.swap.changes({"swapped": swapped, "faults": faults}, time.monotonic())
     if change is None:
         return {}
     net = change["swapped"] or 0.0
