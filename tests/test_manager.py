@@ -46,6 +46,17 @@ def test_guard_limits_the_step_and_ignores_tiny_changes():
     assert tiny == {}
 
 
+def test_guard_leaves_a_balloon_on_its_way_when_the_policy_has_no_wish():
+    # a real guest inflates a few hundred MiB over seconds: halfway there at the next
+    # interval, a policy with nothing to say must not stop it where it is
+    obs = _obs(_vm(balloon_target_bytes=400 * MIB, balloon_actual_bytes=150 * MIB))
+    assert guard(Decision(), obs, Limits(max_step_bytes=2**40)) == {}
+    # the guard's own rules still apply to the target it keeps
+    obs = _obs(_vm(balloon_target_bytes=400 * MIB, balloon_actual_bytes=150 * MIB,
+                   reservation_bytes=700 * MIB))
+    assert guard(Decision(), obs, Limits(max_step_bytes=2**40))["v"].balloon_bytes == 324 * MIB
+
+
 def test_guard_deflates_a_guest_about_to_run_out_of_memory_whatever_the_policy_says():
     obs = _obs(_vm(balloon_target_bytes=600 * MIB, balloon_actual_bytes=600 * MIB,
                    guest_total_bytes=424 * MIB, guest_available_bytes=4 * MIB))

@@ -88,8 +88,12 @@ def guard(wish: Decision, obs: Observation, limits: Limits) -> dict[str, VmTarge
         if not vm.balloon_present or vm.name in obs.missing:
             continue
         now = balloon_now(vm)
+        current_target = vm.balloon_target_bytes if vm.balloon_target_bytes is not None else now
         wished = wish.targets.get(vm.name)
-        target = now if wished is None or wished.balloon_bytes is None else wished.balloon_bytes
+        # no wish keeps the target, not the balloon's size now: a balloon still on its
+        # way (a guest inflates a few hundred MiB in seconds) would be stopped halfway
+        target = (current_target if wished is None or wished.balloon_bytes is None
+                  else wished.balloon_bytes)
         reason = wished.reason if wished is not None else ""
         notes = []
         rescue = _oom_rescue(vm, limits)
@@ -108,7 +112,6 @@ def guard(wish: Decision, obs: Observation, limits: Limits) -> dict[str, VmTarge
         if abs(step) > limits.max_step_bytes:
             target = now + (limits.max_step_bytes if step > 0 else -limits.max_step_bytes)
             notes.append(f"step limited to {format_size(limits.max_step_bytes)}")
-        current_target = vm.balloon_target_bytes if vm.balloon_target_bytes is not None else now
         if abs(target - current_target) < limits.dead_band_bytes and rescue is None:
             continue
         if target == current_target:
