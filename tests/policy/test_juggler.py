@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from tests.policy.conftest import make_state
 
@@ -112,6 +114,23 @@ def test_a_growing_guest_is_neither_donor_nor_held():
     after = guest("grow", resident=1100 * MIB, available=900 * MIB, touched=40)
     decision = decide(host(0.03, after, swapping=True, time_s=25.0), Params(), state)
     assert "grow" not in decision.targets
+
+
+def test_a_held_guest_keeps_what_it_uses_unless_the_host_reads_its_memory_back():
+    # the host swapped 450 MiB of the guest's cold pages: resident is below what it uses
+    cold = guest("cold", resident=1200 * MIB, available=400 * MIB)
+    used = 2 * GIB - 400 * MIB
+    need_floor = int(0.05 * 2 * GIB)
+    held = decide(host(0.03, cold, swapping=True), Params(), make_state()).targets["cold"]
+    # held at what it uses plus the need floor: not needy at the next interval
+    assert held.balloon_bytes == 2 * GIB - (used + need_floor)
+    assert "hold at used" in held.reason
+    # while the host reads its memory back, the guest is held at resident + 3%: it picks
+    # what to page better than the host did
+    read_back = dataclasses.replace(cold, vm_host_swap_in_bytes_per_s=4 * MIB)
+    held = decide(host(0.03, read_back, swapping=True), Params(), make_state()).targets["cold"]
+    assert held.balloon_bytes == 2 * GIB - (1200 * MIB + int(0.03 * 2 * GIB))
+    assert "hold at resident" in held.reason
 
 
 def test_registered_with_its_parameters():

@@ -89,15 +89,27 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     return value
 
 
-def guest_needs_memory(vm: VmSample, floor_fraction: float = 0.05) -> bool:
+#: a guest with less than this fraction of its memory available (and at least 16 MiB) is short
+NEED_FRACTION = 0.05
+
+
+def need_floor_bytes(guest_total_bytes: int) -> int:
+    """Available memory below which a guest counts as short of memory.
+
+    A policy that squeezes a guest below this makes it needy at the next
+    interval and must give the memory back: donors keep at least this much.
+    """
+    return max(16 * MIB, int(NEED_FRACTION * guest_total_bytes))
+
+
+def guest_needs_memory(vm: VmSample) -> bool:
     """True when the guest shows it is short of memory: swapping in, or almost
     nothing available. Unknown statistics are not taken as need."""
     if vm.guest_swap_in_bytes_per_s is not None and vm.guest_swap_in_bytes_per_s > 64 * 1024:
         return True
     if vm.guest_available_bytes is None or vm.guest_total_bytes is None:
         return False
-    floor = max(16 * MIB, floor_fraction * vm.guest_total_bytes)
-    return vm.guest_available_bytes < floor
+    return vm.guest_available_bytes < need_floor_bytes(vm.guest_total_bytes)
 
 
 def balloon_now(vm: VmSample) -> int:

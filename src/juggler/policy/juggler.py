@@ -43,9 +43,13 @@ hoarding idle memory gives it up first, whatever its shares::
                     that has some left, recompute its rho, until want is met
             guest memory target(v) = resident(v) - taken(v)
             every other guest that is not growing is held where it is:
-            guest memory = resident + 3%
+            guest memory = max(resident + 3%, used + need floor (5%))
             (its never-touched memory costs the host nothing, but a Linux guest
-            would fill it with page cache the host must then find)
+            would fill it with page cache the host must then find; it keeps what it
+            uses, or it would show need at the next interval and the balloons churn)
+            -- but while the host reads the VM's memory back (host swap-in above
+            128 KiB/s: the host swapped part of its working set), guest memory =
+            resident + 3%: the guest picks what to page better than the host did
         elif free > plenty (12%):
             give (free - target) back: to the ballooned VMs with the highest rho first
         else, rebalance: page cache and free memory a guest holds beyond what it uses
@@ -66,7 +70,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from juggler.observation import Decision, Observation, VmSample, VmTarget
-from juggler.policy.base import PolicyState, balloon_now, guest_needs_memory, guest_used_bytes
+from juggler.policy.base import (
+    PolicyState,
+    balloon_now,
+    guest_needs_memory,
+    guest_used_bytes,
+    need_floor_bytes,
+)
 from juggler.policy.workingset import WorkingSetEstimator
 from juggler.units import MIB, format_size
 
@@ -102,6 +112,9 @@ class Params:
     #: a held guest keeps this fraction of its memory free (8%, above the 5% at which
     #: it counts as needy, measured worse on the suite: see docs/comparison.md)
     hold_headroom: float = 0.03
+    #: a held guest keeps at least what it uses plus the need floor, unless the host
+    #: reads its memory back faster than this (then it is held at resident + headroom)
+    hold_swap_in_bytes_per_s: float = 128 * 1024
     #: rebalance when a guest holds at least this much memory it does not use ...
     rebalance_bytes: int = 64 * MIB
     #: ... and has not used within this window (bursts come back)
@@ -298,13 +311,12 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
             if (not vm.balloon_present or vm.name in targets or vm.name in growing
                     or vm.name in stuck or vm.resident_bytes is None):
                 continue
-            headroom = max(16 * MIB, int(params.hold_headroom * vm.configured_bytes))
-            hold = vm.configured_bytes - vm.resident_bytes - headroom
+            guest, why = _hold_size(vm, params)
+            hold = vm.configured_bytes - guest
             if hold > balloon_now(vm) + params.chunk_bytes:
                 targets[vm.name] = VmTarget(
                     hold,
-                    f"host free {free:.1%} < {params.high_free:.0%}: hold at resident "
-                    f"{format_size(vm.resident_bytes)} + {format_size(headroom)} (no new "
+                    f"host free {free:.1%} < {params.high_free:.0%}: hold at {why} (no new "
                     "page cache while the host is short)",
                 )
         notes.append(f"short: want {format_size(want)}")
@@ -331,6 +343,32 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
     elif free >= params.high_free and ballooned:
         _rebalance(ballooned, donors, targets, recent_peak, working_sets, params, notes)
     return Decision(targets=targets, notes=tuple(notes))
+
+
+def _hold_size(vm: VmSample, params: Params) -> tuple[int, str]:
+    """The guest memory a held guest keeps, and why.
+
+    Its resident memory plus the headroom stops new page cache. A host whose
+    reclaim picked the VM's coldest pages (Linux's LRU) leaves resident below
+    what the guest uses; holding there makes the guest page those pages a
+    second time, and squeezes it into need, so the balloon churns. So a held
+    guest keeps what it uses plus the need floor - unless the host is reading
+    its memory back (a host that picks blindly, as ESX's does, swapped part of
+    its working set): then the guest is better placed to choose its victims.
+    """
+    assert vm.resident_bytes is not None
+    headroom = max(16 * MIB, int(params.hold_headroom * vm.configured_bytes))
+    at_resident = vm.resident_bytes + headroom
+    why = f"resident {format_size(vm.resident_bytes)} + {format_size(headroom)}"
+    used = guest_used_bytes(vm)
+    host_reads = (vm.vm_host_swap_in_bytes_per_s or 0.0) > params.hold_swap_in_bytes_per_s
+    if used is None or vm.guest_total_bytes is None or host_reads:
+        return at_resident, why
+    floor = need_floor_bytes(vm.guest_total_bytes)
+    at_used = used + floor
+    if at_used > at_resident:
+        return at_used, f"used {format_size(used)} + {format_size(floor)}"
+    return at_resident, why
 
 
 def _rebalance(ballooned: list[VmSample], donors: list[_Donor], targets: dict[str, VmTarget],
