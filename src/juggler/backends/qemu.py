@@ -129,7 +129,10 @@ class AsyncQemuBackend:
         memory; when given, host memory and swap are the cgroup's (and
         ``host_memory_bytes`` is only used if the cgroup has no limit).
     :param timeout_s: how long one QMP connect or command may take.
-    :param stats_interval_s: how often guests are asked for balloon statistics.
+    :param stats_interval_s: how often guests are asked for balloon statistics
+        (QEMU takes whole seconds). Every second: the policy compares the guest's
+        figures with resident memory read now, and with 2 s stale figures it took a
+        guest's fresh growth for reclaimable memory in the lab.
     """
 
     def __init__(
@@ -140,7 +143,7 @@ class AsyncQemuBackend:
         host_memory_bytes: int | None = None,
         cgroup_path: Path | None = None,
         timeout_s: float = 2.0,
-        stats_interval_s: int = 2,
+        stats_interval_s: int = 1,
     ) -> None:
         names = [vm.name for vm in vms]
         if len(set(names)) != len(names):
