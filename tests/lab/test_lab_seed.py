@@ -1,20 +1,23 @@
 """The seed story for real: four QEMU guests, A grows, the host runs short.
 
-``examples/lab-seed.toml`` (the seed story compressed to 2 minutes) runs at a
-quarter of its size, with the host's swap file, once under ``juggler`` and once
-under ``static``. Under static nothing balloons, so the host swaps guest memory
-out of the QEMU processes; under juggler the balloons take the guests' page
-cache and idle memory first. Both runs' figures are printed (``pytest -s``
-shows them): host swap-out and A's latency.
+``examples/lab-seed.toml`` (the seed story compressed to 2 minutes) runs at its
+full size (four 1 GiB guests on a 2 GiB host, with a 2 GiB host swap file),
+once under ``juggler`` and once under ``static``. Under static nothing
+balloons, so the host swaps guest memory out of the QEMU processes; under
+juggler the balloons take the guests' never-touched memory and page cache
+first. Both runs' figures are printed (``pytest -s`` shows them).
 
-What is not asserted, because it is not what happens on the test machine:
-that juggler's host swap-out is lower (it was in four pairs of five, by 3-28%,
-and 31% higher in the fifth) and that A's latency is better under juggler (it
-was worse in all five). Linux's host reclaim is not ESX's blind choice - it
-swaps the pages the guests touched least (boot-time leftovers, cold cache) -
-so static hurts A little, while in the lab's always-full cgroup juggler's
-idle-memory tax balloons A before it grows and its balloons churn
-(docs/lab.md has the measured figures and what to do next).
+Asserted: juggler's host swap-out is lower. Measured on the test machine at this
+size: 240-315 MiB in seven juggler runs (while its hold rule was tuned), against
+353-480 MiB in three static runs.
+
+Not asserted, because it does not hold on the test machine: that A's latency is
+better under juggler (A's mean p99 was lower in one pair of four, higher in three). Under
+TCG a guest's balloon driver and reclaim run emulated on the same two cores as
+every guest's workload, and juggler moves 6-7 GiB of balloon in two minutes:
+every guest's accesses per second drop 10-25% under juggler, A's among them,
+while Linux's host reclaim (unlike ESX's blind choice) swaps the pages the
+guests touched least, so static costs A little. docs/lab.md has the figures.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from juggler.metrics.store import RunStore
 from juggler.scenario import load_scenario
 
 LAB_SEED = Path(__file__).parents[2] / "examples" / "lab-seed.toml"
-SCALE = 0.25
+SCALE = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +103,13 @@ def test_both_policies_run_the_story_to_its_end_and_only_juggler_balloons(
     juggler, static = seed_runs["juggler"][1], seed_runs["static"][1]
     assert static["decisions"] == 0 and juggler["decisions"] > 0
     assert max(vm["balloon_max_bytes"] or 0 for vm in juggler["vms"]) > 0
+
+
+@lab
+def test_juggler_keeps_the_host_cgroup_swapping_less_than_static(seed_runs: dict) -> None:
+    juggler, static = (seed_runs[policy][1]["host"]["host_swap_out_bytes"]
+                       for policy in ("juggler", "static"))
+    assert juggler < static, (juggler / 2**20, static / 2**20)
 
 
 @lab
