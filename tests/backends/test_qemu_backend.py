@@ -96,7 +96,7 @@ def test_observe_reads_qmp_guest_stats_and_proc(
     assert ("qom-set", {
         "path": "/machine/peripheral/balloon0",
         "property": "guest-stats-polling-interval",
-        "value": 2,
+        "value": 1,
     }) in vm.received  # fmt: skip
 
 
