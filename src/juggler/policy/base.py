@@ -97,7 +97,7 @@ def need_floor_bytes(guest_total_bytes: int) -> int:
     """Available memory below which a guest counts as short of memory.
 
     A policy that squeezes a guest below this makes it needy at the next
-    interval and must give the memory back: donors keep at least this much.
+    interval and must give the memory back (juggler's held guests keep it).
     """
     return max(16 * MIB, int(NEED_FRACTION * guest_total_bytes))
 
