@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -45,6 +45,20 @@ err = Console(stderr=True)
 def _fail(message: object) -> NoReturn:
     err.print(f"[red]error:[/] {escape(str(message))}", soft_wrap=True)
     raise typer.Exit(2)
+
+
+@contextlib.contextmanager
+def _lab_errors() -> Iterator[None]:
+    """A command that boots VMs: an error is one line (exit 2); Ctrl-C says the lab
+    was torn down (the boot and run code removes everything on the way out) and
+    exits 130."""
+    try:
+        yield
+    except JugglerError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        err.print("[red]interrupted:[/] the VMs, the cgroup and the host swap are gone")
+        raise typer.Exit(130) from None
 
 
 @lab_app.command()
@@ -143,7 +157,7 @@ def run(
     from juggler.summary import to_json
 
     duration_s = _duration_option(duration)
-    try:
+    with _lab_errors():
         if policy is not None:
             get_policy(policy)
         loaded, text, source = _load(scenario)
@@ -166,23 +180,15 @@ def run(
                     "scenario": loaded.name, "policy": loaded.manager.policy, "backend": "qemu",
                 }))  # fmt: skip
                 _say_serving(exporter)
-            if top:
-                summary = _run_lab_with_top(path, say, lambda stop, say: run_lab(
+
+            def work(stop: threading.Event | None, say: Callable[[str], None]) -> dict[str, Any]:
+                return run_lab(
                     loaded, path, scale=scale, accel=accel,
                     free_page_reporting=free_page_reporting, host_swap=host_swap,
                     scenario_text=text, say=say, recorder=exporter, stop=stop,
-                ))  # fmt: skip
-            else:
-                summary = run_lab(
-                    loaded, path, scale=scale, accel=accel,
-                    free_page_reporting=free_page_reporting, host_swap=host_swap,
-                    scenario_text=text, say=say, recorder=exporter,
                 )  # fmt: skip
-    except JugglerError as error:
-        _fail(error)
-    except KeyboardInterrupt:
-        err.print("[red]interrupted:[/] the VMs, the cgroup and the host swap are gone")
-        raise typer.Exit(130) from None
+
+            summary = _run_lab_with_top(path, say, work) if top else work(None, say)
     if json_output:
         out.print_json(to_json(summary))
         return
@@ -211,18 +217,13 @@ def up(
     from juggler.cli import _load
     from juggler.lab.up import lab_up
 
-    try:
+    with _lab_errors():
         loaded, _, _ = _load(scenario)
         state = lab_up(
             loaded, name=name, directory=directory, scale=scale, accel=accel,
             free_page_reporting=free_page_reporting, host_swap=host_swap,
             say=lambda line: out.print(escape(line), soft_wrap=True, highlight=False),
         )  # fmt: skip
-    except JugglerError as error:
-        _fail(error)
-    except KeyboardInterrupt:
-        err.print("[red]interrupted:[/] the VMs, the cgroup and the host swap are gone")
-        raise typer.Exit(130) from None
     out.print(f"lab [bold]{escape(state.name)}[/] is up: {len(state.vms)} VMs under "
               f"{state.accel}, cgroup {escape(state.cgroup)} (limit "
               f"{format_size(state.cgroup_limit_bytes)})", soft_wrap=True)  # fmt: skip
