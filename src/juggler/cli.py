@@ -84,16 +84,19 @@ def _fail(error: Exception | str) -> None:
     raise typer.Exit(2)
 
 
-def _duration_option(duration: str | None) -> float | None:
-    """The ``--duration`` option in seconds (None when not given); exits on a bad value."""
+def _duration_option(
+    duration: str | None, flag: str = "--duration", example: str = "30s or 10m"
+) -> float | None:
+    """A positive time option (``--duration`` unless ``flag`` says) in seconds, None
+    when not given; exits on a bad value."""
     if duration is None:
         return None
     try:
         duration_s = parse_duration(duration)
     except ValueError as error:
-        _fail(f"--duration: {error}")
+        _fail(f"{flag}: {error}")
     if duration_s <= 0:
-        _fail(f"--duration: {duration!r} must be more than 0 (such as 30s or 10m)")
+        _fail(f"{flag}: {duration!r} must be more than 0 (such as {example})")
     return duration_s
 
 
@@ -640,14 +643,7 @@ def run_vms(
     if socket_dir is None:
         _fail("--socket-dir is needed with --backend qemu")
     duration_s = _duration_option(duration)
-    interval_s = None
-    if interval is not None:
-        try:
-            interval_s = parse_duration(interval)
-        except ValueError as error:
-            _fail(f"--interval: {error}")
-        if interval_s <= 0:
-            _fail(f"--interval: {interval!r} must be more than 0 (such as 5s)")
+    interval_s = _duration_option(interval, "--interval", "5s")
     host_bytes = None
     if host_memory is not None:
         try:
