@@ -312,10 +312,10 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
                     or vm.name in stuck or vm.resident_bytes is None):
                 continue
             guest, why = _hold_size(vm, params)
-            hold = vm.configured_bytes - guest
-            if hold > balloon_now(vm) + params.chunk_bytes:
+            balloon = vm.configured_bytes - guest
+            if balloon > balloon_now(vm) + params.chunk_bytes:
                 targets[vm.name] = VmTarget(
-                    hold,
+                    balloon,
                     f"host free {free:.1%} < {params.high_free:.0%}: hold at {why} (no new "
                     "page cache while the host is short)",
                 )
