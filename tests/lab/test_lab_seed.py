@@ -8,11 +8,11 @@ juggler the balloons take the guests' never-touched memory and page cache
 first. Both runs' figures are printed (``pytest -s`` shows them).
 
 Asserted: juggler's host swap-out is lower. Measured on the test machine at this
-size: 240-315 MiB in nine juggler runs (while its hold rule was tuned), against
-332-480 MiB in six static runs; 11% lower in the closest pair (294 vs 332 MiB).
+size: 240-321 MiB in ten juggler runs (while its hold rule was tuned), against
+332-480 MiB in seven static runs; 11% lower in the closest pair (294 vs 332 MiB).
 
 Not asserted, because it does not hold on the test machine: that A's latency is
-better under juggler (A's mean p99 was higher in six pairs of seven). Under
+better under juggler (A's mean p99 was higher in six pairs of eight). Under
 TCG a guest's balloon driver and reclaim run emulated on the same two cores as
 every guest's workload, and juggler moves 6-7 GiB of balloon in two minutes:
 every guest's accesses per second drop 10-25% under juggler, A's among them,
