@@ -292,13 +292,15 @@ class Scenario(_Strict):
         :param source: what to name in error messages (the file and the options).
         :raise ScenarioError: When the overrides make the scenario invalid.
         """
-        data = self.model_dump()
+        # Only what the file set, so a field left to its default stays unset: the
+        # simulator tells an idle phase's own rate from an explicit one by that.
+        data = self.model_dump(exclude_unset=True)
         if policy is not None:
-            data["manager"]["policy"] = policy
+            data.setdefault("manager", {})["policy"] = policy
         if duration_s is not None:
-            data["run"]["duration"] = duration_s
+            data.setdefault("run", {})["duration"] = duration_s
         if seed is not None:
-            data["run"]["seed"] = seed
+            data.setdefault("run", {})["seed"] = seed
         return validate_scenario(data, source)
 
 
