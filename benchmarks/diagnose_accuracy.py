@@ -22,8 +22,9 @@ from tests.diagnose.scoring import INCIDENTS, format_table, score_incident
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path, help="incident TOML files")
-    parser.add_argument("--seeds", type=int, default=1,
-                        help="seeds per incident: its own, +1, ... (default 1)")
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="seeds per incident: its own, +1, ... (default 1)"
+    )
     args = parser.parse_args()
     files = args.files or sorted(INCIDENTS.glob("*.toml"))
     outcomes = []
@@ -36,16 +37,17 @@ def main() -> int:
             mark = "ok" if not wrong else f"{len(wrong)} wrong"
             print(f"{result.name:40s} {len(result.outcomes):3d} scored  {mark}")
             for o in wrong:
-                print(f"    {o.vm} {o.start_s:g}-{o.end_s:g} s: expected {o.expected}"
-                      f"{' ' + ','.join(o.neighbours_expected) if o.neighbours_expected else ''}"
-                      f", diagnosed {o.diagnosed}"
-                      f"{' ' + ','.join(o.neighbours_named) if o.neighbours_named else ''}")
+                print(
+                    f"    {o.vm} {o.start_s:g}-{o.end_s:g} s: expected {o.expected}"
+                    f"{' ' + ','.join(o.neighbours_expected) if o.neighbours_expected else ''}"
+                    f", diagnosed {o.diagnosed}"
+                    f"{' ' + ','.join(o.neighbours_named) if o.neighbours_named else ''}"
+                )
             for note in result.notes:
                 print(f"    note: {note}")
     print()
     print(format_table(outcomes))
-    print(f"{len(files)} incidents × {args.seeds} seed(s) in "
-          f"{time.perf_counter() - started:.0f} s")
+    print(f"{len(files)} incidents × {args.seeds} seed(s) in {time.perf_counter() - started:.0f} s")
     return 0
 
 

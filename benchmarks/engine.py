@@ -47,32 +47,34 @@ def big_scenario(n_vms: int, memory_mib: int, accesses: int) -> dict:
     for i in range(n_vms):
         ws = 100 + (i * 37) % 150
         grown = ws * 13 // 10 if i % 2 == 0 else ws
-        vms.append({
-            "name": f"vm{i:02d}",
-            "memory": f"{memory_mib}MiB",
-            "guest_kernel": "40MiB",
-            "guest_swap": "256MiB",
-            "file_size": "64MiB",
-            "shares": [500, 1000, 2000][i % 3],
-            "workload": [
-                {
-                    "duration": 60,
-                    "working_set": f"{ws * memory_mib // 512}MiB",
-                    "pattern": "zipf" if i % 2 else "uniform",
-                    "zipf_exponent": 0.8,
-                    "rate": 400_000,
-                    "cache_rate": "256KiB/s",
-                },
-                {
-                    # half the VMs grow by 30%: the host runs short and swaps
-                    "working_set": f"{grown * memory_mib // 512}MiB",
-                    "pattern": "zipf" if i % 2 else "uniform",
-                    "zipf_exponent": 0.8,
-                    "rate": 400_000,
-                    "cache_rate": "256KiB/s",
-                },
-            ],
-        })
+        vms.append(
+            {
+                "name": f"vm{i:02d}",
+                "memory": f"{memory_mib}MiB",
+                "guest_kernel": "40MiB",
+                "guest_swap": "256MiB",
+                "file_size": "64MiB",
+                "shares": [500, 1000, 2000][i % 3],
+                "workload": [
+                    {
+                        "duration": 60,
+                        "working_set": f"{ws * memory_mib // 512}MiB",
+                        "pattern": "zipf" if i % 2 else "uniform",
+                        "zipf_exponent": 0.8,
+                        "rate": 400_000,
+                        "cache_rate": "256KiB/s",
+                    },
+                    {
+                        # half the VMs grow by 30%: the host runs short and swaps
+                        "working_set": f"{grown * memory_mib // 512}MiB",
+                        "pattern": "zipf" if i % 2 else "uniform",
+                        "zipf_exponent": 0.8,
+                        "rate": 400_000,
+                        "cache_rate": "256KiB/s",
+                    },
+                ],
+            }
+        )
     host_mib = n_vms * memory_mib // 2
     return {
         "name": "bench-64",
@@ -96,23 +98,33 @@ def engine_rate(n_vms: int, memory_mib: int, accesses: int, stages: list[tuple[s
         sim.advance(ticks)
         wall = time.perf_counter() - start
         states = {k: v - before[k] for k, v in sim.seconds_in_state.items() if v - before[k]}
-        results.append({
-            "stage": name,
-            "ticks": ticks,
-            "wall_s": wall,
-            "sampled_accesses_per_s": n_vms * accesses * ticks / wall,
-            "represented_accesses_per_s": float(sim.vm_f[:, L.RATE].sum()) * ticks / wall,
-            "host_states": states,
-            "host_swap_out_mib": (int(sim.host_i[L.HOST_SWAP_OUT]) - swapped)
-            * scenario.run.page_size / 2**20,
-        })
+        results.append(
+            {
+                "stage": name,
+                "ticks": ticks,
+                "wall_s": wall,
+                "sampled_accesses_per_s": n_vms * accesses * ticks / wall,
+                "represented_accesses_per_s": float(sim.vm_f[:, L.RATE].sum()) * ticks / wall,
+                "host_states": states,
+                "host_swap_out_mib": (int(sim.host_i[L.HOST_SWAP_OUT]) - swapped)
+                * scenario.run.page_size
+                / 2**20,
+            }
+        )
     return scenario, results
 
 
 def seed_wall(duration: str | None) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "juggler.cli", "simulate", "-q",
-                   "--out", f"{tmp}/seed.sqlite"]
+        command = [
+            sys.executable,
+            "-m",
+            "juggler.cli",
+            "simulate",
+            "-q",
+            "--out",
+            f"{tmp}/seed.sqlite",
+        ]
         if duration:
             command += ["--duration", duration]
         subprocess.run(command, check=True, capture_output=True)  # warm the numba cache
@@ -133,16 +145,22 @@ def main() -> None:
         stages = [("cold start (faulting in)", 29), ("steady", 30), ("under pressure", 60)]
     print(f"machine: {machine()}")
     scenario, results = engine_rate(n_vms, memory, accesses, stages)
-    print(f"engine: {n_vms} VMs of {memory} MiB, {scenario.overcommit_ratio:.1f}x over-committed, "
-          f"{accesses} sampled accesses per VM per tick, one core")
+    print(
+        f"engine: {n_vms} VMs of {memory} MiB, {scenario.overcommit_ratio:.1f}x over-committed, "
+        f"{accesses} sampled accesses per VM per tick, one core"
+    )
     for r in results:
-        print(f"  {r['stage']:<26} {r['ticks']:>3} ticks {r['wall_s']:6.2f} s  "
-              f"{r['sampled_accesses_per_s'] / 1e6:6.1f} M sampled/s  "
-              f"({r['represented_accesses_per_s'] / 1e6:.0f} M represented/s)  "
-              f"host {r['host_states']}, swapped out {r['host_swap_out_mib']:.0f} MiB")
+        print(
+            f"  {r['stage']:<26} {r['ticks']:>3} ticks {r['wall_s']:6.2f} s  "
+            f"{r['sampled_accesses_per_s'] / 1e6:6.1f} M sampled/s  "
+            f"({r['represented_accesses_per_s'] / 1e6:.0f} M represented/s)  "
+            f"host {r['host_states']}, swapped out {r['host_swap_out_mib']:.0f} MiB"
+        )
     wall = seed_wall("30s" if args.smoke else None)
-    print(f"seed run ({'30 s' if args.smoke else '10 min'} simulated), fresh process, warm cache: "
-          f"{wall:.2f} s wall")
+    print(
+        f"seed run ({'30 s' if args.smoke else '10 min'} simulated), fresh process, warm cache: "
+        f"{wall:.2f} s wall"
+    )
 
 
 if __name__ == "__main__":

@@ -58,11 +58,15 @@ def main() -> None:
             continue
         everything += errors
         absolute = [abs(e) for e in errors]
-        print(f"{path.stem:<28} {len(errors):>7} {statistics.median(absolute):>12.1%} "
-              f"{max(absolute):>12.1%} {statistics.median(errors):>+7.1%}")
+        print(
+            f"{path.stem:<28} {len(errors):>7} {statistics.median(absolute):>12.1%} "
+            f"{max(absolute):>12.1%} {statistics.median(errors):>+7.1%}"
+        )
     absolute = [abs(e) for e in everything]
-    print(f"{'all':<28} {len(everything):>7} {statistics.median(absolute):>12.1%} "
-          f"{max(absolute):>12.1%} {statistics.median(everything):>+7.1%}")
+    print(
+        f"{'all':<28} {len(everything):>7} {statistics.median(absolute):>12.1%} "
+        f"{max(absolute):>12.1%} {statistics.median(everything):>+7.1%}"
+    )
     sys.stdout.flush()
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.report.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 from juggler.report import write_report  # noqa: E402
 from juggler.scenario import builtin_scenario_text, parse_scenario  # noqa: E402
 from juggler.simulate import run_simulation  # noqa: E402
-from tests.report.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 
 def main(out: Path) -> None:
@@ -40,8 +41,11 @@ def main(out: Path) -> None:
                     "document.getElementById('vm-A').getBoundingClientRect().bottom"
                     " + window.scrollY"
                 )
-                page.screenshot(path=str(out), full_page=True,
-                                clip={"x": 0, "y": 0, "width": 1000, "height": bottom + 8})
+                page.screenshot(
+                    path=str(out),
+                    full_page=True,
+                    clip={"x": 0, "y": 0, "width": 1000, "height": bottom + 8},
+                )
             finally:
                 browser.close()
     print(f"{out}: {out.stat().st_size // 1024} KiB")

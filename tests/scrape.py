@@ -68,8 +68,11 @@ class LiveCommand:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, env.get("PYTHONPATH")) if p)
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from juggler.cli import main; main()", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         self.stderr: list[str] = []
         self.stdout: list[str] = []
         self._url: str | None = None

@@ -64,9 +64,18 @@ reservation = "32MiB"
 """
 
 SPEC_KEYS = {
-    "scenario", "policy", "seed", "mean_slowdown", "worst_slowdown", "guest_swap_bytes",
-    "host_swap_bytes", "balloon_moved_bytes", "reservation_violations", "guest_oom",
-    "seconds_hard_low", "run",
+    "scenario",
+    "policy",
+    "seed",
+    "mean_slowdown",
+    "worst_slowdown",
+    "guest_swap_bytes",
+    "host_swap_bytes",
+    "balloon_moved_bytes",
+    "reservation_violations",
+    "guest_oom",
+    "seconds_hard_low",
+    "run",
 }
 
 
@@ -99,8 +108,18 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out_dir = base / "runs"
     csv_path = base / "rows.csv"
     result = _compare(
-        *map(str, paths), "--policies", ",".join(POLICY_NAMES), "--seeds", str(SEEDS),
-        "--jobs", "2", "--out-dir", str(out_dir), "--csv", str(csv_path), "--json",
+        *map(str, paths),
+        "--policies",
+        ",".join(POLICY_NAMES),
+        "--seeds",
+        str(SEEDS),
+        "--jobs",
+        "2",
+        "--out-dir",
+        str(out_dir),
+        "--csv",
+        str(csv_path),
+        "--json",
     )
     assert result.exit_code == 0, result.output
     return {
@@ -144,8 +163,16 @@ def test_same_seed_same_numbers_in_a_second_local_run(
     local_run: dict[str, Any], tmp_path: Path
 ) -> None:
     result = _compare(
-        str(local_run["paths"][0]), "-p", "freemem", "--seeds", str(SEEDS),
-        "--jobs", "1", "--out-dir", str(tmp_path), "--json",
+        str(local_run["paths"][0]),
+        "-p",
+        "freemem",
+        "--seeds",
+        str(SEEDS),
+        "--jobs",
+        "1",
+        "--out-dir",
+        str(tmp_path),
+        "--json",
     )
     assert result.exit_code == 0, result.output
     again = json.loads(result.stdout)["results"]
@@ -163,7 +190,9 @@ def test_csv_has_a_header_and_one_row_per_job(local_run: dict[str, Any]) -> None
     assert len(lines) == len(rows) == 2 * len(POLICY_NAMES) * SEEDS
     for line, row in zip(lines, rows, strict=True):
         assert (line["scenario"], line["policy"], int(line["seed"])) == (
-            row["scenario"], row["policy"], row["seed"],
+            row["scenario"],
+            row["policy"],
+            row["seed"],
         )
         assert float(line["mean_slowdown"]) == row["mean_slowdown"]
         assert int(line["host_swap_bytes"]) == row["host_swap_bytes"]
@@ -199,8 +228,12 @@ def test_table_marks_the_best_cells_bold_green(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(cli, "out", console)
     mib = 1024**2
     cli.print_comparison(
-        [row("p", 1, 1.25, 100 * mib), row("p", 2, 1.75, 100 * mib),  # means 1.5x, 100 MiB
-         row("q", 1, 1.2, 0), row("q", 2, 1.2, 0)],
+        [
+            row("p", 1, 1.25, 100 * mib),
+            row("p", 2, 1.75, 100 * mib),  # means 1.5x, 100 MiB
+            row("q", 1, 1.2, 0),
+            row("q", 2, 1.2, 0),
+        ],
         seeds=2,
     )
     text = buffer.getvalue()
@@ -221,9 +254,18 @@ def test_dask_local_cluster_gives_the_same_numbers(
 ) -> None:
     pytest.importorskip("distributed")
     result = _compare(
-        *map(str, local_run["paths"]), "--policies", ",".join(POLICY_NAMES),
-        "--seeds", str(SEEDS), "--jobs", "2", "--dask", "local",
-        "--out-dir", str(tmp_path), "--json",
+        *map(str, local_run["paths"]),
+        "--policies",
+        ",".join(POLICY_NAMES),
+        "--seeds",
+        str(SEEDS),
+        "--jobs",
+        "2",
+        "--dask",
+        "local",
+        "--out-dir",
+        str(tmp_path),
+        "--json",
     )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["results"]
@@ -287,7 +329,9 @@ def test_build_jobs_seeds_follow_each_scenario_seed(tmp_path: Path) -> None:
     ]
     jobs = cmp.build_jobs(files, ["static", "mom"], 3, tmp_path, duration_s=30.0)
     assert [(j.scenario, j.policy, j.seed) for j in jobs][:3] == [
-        ("x", "static", 5), ("x", "static", 6), ("x", "static", 7),
+        ("x", "static", 5),
+        ("x", "static", 6),
+        ("x", "static", 7),
     ]
     assert len(jobs) == 2 * 2 * 3
     assert {j.seed for j in jobs if j.scenario == "y z"} == {0, 1, 2}
@@ -348,8 +392,13 @@ def test_a_failed_job_is_reported_in_its_row_and_the_others_run(
 
 def test_run_job_turns_a_juggler_error_into_its_row(tmp_path: Path) -> None:
     job = cmp.Job(
-        scenario="bad", source="bad.toml", text="name = [", policy="static", seed=1,
-        duration_s=None, out=str(tmp_path / "bad.sqlite"),
+        scenario="bad",
+        source="bad.toml",
+        text="name = [",
+        policy="static",
+        seed=1,
+        duration_s=None,
+        out=str(tmp_path / "bad.sqlite"),
     )
     row = cmp.run_job(job)
     assert set(row) == set(cmp.ROW_KEYS)

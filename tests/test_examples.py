@@ -65,9 +65,11 @@ def test_reservation_holds_while_an_unreserved_neighbour_is_squeezed(tmp_path, p
     with RunStore.open(summary["run"]) as store:
         first = store.query(
             "SELECT MIN(time_s) FROM vm_samples WHERE vm = 'D' AND resident_bytes >= ?",
-            (c["reservation_bytes"],))[0][0]
-        low = store.query("SELECT MIN(resident_bytes) FROM vm_samples WHERE vm = 'D' "
-                          "AND time_s >= ?", (first,))[0][0]
+            (c["reservation_bytes"],),
+        )[0][0]
+        low = store.query(
+            "SELECT MIN(resident_bytes) FROM vm_samples WHERE vm = 'D' AND time_s >= ?", (first,)
+        )[0][0]
     assert first is not None and low < c["reservation_bytes"]
     assert summary["violations"]["reservation"] == 0
 

@@ -23,15 +23,37 @@ def _socket(path: Path) -> Path:
 
 
 def _lab(directory: Path) -> LabState:
-    vm = VmState("A", str(directory / "A" / "qmp.sock"), str(directory / "A" / "serial.log"),
-                 str(directory / "A" / "qemu.log"), 4242, 256 * MIB, 64 * MIB, 200 * MIB, 500,
-                 "0:32:uniform:100", 100 * MIB)  # fmt: skip
+    vm = VmState(
+        "A",
+        str(directory / "A" / "qmp.sock"),
+        str(directory / "A" / "serial.log"),
+        str(directory / "A" / "qemu.log"),
+        4242,
+        256 * MIB,
+        64 * MIB,
+        200 * MIB,
+        500,
+        "0:32:uniform:100",
+        100 * MIB,
+    )
     return LabState(
-        "seed", "up", 1, str(directory), "/tmp/juggler-up-seed",
-        "/sys/fs/cgroup/juggler-up-seed", 2, 400 * MIB, 256 * MIB, scenario="seed",
-        scale=0.25, policy="static", interval_s=3.0, max_step_bytes=8 * MIB,
-        dead_band_bytes=MIB, vms=(vm,),
-    )  # fmt: skip
+        "seed",
+        "up",
+        1,
+        str(directory),
+        "/tmp/juggler-up-seed",
+        "/sys/fs/cgroup/juggler-up-seed",
+        2,
+        400 * MIB,
+        256 * MIB,
+        scenario="seed",
+        scale=0.25,
+        policy="static",
+        interval_s=3.0,
+        max_step_bytes=8 * MIB,
+        dead_band_bytes=MIB,
+        vms=(vm,),
+    )
 
 
 def test_sockets_are_named_after_their_directory_or_their_stem(tmp_path: Path) -> None:

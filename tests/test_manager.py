@@ -14,9 +14,16 @@ from juggler.units import MIB
 
 
 def _vm(name="v", **fields) -> VmSample:
-    base = dict(name=name, configured_bytes=1024 * MIB, reservation_bytes=0,
-                balloon_target_bytes=0, balloon_actual_bytes=0, resident_bytes=600 * MIB,
-                guest_total_bytes=1024 * MIB, guest_available_bytes=500 * MIB)
+    base = dict(
+        name=name,
+        configured_bytes=1024 * MIB,
+        reservation_bytes=0,
+        balloon_target_bytes=0,
+        balloon_actual_bytes=0,
+        resident_bytes=600 * MIB,
+        guest_total_bytes=1024 * MIB,
+        guest_available_bytes=500 * MIB,
+    )
     base.update(fields)
     return VmSample(**base)
 
@@ -52,24 +59,41 @@ def test_guard_leaves_a_balloon_on_its_way_when_the_policy_has_no_wish():
     obs = _obs(_vm(balloon_target_bytes=400 * MIB, balloon_actual_bytes=150 * MIB))
     assert guard(Decision(), obs, Limits(max_step_bytes=2**40)) == {}
     # the guard's own rules still apply to the target it keeps
-    obs = _obs(_vm(balloon_target_bytes=400 * MIB, balloon_actual_bytes=150 * MIB,
-                   reservation_bytes=700 * MIB))
+    obs = _obs(
+        _vm(
+            balloon_target_bytes=400 * MIB,
+            balloon_actual_bytes=150 * MIB,
+            reservation_bytes=700 * MIB,
+        )
+    )
     assert guard(Decision(), obs, Limits(max_step_bytes=2**40))["v"].balloon_bytes == 324 * MIB
 
 
 def test_guard_deflates_a_guest_about_to_run_out_of_memory_whatever_the_policy_says():
-    obs = _obs(_vm(balloon_target_bytes=600 * MIB, balloon_actual_bytes=600 * MIB,
-                   guest_total_bytes=424 * MIB, guest_available_bytes=4 * MIB))
+    obs = _obs(
+        _vm(
+            balloon_target_bytes=600 * MIB,
+            balloon_actual_bytes=600 * MIB,
+            guest_total_bytes=424 * MIB,
+            guest_available_bytes=4 * MIB,
+        )
+    )
     targets = guard(Decision({"v": VmTarget(700 * MIB, "more")}), obs, Limits())
     assert targets["v"].balloon_bytes < 600 * MIB
     assert "OOM" in targets["v"].reason
 
 
 def test_guard_skips_vms_without_a_balloon_or_missing():
-    obs = Observation(0.0, HostSample(2048 * MIB, 100 * MIB),
-                      (_vm("a", balloon_present=False), _vm("b")), missing={"b": "gone"})
-    assert guard(Decision({"a": VmTarget(64 * MIB, "x"), "b": VmTarget(64 * MIB, "y")}),
-                 obs, Limits()) == {}
+    obs = Observation(
+        0.0,
+        HostSample(2048 * MIB, 100 * MIB),
+        (_vm("a", balloon_present=False), _vm("b")),
+        missing={"b": "gone"},
+    )
+    assert (
+        guard(Decision({"a": VmTarget(64 * MIB, "x"), "b": VmTarget(64 * MIB, "y")}), obs, Limits())
+        == {}
+    )
 
 
 class ListRecorder:
@@ -115,7 +139,9 @@ class FlakyBackend:
 
 def test_the_loop_logs_failures_and_carries_on():
     def always(obs, params, state):
-        return Decision({"v": VmTarget(64 * MIB * (1 + len(state.memory)), "grow")},)
+        return Decision(
+            {"v": VmTarget(64 * MIB * (1 + len(state.memory)), "grow")},
+        )
 
     def crashing(obs, params, state):
         state.memory[obs.time_s] = True
@@ -143,6 +169,7 @@ def test_policies_never_see_the_truth():
         return Decision()
 
     from juggler.observation import VmTruth
+
     truth = {"v": VmTruth(1, 0.0, 0.0, 0.0, 1.0, 1.0)}
 
     class TruthBackend(FlakyBackend):

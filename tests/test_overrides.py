@@ -68,8 +68,16 @@ def test_cli_and_api_agree_on_an_idle_phase(tmp_path: Path) -> None:
     api = run_simulation(load_scenario(path), tmp_path / "api.sqlite")
     result = CliRunner().invoke(
         app,
-        ["simulate", str(path), "--duration", "40s", "--json", "-q",
-         "--out", str(tmp_path / "cli.sqlite")],
+        [
+            "simulate",
+            str(path),
+            "--duration",
+            "40s",
+            "--json",
+            "-q",
+            "--out",
+            str(tmp_path / "cli.sqlite"),
+        ],
     )
     assert result.exit_code == 0, result.output
     cli = json.loads(result.stdout)

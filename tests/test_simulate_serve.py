@@ -22,16 +22,31 @@ from tests.scrape import LiveCommand, Scrape, wait_for_scrape
 
 SEED_VMS = {"A", "B", "C", "D"}
 #: the per-VM series a simulated run always has (the estimate needs a few samples first)
-PER_VM = ("resident_bytes", "balloon_actual_bytes", "configured_bytes", "guest_free_bytes",
-          "slowdown", "true_working_set_bytes")  # fmt: skip
+PER_VM = (
+    "resident_bytes",
+    "balloon_actual_bytes",
+    "configured_bytes",
+    "guest_free_bytes",
+    "slowdown",
+    "true_working_set_bytes",
+)
 
 
 def test_a_paced_simulation_is_scraped_over_http_while_it_runs(tmp_path: Path) -> None:
     out = tmp_path / "run.sqlite"
     run = LiveCommand(
-        "simulate", "--serve", "--metrics-addr", "127.0.0.1:0", "--speed", "20",
-        "--duration", "4m", "--quiet", "--out", str(out),
-    )  # fmt: skip
+        "simulate",
+        "--serve",
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--speed",
+        "20",
+        "--duration",
+        "4m",
+        "--quiet",
+        "--out",
+        str(out),
+    )
     try:
         url = run.url(timeout_s=120)
 
@@ -41,8 +56,10 @@ def test_a_paced_simulation_is_scraped_over_http_while_it_runs(tmp_path: Path) -
         first = wait_for_scrape(url, has_every_vm, 120, "the seed scenario's VMs")
         second = wait_for_scrape(
             url,
-            lambda s: (s.value("juggler_backend_time_seconds") or 0)
-            > (first.value("juggler_backend_time_seconds") or 0) + 5,
+            lambda s: (
+                (s.value("juggler_backend_time_seconds") or 0)
+                > (first.value("juggler_backend_time_seconds") or 0) + 5
+            ),
             120,
             "simulated time to move on",
         )
@@ -59,8 +76,9 @@ def test_a_paced_simulation_is_scraped_over_http_while_it_runs(tmp_path: Path) -
         assert set(scrape.by_vm("juggler_last_observe_timestamp_seconds")) == SEED_VMS
         states = {s: scrape.value("juggler_host_state", state=s) for s in HOST_STATES}
         assert sorted(states.values()) == [0, 0, 0, 1]
-        assert scrape.value("juggler_run_info", scenario="seed", policy="juggler",
-                            backend="sim") == 1  # fmt: skip
+        assert (
+            scrape.value("juggler_run_info", scenario="seed", policy="juggler", backend="sim") == 1
+        )
         assert (scrape.value("juggler_manager_loop_seconds_count") or 0) > 0
     # the values move between the scrapes
     assert second.value("juggler_manager_observe_seconds_count") > first.value(
@@ -119,24 +137,35 @@ def test_a_busy_metrics_port_exits_2_naming_the_option(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = runner.invoke(app, [
-            "simulate", "--metrics-addr", f"127.0.0.1:{port}", "--duration", "10s",
-            "--out", str(tmp_path / "r.sqlite"),
-        ])  # fmt: skip
-    _assert_user_error(result, rf"--metrics-addr '127\.0\.0\.1:{port}'", f"port {port} is "
-                       "already in use")  # fmt: skip
+        result = runner.invoke(
+            app,
+            [
+                "simulate",
+                "--metrics-addr",
+                f"127.0.0.1:{port}",
+                "--duration",
+                "10s",
+                "--out",
+                str(tmp_path / "r.sqlite"),
+            ],
+        )
+    _assert_user_error(
+        result, rf"--metrics-addr '127\.0\.0\.1:{port}'", f"port {port} is already in use"
+    )
     assert not (tmp_path / "r.sqlite").exists()
 
 
 @pytest.mark.parametrize(
     ("args", "patterns"),
     [
-        (["--serve", "--metrics-addr", "localhost"], [r"--metrics-addr 'localhost'",
-                                                      "expected HOST:PORT"]),
+        (
+            ["--serve", "--metrics-addr", "localhost"],
+            [r"--metrics-addr 'localhost'", "expected HOST:PORT"],
+        ),
         (["--metrics-addr", "127.0.0.1:99999"], [r"--metrics-addr", "from 0 to 65535"]),
         (["--serve", "--speed", "0"], [r"--speed: 0 must be more than 0"]),
     ],
-)  # fmt: skip
+)
 def test_bad_serve_options_exit_2(args: list[str], patterns: list[str], tmp_path: Path) -> None:
     result = runner.invoke(app, ["simulate", *args, "--out", str(tmp_path / "r.sqlite")])
     _assert_user_error(result, *patterns)

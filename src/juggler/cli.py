@@ -205,12 +205,17 @@ def simulate(
         with contextlib.ExitStack() as stack:
             exporter = None
             if serve:
-                exporter = stack.enter_context(exporting(
-                    metrics_addr or DEFAULT_METRICS_ADDR, run=path, info={
-                        "scenario": loaded.name, "policy": loaded.manager.policy,
-                        "backend": "sim",
-                    },
-                ))  # fmt: skip
+                exporter = stack.enter_context(
+                    exporting(
+                        metrics_addr or DEFAULT_METRICS_ADDR,
+                        run=path,
+                        info={
+                            "scenario": loaded.name,
+                            "policy": loaded.manager.policy,
+                            "backend": "sim",
+                        },
+                    )
+                )
                 _say_serving(exporter, f" ({pace:g} simulated seconds per second)")
             stack.enter_context(progress)
             task = progress.add_task(
@@ -233,13 +238,21 @@ def simulate(
                 summary = run_with_top(
                     path,
                     lambda stop: run_simulation(
-                        loaded, path, scenario_text=text, recorder=exporter, speed=pace,
+                        loaded,
+                        path,
+                        scenario_text=text,
+                        recorder=exporter,
+                        speed=pace,
                         stop=stop,
                     ),
                 )
             else:
                 summary = run_simulation(
-                    loaded, path, progress=advance, scenario_text=text, recorder=exporter,
+                    loaded,
+                    path,
+                    progress=advance,
+                    scenario_text=text,
+                    recorder=exporter,
                     speed=pace,
                 )
         if report is not None:
@@ -322,9 +335,7 @@ def compare(
         )
         with progress:
             task = progress.add_task(f"comparing {len(names)} policies", total=len(work))
-            rows = cmp.run_jobs(
-                work, jobs, dask, on_done=lambda row: progress.advance(task)
-            )
+            rows = cmp.run_jobs(work, jobs, dask, on_done=lambda row: progress.advance(task))
         if csv_path is not None:
             cmp.write_csv(rows, csv_path)
         if report is not None:
@@ -348,7 +359,6 @@ def compare(
         )
     if failed:
         raise typer.Exit(1)
-
 
 
 @app.command()
@@ -429,8 +439,9 @@ def report(
     ],
     out_path: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="HTML file to write (default: the run file's name "
-                     "with .html)."),
+        typer.Option(
+            "--out", "-o", help="HTML file to write (default: the run file's name with .html)."
+        ),
     ] = None,
 ) -> None:
     """Draw a run as one self-contained HTML page: memory per VM, the host, decisions,
@@ -470,8 +481,14 @@ def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
         "guest_oom": lambda v: f"{v:g}",
     }
     headers = (
-        "mean slowdown", "worst slowdown", "guest swap", "host swap", "balloon moved",
-        "hard+low", "resv. viol.", "guest OOM",
+        "mean slowdown",
+        "worst slowdown",
+        "guest swap",
+        "host swap",
+        "balloon moved",
+        "hard+low",
+        "resv. viol.",
+        "guest OOM",
     )
     any_failed = any(row["error"] for row in rows)
     for scenario, by_policy in aggregate(rows).items():
@@ -501,9 +518,7 @@ def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
                 cells.append(Text(runs, style="red" if entry["failed"] else ""))
             table.add_row(*cells)
         # piped output is not cut to 80 columns: the table is for reading in a file too
-        _wide().print(
-            table
-        )
+        _wide().print(table)
     out.print("swap: bytes in + out; hard+low: time the host spent in those states")
     out.print("resv. viol.: samples below a reservation after first reaching it")
     if rows:
@@ -537,10 +552,16 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
     )
     latency = any(vm.get("workload") for vm in summary["vms"])
     for column in (
-        "VM", "configured", "reservation", "peak WS", "peak balloon", "final balloon",
-        "guest swap in/out", "host swap in/out",
+        "VM",
+        "configured",
+        "reservation",
+        "peak WS",
+        "peak balloon",
+        "final balloon",
+        "guest swap in/out",
+        "host swap in/out",
         "access p99 mean / worst" if latency else "slowdown",
-    ):  # fmt: skip
+    ):
         table.add_column(column, justify="left" if column == "VM" else "right")
     for vm in summary["vms"]:
         slowdown = vm["slowdown"]
@@ -568,7 +589,8 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
     console.print(table)
     host = summary["host"]
     states = ", ".join(
-        f"{name} {format_duration(seconds)}" for name, seconds in host["seconds_in_state"].items()
+        f"{name} {format_duration(seconds)}"
+        for name, seconds in host["seconds_in_state"].items()
         if seconds
     )
     console.print(
@@ -589,8 +611,10 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
 def run_vms(
     socket_dir: Annotated[
         Path | None,
-        typer.Option("--socket-dir", help="Where the VMs' QMP sockets are (any depth), or a "
-                     "lab's directory (its lab.json)."),
+        typer.Option(
+            "--socket-dir",
+            help="Where the VMs' QMP sockets are (any depth), or a lab's directory (its lab.json).",
+        ),
     ] = None,
     backend: Annotated[str, typer.Option(help="qemu (libvirt: not yet).")] = "qemu",
     policy: Annotated[
@@ -599,8 +623,9 @@ def run_vms(
     ] = None,
     interval: Annotated[
         str | None,
-        typer.Option("--interval", "-i", help="Between decisions, e.g. 5s (default: the "
-                     "lab's, else 5s)."),
+        typer.Option(
+            "--interval", "-i", help="Between decisions, e.g. 5s (default: the lab's, else 5s)."
+        ),
     ] = None,
     duration: Annotated[
         str | None,
@@ -608,8 +633,11 @@ def run_vms(
     ] = None,
     host_memory: Annotated[
         str | None,
-        typer.Option("--host-memory", help="Memory the VMs share, when less than the "
-                     "machine's (without a lab's cgroup), e.g. 4GiB."),
+        typer.Option(
+            "--host-memory",
+            help="Memory the VMs share, when less than the "
+            "machine's (without a lab's cgroup), e.g. 4GiB.",
+        ),
     ] = None,
     json_output: JsonOutput = False,
     out_path: Annotated[
@@ -656,22 +684,40 @@ def run_vms(
             f"run-{target.directory.name}-{clock.strftime('%Y%m%d-%H%M%S')}.sqlite"
         )
         names = ", ".join(vm.name for vm in target.vms)
-        err.print(f"managing {escape(names)} ({'lab.json' if target.lab else 'sockets'} in "
-                  f"{escape(str(target.directory))}); "
-                  f"{'until Ctrl-C' if duration_s is None else format_duration(duration_s)}",
-                  highlight=False, soft_wrap=True)  # fmt: skip
+        err.print(
+            f"managing {escape(names)} ({'lab.json' if target.lab else 'sockets'} in "
+            f"{escape(str(target.directory))}); "
+            f"{'until Ctrl-C' if duration_s is None else format_duration(duration_s)}",
+            highlight=False,
+            soft_wrap=True,
+        )
         with contextlib.ExitStack() as stack:
             exporter = None
             if metrics_addr not in (None, "off"):
-                exporter = stack.enter_context(exporting(metrics_addr, run=path, info={
-                    "scenario": target.directory.name, "policy": policy or "", "backend": "qemu",
-                }))  # fmt: skip
+                exporter = stack.enter_context(
+                    exporting(
+                        metrics_addr,
+                        run=path,
+                        info={
+                            "scenario": target.directory.name,
+                            "policy": policy or "",
+                            "backend": "qemu",
+                        },
+                    )
+                )
                 _say_serving(exporter)
 
             def work(stop: threading.Event | None = None) -> dict[str, Any]:
-                return manage(target, path, policy=policy, interval_s=interval_s,
-                              duration_s=duration_s, host_memory_bytes=host_bytes,
-                              recorder=exporter, stop=stop)  # fmt: skip
+                return manage(
+                    target,
+                    path,
+                    policy=policy,
+                    interval_s=interval_s,
+                    duration_s=duration_s,
+                    host_memory_bytes=host_bytes,
+                    recorder=exporter,
+                    stop=stop,
+                )
 
             if top:
                 from juggler.top import run_with_top
@@ -703,5 +749,7 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+
+
 if __name__ == "__main__":
     main()

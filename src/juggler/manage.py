@@ -130,22 +130,24 @@ def run_meta(target: Target, policy: str, interval_s: float) -> dict[str, Any]:
     }
     lab = target.lab
     if lab is not None:
-        meta.update({
-            "lab_name": lab.name,
-            "lab_scale": lab.scale,
-            "lab_accel": lab.accel,
-            "lab_cgroup": lab.cgroup,
-            "lab_cgroup_version": lab.cgroup_version,
-            "lab_cgroup_limit_bytes": lab.cgroup_limit_bytes,
-            "lab_host_bytes": lab.host_bytes,
-            "lab_host_swap_bytes": lab.host_swap_bytes,
-            "lab_host_swap_file": lab.host_swap_file,
-            "lab_overhead_bytes": {vm.name: vm.overhead_bytes for vm in lab.vms},
-            "lab_phases": {vm.name: vm.phases for vm in lab.vms},
-            "lab_qemu_pids": {vm.name: vm.pid for vm in lab.vms},
-            "lab_qmp_sockets": {vm.name: vm.qmp_socket for vm in lab.vms},
-            "lab_consoles": {vm.name: vm.console for vm in lab.vms},
-        })  # fmt: skip
+        meta.update(
+            {
+                "lab_name": lab.name,
+                "lab_scale": lab.scale,
+                "lab_accel": lab.accel,
+                "lab_cgroup": lab.cgroup,
+                "lab_cgroup_version": lab.cgroup_version,
+                "lab_cgroup_limit_bytes": lab.cgroup_limit_bytes,
+                "lab_host_bytes": lab.host_bytes,
+                "lab_host_swap_bytes": lab.host_swap_bytes,
+                "lab_host_swap_file": lab.host_swap_file,
+                "lab_overhead_bytes": {vm.name: vm.overhead_bytes for vm in lab.vms},
+                "lab_phases": {vm.name: vm.phases for vm in lab.vms},
+                "lab_qemu_pids": {vm.name: vm.pid for vm in lab.vms},
+                "lab_qmp_sockets": {vm.name: vm.qmp_socket for vm in lab.vms},
+                "lab_consoles": {vm.name: vm.console for vm in lab.vms},
+            }
+        )
     return meta
 
 
@@ -179,14 +181,22 @@ def manage(
         limits = Limits(max_step_bytes=lab.max_step_bytes, dead_band_bytes=lab.dead_band_bytes)
     with (
         _StopOnSignals(stop) as stop,
-        QemuBackend(list(target.vms), host_memory_bytes=host_memory_bytes,
-                    cgroup_path=Path(lab.cgroup) if lab else None) as backend,
+        QemuBackend(
+            list(target.vms),
+            host_memory_bytes=host_memory_bytes,
+            cgroup_path=Path(lab.cgroup) if lab else None,
+        ) as backend,
         RunStore.create(out, run_meta(target, chosen.name, interval)) as store,
-    ):  # fmt: skip
+    ):
         manager = Manager(
-            _Interruptible(backend, stop), chosen, chosen.make_params({}), tee(store, recorder),
-            interval_s=interval, sample_s=interval, limits=limits,
-        )  # fmt: skip
+            _Interruptible(backend, stop),
+            chosen,
+            chosen.make_params({}),
+            tee(store, recorder),
+            interval_s=interval,
+            sample_s=interval,
+            limits=limits,
+        )
         started = time.monotonic()
         ended = "duration"
         try:
@@ -213,8 +223,9 @@ class _StopOnSignals:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.event.is_set():
             raise KeyboardInterrupt
-        log.warning("stopping after this sample (%s); the VMs keep running",
-                    signal.Signals(signum).name)  # fmt: skip
+        log.warning(
+            "stopping after this sample (%s); the VMs keep running", signal.Signals(signum).name
+        )
         self.event.set()
 
     def __enter__(self) -> threading.Event:

@@ -92,8 +92,11 @@ def guard(wish: Decision, obs: Observation, limits: Limits) -> dict[str, VmTarge
         wished = wish.targets.get(vm.name)
         # no wish keeps the target, not the balloon's size now: a balloon still on its
         # way (a guest inflates a few hundred MiB in seconds) would be stopped halfway
-        target = (current_target if wished is None or wished.balloon_bytes is None
-                  else wished.balloon_bytes)
+        target = (
+            current_target
+            if wished is None or wished.balloon_bytes is None
+            else wished.balloon_bytes
+        )
         reason = wished.reason if wished is not None else ""
         notes = []
         rescue = _oom_rescue(vm, limits)

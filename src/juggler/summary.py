@@ -107,7 +107,7 @@ def summarize(store: RunStore) -> dict[str, Any]:
     ):
         low, below = _min_resident(store, name, reservation or 0)
         reservation_violations += below
-        balloon_max, = store.query(
+        (balloon_max,) = store.query(
             "SELECT MAX(balloon_actual_bytes) FROM vm_samples WHERE vm = ?", (name,)
         )[0]
         final = store.query(

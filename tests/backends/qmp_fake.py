@@ -117,6 +117,13 @@ class FakeQemu:
             return {"return": self.stats}
         if name == "query-blockstats":
             read, written = self.disk_bytes
-            return {"return": [{"device": "", "qdev": "/machine/peripheral-anon/device[0]",
-                                "stats": {"rd_bytes": read, "wr_bytes": written}}]}
+            return {
+                "return": [
+                    {
+                        "device": "",
+                        "qdev": "/machine/peripheral-anon/device[0]",
+                        "stats": {"rd_bytes": read, "wr_bytes": written},
+                    }
+                ]
+            }
         return {"error": {"class": "CommandNotFound", "desc": f"no command {name}"}}

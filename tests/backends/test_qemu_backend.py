@@ -93,11 +93,14 @@ def test_observe_reads_qmp_guest_stats_and_proc(
     assert sample.guest_cache_bytes is None  # 2^64-1: not reported
     assert sample.guest_stats_age_s is not None and sample.guest_stats_age_s < 5
     assert obs.host.host_memory_bytes == 8048576 * 1024
-    assert ("qom-set", {
-        "path": "/machine/peripheral/balloon0",
-        "property": "guest-stats-polling-interval",
-        "value": 1,
-    }) in vm.received  # fmt: skip
+    assert (
+        "qom-set",
+        {
+            "path": "/machine/peripheral/balloon0",
+            "property": "guest-stats-polling-interval",
+            "value": 1,
+        },
+    ) in vm.received
 
 
 def test_a_host_memory_limit_is_shared_by_the_vms(

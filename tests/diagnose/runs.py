@@ -16,12 +16,20 @@ HOST = 2048 * MIB
 def vm_quiet(name: str, configured: int = 512 * MIB, **over: Any) -> dict[str, Any]:
     """A healthy VM's sample fields (override any)."""
     fields: dict[str, Any] = dict(
-        name=name, configured_bytes=configured, balloon_target_bytes=0,
-        balloon_actual_bytes=0, resident_bytes=300 * MIB, host_swapped_bytes=0,
-        vm_host_swap_in_bytes_per_s=0.0, vm_host_swap_out_bytes_per_s=0.0,
-        guest_total_bytes=configured, guest_free_bytes=100 * MIB,
-        guest_available_bytes=200 * MIB, guest_cache_bytes=100 * MIB,
-        guest_swap_in_bytes_per_s=0.0, guest_swap_out_bytes_per_s=0.0,
+        name=name,
+        configured_bytes=configured,
+        balloon_target_bytes=0,
+        balloon_actual_bytes=0,
+        resident_bytes=300 * MIB,
+        host_swapped_bytes=0,
+        vm_host_swap_in_bytes_per_s=0.0,
+        vm_host_swap_out_bytes_per_s=0.0,
+        guest_total_bytes=configured,
+        guest_free_bytes=100 * MIB,
+        guest_available_bytes=200 * MIB,
+        guest_cache_bytes=100 * MIB,
+        guest_swap_in_bytes_per_s=0.0,
+        guest_swap_out_bytes_per_s=0.0,
         guest_major_faults_per_s=0.0,
     )
     fields.update(over)
@@ -41,11 +49,13 @@ def write_run(
         for t in range(seconds + 1):
             available, state = host(t)
             samples = tuple(VmSample(**fn(t)) for fn in vms.values())
-            st.record_observation(Observation(
-                float(t),
-                HostSample(HOST, available, host_swap_in_bytes_per_s=0.0),
-                samples,
-                host_state=state,
-                truth={name: truth(t, name) for name in vms} if truth else {},
-            ))
+            st.record_observation(
+                Observation(
+                    float(t),
+                    HostSample(HOST, available, host_swap_in_bytes_per_s=0.0),
+                    samples,
+                    host_state=state,
+                    truth={name: truth(t, name) for name in vms} if truth else {},
+                )
+            )
     return path

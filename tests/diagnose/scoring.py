@@ -94,7 +94,8 @@ class Outcome:
     @property
     def neighbours_ok(self) -> bool:
         return set(self.neighbours_expected) <= set(self.neighbours_named) and (
-            self.vm not in self.neighbours_named)
+            self.vm not in self.neighbours_named
+        )
 
 
 @dataclass
@@ -127,8 +128,9 @@ def score_incident(path: Path, run_dir: Path, seed_offset: int = 0) -> IncidentR
             windows = truth_windows(store, vm)
             if not windows:
                 wrong = [f for f in mine if f.cause != "none"]
-                result.outcomes.append(Outcome(
-                    name, vm, 0.0, 0.0, "none", wrong[0].cause if wrong else "none"))
+                result.outcomes.append(
+                    Outcome(name, vm, 0.0, 0.0, "none", wrong[0].cause if wrong else "none")
+                )
                 if vm in expected and expected[vm].cause != "none":
                     result.notes.append(f"{vm}: expected {expected[vm].cause}, never suffered")
                 continue
@@ -142,12 +144,18 @@ def score_incident(path: Path, run_dir: Path, seed_offset: int = 0) -> IncidentR
             for a, b in windows:
                 best = max(mine, key=lambda f, a=a, b=b: _overlap(f, a, b), default=None)
                 hit = best if best is not None and _overlap(best, a, b) > 0 else None
-                result.outcomes.append(Outcome(
-                    name, vm, a, b, exp.cause,
-                    hit.cause if hit else "none",
-                    exp.neighbours,
-                    tuple(n["vm"] for n in hit.neighbours) if hit else (),
-                ))
+                result.outcomes.append(
+                    Outcome(
+                        name,
+                        vm,
+                        a,
+                        b,
+                        exp.cause,
+                        hit.cause if hit else "none",
+                        exp.neighbours,
+                        tuple(n["vm"] for n in hit.neighbours) if hit else (),
+                    )
+                )
     return result
 
 
@@ -169,15 +177,21 @@ def per_cause(outcomes: list[Outcome]) -> dict[str, dict[str, float | int | None
 
 
 def format_table(outcomes: list[Outcome]) -> str:
-    lines = [f"{'cause':24s} {'expected':>8s} {'diagnosed':>9s} {'correct':>7s} "
-             f"{'precision':>9s} {'recall':>7s}"]
+    lines = [
+        f"{'cause':24s} {'expected':>8s} {'diagnosed':>9s} {'correct':>7s} "
+        f"{'precision':>9s} {'recall':>7s}"
+    ]
     for cause, row in per_cause(outcomes).items():
         p = "-" if row["precision"] is None else f"{row['precision']:.2f}"
         r = "-" if row["recall"] is None else f"{row['recall']:.2f}"
-        lines.append(f"{cause:24s} {row['expected']:>8} {row['diagnosed']:>9} "
-                     f"{row['correct']:>7} {p:>9s} {r:>7s}")
+        lines.append(
+            f"{cause:24s} {row['expected']:>8} {row['diagnosed']:>9} "
+            f"{row['correct']:>7} {p:>9s} {r:>7s}"
+        )
     suffering = [o for o in outcomes if o.expected != "none"]
     right = sum(o.correct for o in suffering)
-    lines.append(f"primary cause correct in {right}/{len(suffering)} suffering windows"
-                 + (f" ({right / len(suffering):.0%})" if suffering else ""))
+    lines.append(
+        f"primary cause correct in {right}/{len(suffering)} suffering windows"
+        + (f" ({right / len(suffering):.0%})" if suffering else "")
+    )
     return "\n".join(lines)

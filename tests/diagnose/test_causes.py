@@ -32,10 +32,14 @@ def _short(t):
 def test_host_swap_of_a_vm_that_grew_itself(tmp_path):
     def a(t):
         grown = min(max(t - 20, 0), 10) * 40 * MIB
-        return vm_quiet("A", configured=1024 * MIB, resident_bytes=300 * MIB + grown,
-                        guest_available_bytes=600 * MIB,
-                        host_swapped_bytes=100 * MIB if t >= 30 else 0,
-                        vm_host_swap_in_bytes_per_s=6 * MIB if t >= 30 else 0.0)
+        return vm_quiet(
+            "A",
+            configured=1024 * MIB,
+            resident_bytes=300 * MIB + grown,
+            guest_available_bytes=600 * MIB,
+            host_swapped_bytes=100 * MIB if t >= 30 else 0,
+            vm_host_swap_in_bytes_per_s=6 * MIB if t >= 30 else 0.0,
+        )
 
     vms = {"A": a, "B": lambda t: vm_quiet("B")}
     findings = _diagnose(write_run(tmp_path / "r.sqlite", 60, vms, host=_short))
@@ -52,8 +56,11 @@ def test_host_contention_names_the_neighbour_that_grew(tmp_path):
         return vm_quiet("N", configured=1024 * MIB, resident_bytes=200 * MIB + grown)
 
     def v(t):
-        return vm_quiet("V", host_swapped_bytes=64 * MIB if t >= 30 else 0,
-                        vm_host_swap_in_bytes_per_s=5 * MIB if t >= 32 else 0.0)
+        return vm_quiet(
+            "V",
+            host_swapped_bytes=64 * MIB if t >= 30 else 0,
+            vm_host_swap_in_bytes_per_s=5 * MIB if t >= 32 else 0.0,
+        )
 
     findings = _diagnose(write_run(tmp_path / "r.sqlite", 60, {"N": n, "V": v}, host=_short))
     (f,) = _suffering(findings, "V")
@@ -68,9 +75,13 @@ def test_host_contention_names_the_neighbour_that_grew(tmp_path):
 def test_balloon_inflation_then_guest_swap(tmp_path):
     def v(t):
         balloon = min(max(t - 20, 0), 4) * 64 * MIB
-        return vm_quiet("V", balloon_target_bytes=balloon, balloon_actual_bytes=balloon,
-                        guest_cache_bytes=max(100 * MIB - balloon, 10 * MIB),
-                        guest_swap_in_bytes_per_s=8 * MIB if t >= 25 else 0.0)
+        return vm_quiet(
+            "V",
+            balloon_target_bytes=balloon,
+            balloon_actual_bytes=balloon,
+            guest_cache_bytes=max(100 * MIB - balloon, 10 * MIB),
+            guest_swap_in_bytes_per_s=8 * MIB if t >= 25 else 0.0,
+        )
 
     (f,) = _suffering(_diagnose(write_run(tmp_path / "r.sqlite", 60, {"V": v})), "V")
     assert f.cause == "balloon"
@@ -82,8 +93,11 @@ def test_balloon_inflation_then_guest_swap(tmp_path):
 
 def test_own_working_set_on_a_comfortable_host(tmp_path):
     def v(t):
-        return vm_quiet("V", guest_swap_in_bytes_per_s=4 * MIB if t >= 10 else 0.0,
-                        guest_swap_out_bytes_per_s=6 * MIB if t >= 10 else 0.0)
+        return vm_quiet(
+            "V",
+            guest_swap_in_bytes_per_s=4 * MIB if t >= 10 else 0.0,
+            guest_swap_out_bytes_per_s=6 * MIB if t >= 10 else 0.0,
+        )
 
     (f,) = _suffering(_diagnose(write_run(tmp_path / "r.sqlite", 40, {"V": v})), "V")
     assert f.cause == "own_working_set" and f.secondary == []
@@ -93,13 +107,20 @@ def test_own_working_set_on_a_comfortable_host(tmp_path):
 
 def test_a_balloon_stuck_short_of_its_target_while_the_host_swaps_the_vm(tmp_path):
     def u(t):
-        return vm_quiet("U", balloon_target_bytes=200 * MIB if t >= 10 else 0,
-                        balloon_actual_bytes=min(t, 10) * 10 * MIB,
-                        host_swapped_bytes=50 * MIB if t >= 20 else 0,
-                        vm_host_swap_in_bytes_per_s=3 * MIB if t >= 20 else 0.0)
+        return vm_quiet(
+            "U",
+            balloon_target_bytes=200 * MIB if t >= 10 else 0,
+            balloon_actual_bytes=min(t, 10) * 10 * MIB,
+            host_swapped_bytes=50 * MIB if t >= 20 else 0,
+            vm_host_swap_in_bytes_per_s=3 * MIB if t >= 20 else 0.0,
+        )
 
-    (f,) = _suffering(_diagnose(write_run(tmp_path / "r.sqlite", 60, {"U": u},
-                                          host=lambda t: (40 * MIB, "hard"))), "U")
+    (f,) = _suffering(
+        _diagnose(
+            write_run(tmp_path / "r.sqlite", 60, {"U": u}, host=lambda t: (40 * MIB, "hard"))
+        ),
+        "U",
+    )
     assert f.cause == "uncooperative_balloon" and "host_swap" in f.secondary
     assert "balloon driver" in f.recommendation and "112 MiB short" in f.recommendation
 
@@ -125,8 +146,16 @@ def test_the_diagnose_command(tmp_path):
     assert result.exit_code == 0, result.output
     findings = json.loads(result.output)["findings"]
     assert [(f["vm"], f["cause"]) for f in findings] == [("V", "own_working_set"), ("W", "none")]
-    assert set(findings[0]) == {"vm", "start_s", "end_s", "cause", "secondary", "neighbours",
-                                "evidence", "recommendation"}
+    assert set(findings[0]) == {
+        "vm",
+        "start_s",
+        "end_s",
+        "cause",
+        "secondary",
+        "neighbours",
+        "evidence",
+        "recommendation",
+    }
     text = runner.invoke(app, ["diagnose", str(path), "--vm", "V", "--from", "5s", "--to", "30s"])
     assert text.exit_code == 0 and "own_working_set" in text.output and "VM W" not in text.output
     for args, message in (

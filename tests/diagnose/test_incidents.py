@@ -34,8 +34,10 @@ def test_primary_cause_is_right_in_nine_windows_of_ten(results):
     for r in results:
         for o in r.outcomes:
             if not o.correct:
-                print(f"  wrong: {r.name} {o.vm} {o.start_s:g}-{o.end_s:g} s: expected "
-                      f"{o.expected}, diagnosed {o.diagnosed}")
+                print(
+                    f"  wrong: {r.name} {o.vm} {o.start_s:g}-{o.end_s:g} s: expected "
+                    f"{o.expected}, diagnosed {o.diagnosed}"
+                )
         for note in r.notes:
             print(f"  note: {r.name} {note}")
     suffering = [o for o in outcomes if o.expected != "none"]
@@ -47,17 +49,21 @@ def test_primary_cause_is_right_in_nine_windows_of_ten(results):
 def test_vms_that_did_not_suffer_get_no_cause(results):
     wrong = [
         f"{r.name} {o.vm}: {o.diagnosed}"
-        for r in results for o in r.outcomes if o.expected == "none" and not o.correct
+        for r in results
+        for o in r.outcomes
+        if o.expected == "none" and not o.correct
     ]
     assert not wrong
 
 
 def test_neighbours_are_named(results):
-    checked = [o for r in results for o in r.outcomes
-               if o.neighbours_expected and o.correct]
+    checked = [o for r in results for o in r.outcomes if o.neighbours_expected and o.correct]
     assert checked
-    wrong = [f"{o.incident} {o.vm}: named {o.neighbours_named}, expected "
-             f"{o.neighbours_expected}" for o in checked if not o.neighbours_ok]
+    wrong = [
+        f"{o.incident} {o.vm}: named {o.neighbours_named}, expected {o.neighbours_expected}"
+        for o in checked
+        if not o.neighbours_ok
+    ]
     assert not wrong
 
 

@@ -30,8 +30,12 @@ def test_two_bursts_of_guest_swap_in_are_two_windows_and_a_blip_is_none(tmp_path
 
 def test_close_bursts_are_joined_and_host_swap_in_counts(tmp_path):
     def v(t):
-        return vm_quiet("v", vm_host_swap_in_bytes_per_s=4 * MIB if t in range(10, 16)
-                        or t in range(22, 28) else 0.0)
+        return vm_quiet(
+            "v",
+            vm_host_swap_in_bytes_per_s=4 * MIB
+            if t in range(10, 16) or t in range(22, 28)
+            else 0.0,
+        )
 
     (window,) = _windows(write_run(tmp_path / "r.sqlite", 40, {"v": v}))
     assert (window.start_s, window.end_s) == (9.0, 27.0)
@@ -40,8 +44,9 @@ def test_close_bursts_are_joined_and_host_swap_in_counts(tmp_path):
 
 def test_swap_out_alone_and_a_quiet_vm_are_not_suffering(tmp_path):
     def v(t):
-        return vm_quiet("v", guest_swap_out_bytes_per_s=20 * MIB,
-                        vm_host_swap_out_bytes_per_s=20 * MIB)
+        return vm_quiet(
+            "v", guest_swap_out_bytes_per_s=20 * MIB, vm_host_swap_out_bytes_per_s=20 * MIB
+        )
 
     assert _windows(write_run(tmp_path / "r.sqlite", 30, {"v": v})) == []
 

@@ -75,8 +75,10 @@ def test_inflating_b_shrinks_its_guest_and_its_host_memory_then_deflating_restor
     inflate_s = time.monotonic() - started
     inflated_at = time.time()
     inflated = wait_for(lambda: fresh_sample(backend, "B", inflated_at), 20, "B's guest stats")
-    print(f"inflated 160 MiB in {inflate_s:.1f} s; resident {before.resident_bytes // MIB} -> "
-          f"{inflated.resident_bytes // MIB} MiB")  # fmt: skip
+    print(
+        f"inflated 160 MiB in {inflate_s:.1f} s; resident {before.resident_bytes // MIB} -> "
+        f"{inflated.resident_bytes // MIB} MiB"
+    )
     assert inflated.balloon_target_bytes == INFLATE_BYTES
     assert inflated.guest_total_bytes <= before.guest_total_bytes - INFLATE_BYTES + 8 * MIB
     assert inflated.resident_bytes <= before.resident_bytes - 48 * MIB

@@ -54,10 +54,16 @@ def test_process_inside_is_counted_and_killed_on_close(name: str) -> None:
 
 def test_limit_is_honoured(name: str) -> None:
     hog = subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.readline(); b = bytearray(96 << 20); "
-         "b[::4096] = b'x' * len(b[::4096]); print(len(b), flush=True)"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.stdin.readline(); b = bytearray(96 << 20); "
+            "b[::4096] = b'x' * len(b[::4096]); print(len(b), flush=True)",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     with MemoryCgroup(name, 48 * MIB) as group:
         group.add(hog.pid)
         assert hog.stdin is not None

@@ -24,9 +24,19 @@ VMS = {"A", "B"}
 def test_a_lab_run_is_scraped_over_http_while_it_runs(tmp_path: Path) -> None:
     out = tmp_path / "run.sqlite"
     run = LiveCommand(
-        "lab", "run", str(TINY), "--scale", "0.25", "--duration", "24s", "--json",
-        "--out", str(out), "--metrics-addr", "127.0.0.1:0",
-    )  # fmt: skip
+        "lab",
+        "run",
+        str(TINY),
+        "--scale",
+        "0.25",
+        "--duration",
+        "24s",
+        "--json",
+        "--out",
+        str(out),
+        "--metrics-addr",
+        "127.0.0.1:0",
+    )
     try:
         url = run.url(timeout_s=120)  # said before any VM boots
 
@@ -39,8 +49,10 @@ def test_a_lab_run_is_scraped_over_http_while_it_runs(tmp_path: Path) -> None:
         first = wait_for_scrape(url, both_vms, 180, "both guests' balloon and resident gauges")
         second = wait_for_scrape(
             url,
-            lambda s: (s.value("juggler_backend_time_seconds") or 0)
-            >= (first.value("juggler_backend_time_seconds") or 0) + 4,
+            lambda s: (
+                (s.value("juggler_backend_time_seconds") or 0)
+                >= (first.value("juggler_backend_time_seconds") or 0) + 4
+            ),
             120,
             "two more manager intervals",
         )
@@ -49,11 +61,16 @@ def test_a_lab_run_is_scraped_over_http_while_it_runs(tmp_path: Path) -> None:
         run.stop()
     assert code == 0, stderr
     for scrape in (first, second):
-        assert scrape.value("juggler_run_info", scenario="tiny", policy="juggler",
-                            backend="qemu") == 1  # fmt: skip
+        assert (
+            scrape.value("juggler_run_info", scenario="tiny", policy="juggler", backend="qemu") == 1
+        )
         assert (scrape.value("juggler_host_memory_bytes") or 0) > 0
-        for metric in ("balloon_actual_bytes", "resident_bytes", "configured_bytes",
-                       "last_observe_timestamp_seconds"):  # fmt: skip
+        for metric in (
+            "balloon_actual_bytes",
+            "resident_bytes",
+            "configured_bytes",
+            "last_observe_timestamp_seconds",
+        ):
             assert set(scrape.by_vm(f"juggler_{metric}")) == VMS, metric
         assert all(value > 0 for value in scrape.by_vm("juggler_resident_bytes").values())
         assert "juggler_slowdown" not in scrape.names()  # simulator only
@@ -84,10 +101,19 @@ def test_a_busy_metrics_port_fails_before_any_vm_boots(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = CliRunner().invoke(lab_app, [
-            "run", str(TINY), "--duration", "10s", "--out", str(tmp_path / "r.sqlite"),
-            "--metrics-addr", f"127.0.0.1:{port}",
-        ])  # fmt: skip
+        result = CliRunner().invoke(
+            lab_app,
+            [
+                "run",
+                str(TINY),
+                "--duration",
+                "10s",
+                "--out",
+                str(tmp_path / "r.sqlite"),
+                "--metrics-addr",
+                f"127.0.0.1:{port}",
+            ],
+        )
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert f"--metrics-addr '127.0.0.1:{port}': port {port} is already in use" in result.output

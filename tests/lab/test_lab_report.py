@@ -26,9 +26,9 @@ TINY = Path(__file__).parent / "data" / "tiny.toml"
 def test_a_lab_runs_report_draws_in_chromium(tmp_path: Path) -> None:
     run, html = tmp_path / "lab.sqlite", tmp_path / "lab.html"
     result = CliRunner().invoke(
-        lab_app, ["run", str(TINY), "--scale", "0.25", "--duration", "40s", "--json",
-                  "--out", str(run)],
-    )  # fmt: skip
+        lab_app,
+        ["run", str(TINY), "--scale", "0.25", "--duration", "40s", "--json", "--out", str(run)],
+    )
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(app, ["report", str(run), "-o", str(html)])
     assert result.exit_code == 0, result.output

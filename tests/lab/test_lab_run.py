@@ -42,8 +42,10 @@ def test_a_scenario_is_scaled_for_the_lab() -> None:
     a, b = lab_plan.specs
     assert (a.memory_bytes, a.swap_bytes) == (256 * MIB, 128 * MIB)
     assert a.phases == "0:0:idle:200000"
-    assert b.phases == workload_phases(scenario, scenario.vm[1], 0.25) == (
-        "20:32:uniform:20000,0:96:uniform:5000"
+    assert (
+        b.phases
+        == workload_phases(scenario, scenario.vm[1], 0.25)
+        == ("20:32:uniform:20000,0:96:uniform:5000")
     )
 
 
@@ -61,9 +63,9 @@ def test_overhead_is_what_is_resident_outside_guest_ram(tmp_path: Path) -> None:
 def test_lab_run_manages_two_vms_and_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "run.sqlite"
     result = CliRunner().invoke(
-        lab_app, ["run", str(TINY), "--scale", "0.25", "--duration", "40s", "--json",
-                  "--out", str(out)],
-    )  # fmt: skip
+        lab_app,
+        ["run", str(TINY), "--scale", "0.25", "--duration", "40s", "--json", "--out", str(out)],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert summary["backend"] == "qemu"

@@ -107,8 +107,9 @@ def test_both_policies_run_the_story_to_its_end_and_only_juggler_balloons(
 
 @lab
 def test_juggler_keeps_the_host_cgroup_swapping_less_than_static(seed_runs: dict) -> None:
-    juggler, static = (seed_runs[policy][1]["host"]["host_swap_out_bytes"]
-                       for policy in ("juggler", "static"))
+    juggler, static = (
+        seed_runs[policy][1]["host"]["host_swap_out_bytes"] for policy in ("juggler", "static")
+    )
     assert juggler < static, (juggler / 2**20, static / 2**20)
 
 

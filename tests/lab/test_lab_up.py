@@ -40,8 +40,13 @@ def _juggler(*args: str) -> subprocess.CompletedProcess[str]:
     accel = os.environ.get("JUGGLER_LAB_ACCEL") or lab_vm._accelerator
     if accel:  # what this process already found out: the child need not probe KVM again
         env["JUGGLER_LAB_ACCEL"] = accel
-    return subprocess.run([sys.executable, "-m", "juggler.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "juggler.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture
@@ -87,10 +92,25 @@ def test_lab_up_leaves_vms_running_juggler_run_manages_them_and_lab_down_removes
     assert sorted(map(str, pids)) == sorted(in_cgroup)
 
     out = tmp_path / "managed.sqlite"
-    result = CliRunner().invoke(app, [
-        "run", "--backend", "qemu", "--socket-dir", str(directory), "--duration", "20s",
-        "--interval", "2s", "--out", str(out), "--json", "--metrics-addr", "off",
-    ])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--backend",
+            "qemu",
+            "--socket-dir",
+            str(directory),
+            "--duration",
+            "20s",
+            "--interval",
+            "2s",
+            "--out",
+            str(out),
+            "--json",
+            "--metrics-addr",
+            "off",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert summary["backend"] == "qemu" and summary["scenario"] == "tiny"

@@ -36,11 +36,28 @@ def test_run_manages_qemus_started_by_hand_until_sigterm_and_leaves_them_running
     # web: a lab guest whose socket is vms/web/qmp.sock (named after its directory)
     web = LabVm(VmSpec("web", 128 * MIB), guest_image, workdir=vms / "web", accel="tcg")
     # db: a bare QEMU, paused (-S), with a balloon and the socket vms/db.sock
-    db = subprocess.Popen([
-        QEMU, "-S", "-nodefaults", "-machine", "q35", "-accel", "tcg", "-m", "128M",
-        "-display", "none", "-device", "virtio-balloon-pci",
-        "-qmp", f"unix:{vms / 'db.sock'},server=on,wait=off",
-    ], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    db = subprocess.Popen(
+        [
+            QEMU,
+            "-S",
+            "-nodefaults",
+            "-machine",
+            "q35",
+            "-accel",
+            "tcg",
+            "-m",
+            "128M",
+            "-display",
+            "none",
+            "-device",
+            "virtio-balloon-pci",
+            "-qmp",
+            f"unix:{vms / 'db.sock'},server=on,wait=off",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     # ghost: a socket nobody listens on (its QEMU is gone)
     with socket.socket(socket.AF_UNIX) as ghost:
         ghost.bind(str(vms / "ghost.sock"))
@@ -50,12 +67,26 @@ def test_run_manages_qemus_started_by_hand_until_sigterm_and_leaves_them_running
         wait_for(lambda: (vms / "db.sock").is_socket(), 30, "db's QMP socket")
         out = tmp_path / "by-hand.sqlite"
         runner = LiveCommand(
-            "run", "--backend", "qemu", "--socket-dir", str(vms), "--interval", "1s",
-            "--host-memory", "1GiB", "--out", str(out), "--metrics-addr", "127.0.0.1:0",
-        )  # fmt: skip
+            "run",
+            "--backend",
+            "qemu",
+            "--socket-dir",
+            str(vms),
+            "--interval",
+            "1s",
+            "--host-memory",
+            "1GiB",
+            "--out",
+            str(out),
+            "--metrics-addr",
+            "127.0.0.1:0",
+        )
         url = runner.url(timeout_s=60)
-        wait_for(lambda: min(_samples(out).get("web", 0), _samples(out).get("db", 0)) >= 3,
-                 120, "three samples of web and db")  # fmt: skip
+        wait_for(
+            lambda: min(_samples(out).get("web", 0), _samples(out).get("db", 0)) >= 3,
+            120,
+            "three samples of web and db",
+        )
         # the same run, live over HTTP for Prometheus
         resident = scrape(url).by_vm("juggler_resident_bytes")
         assert set(resident) == {"web", "db"} and resident["web"] > 0  # db is paused (-S)
@@ -81,4 +112,3 @@ def test_run_manages_qemus_started_by_hand_until_sigterm_and_leaves_them_running
         db.terminate()
         db.wait(timeout=30)
     assert not alive(db.pid)
-

@@ -27,9 +27,15 @@ def _everything_exported() -> set[str]:
     vm = VmSample(name="A", **fields)
     host = HostSample(**{name: 1 for name in HOST_METRICS})
     exporter = MetricsExporter(info={"scenario": "s", "policy": "p", "backend": "sim"})
-    exporter.record_observation(Observation(
-        1.0, host, (vm,), host_state="soft", truth={"A": VmTruth(1, 0, 0, 0, 1, 1)},
-    ))  # fmt: skip
+    exporter.record_observation(
+        Observation(
+            1.0,
+            host,
+            (vm,),
+            host_state="soft",
+            truth={"A": VmTruth(1, 0, 0, 0, 1, 1)},
+        )
+    )
     exporter.record_decision(1.0, "A", 2, 1, "more")
     for kind in ERROR_KINDS:
         exporter.record_event(1.0, None, kind, "x")
@@ -78,13 +84,24 @@ def test_every_expression_uses_only_names_the_exporter_exports(dashboard: dict[s
 def test_the_dashboard_has_the_panels_the_issue_asks_for(dashboard: dict[str, Any]) -> None:
     used = {name for _, expr in _expressions(dashboard) for name in METRIC.findall(expr)}
     for metric in (
-        "host_available_bytes", "host_memory_bytes", "host_state", "host_swap_in_bytes_per_s",
-        "host_swap_out_bytes_per_s", "host_psi_some_avg10", "balloon_actual_bytes",
-        "resident_bytes", "host_swapped_bytes", "working_set_estimate_bytes",
-        "guest_swap_in_bytes_per_s", "guest_swap_out_bytes_per_s", "slowdown",
-        "decisions_total", "manager_errors_total", "last_observe_timestamp_seconds",
+        "host_available_bytes",
+        "host_memory_bytes",
+        "host_state",
+        "host_swap_in_bytes_per_s",
+        "host_swap_out_bytes_per_s",
+        "host_psi_some_avg10",
+        "balloon_actual_bytes",
+        "resident_bytes",
+        "host_swapped_bytes",
+        "working_set_estimate_bytes",
+        "guest_swap_in_bytes_per_s",
+        "guest_swap_out_bytes_per_s",
+        "slowdown",
+        "decisions_total",
+        "manager_errors_total",
+        "last_observe_timestamp_seconds",
         "finding_seconds",
-    ):  # fmt: skip
+    ):
         assert f"juggler_{metric}" in used, metric
 
 
@@ -105,11 +122,12 @@ def test_the_dashboard_is_grafana_10_with_datasource_and_vm_variables(
                 assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
                 for target in panel["targets"]:
                     assert target["datasource"]["uid"] == "${datasource}", panel["title"]
-                per_vm = any("vm=~\"$vm\"" in t["expr"] for t in panel["targets"])
+                per_vm = any('vm=~"$vm"' in t["expr"] for t in panel["targets"])
                 uses_vm_label = any(
                     name.removeprefix("juggler_") in VM_METRICS + TRUTH_METRICS
-                    for t in panel["targets"] for name in METRIC.findall(t["expr"])
-                )  # fmt: skip
+                    for t in panel["targets"]
+                    for name in METRIC.findall(t["expr"])
+                )
                 assert per_vm or not uses_vm_label, f"{panel['title']}: not filtered by $vm"
             walk(panel.get("panels", []))
 

@@ -39,10 +39,16 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
 def _vm(name: str, **fields: object) -> VmSample:
     base: dict[str, object] = dict(
-        name=name, configured_bytes=1024 * MIB, reservation_bytes=128 * MIB,
-        balloon_target_bytes=64 * MIB, balloon_actual_bytes=60 * MIB, resident_bytes=700 * MIB,
-        host_swapped_bytes=0, guest_swap_in_bytes_per_s=4096.0, working_set_estimate_bytes=None,
-    )  # fmt: skip
+        name=name,
+        configured_bytes=1024 * MIB,
+        reservation_bytes=128 * MIB,
+        balloon_target_bytes=64 * MIB,
+        balloon_actual_bytes=60 * MIB,
+        resident_bytes=700 * MIB,
+        host_swapped_bytes=0,
+        guest_swap_in_bytes_per_s=4096.0,
+        working_set_estimate_bytes=None,
+    )
     base.update(fields)
     return VmSample(**base)  # type: ignore[arg-type]
 
@@ -91,8 +97,11 @@ def test_the_host_state_is_one_gauge_per_state_set_to_1_for_the_current_one() ->
     exporter.record_observation(_obs(host_state="hard"))
     got = _scrape(exporter)
     assert {state: got.value("juggler_host_state", state=state) for state in HOST_STATES} == {
-        "high": 0, "soft": 0, "hard": 1, "low": 0,
-    }  # fmt: skip
+        "high": 0,
+        "soft": 0,
+        "hard": 1,
+        "low": 0,
+    }
 
 
 def test_simulator_truth_is_exported_per_vm_when_present() -> None:
@@ -118,17 +127,29 @@ def test_a_missing_vm_drops_out_but_keeps_the_time_it_was_last_seen() -> None:
 @pytest.mark.parametrize(
     ("reason", "balloon", "previous", "kind"),
     [
-        ("host free 3.7% < 6%: reclaim 56.2 MiB (rho 1.72/MiB; working set ~258 MiB)",
-         200 * MIB, 100 * MIB, "inflate"),
-        ("rebalance: give back 392 MiB that another guest held unused; step limited to 256 MiB",
-         0, 256 * MIB, "deflate"),
-        ("guest is short of memory: deflate by 64 MiB; guest near OOM: deflate",
-         0, 64, "oom_rescue"),
+        (
+            "host free 3.7% < 6%: reclaim 56.2 MiB (rho 1.72/MiB; working set ~258 MiB)",
+            200 * MIB,
+            100 * MIB,
+            "inflate",
+        ),
+        (
+            "rebalance: give back 392 MiB that another guest held unused; step limited to 256 MiB",
+            0,
+            256 * MIB,
+            "deflate",
+        ),
+        (
+            "guest is short of memory: deflate by 64 MiB; guest near OOM: deflate",
+            0,
+            64,
+            "oom_rescue",
+        ),
         ("MOM: shrink 792 MiB -> 753 MiB; clamped to reservation 400 MiB", 5, 1, "reservation"),
         ("guard; held at limit 512 MiB", 512 * MIB, 512 * MIB, "limit"),
         ("guard", 7, 7, "hold"),
     ],
-)  # fmt: skip
+)
 def test_reasons_are_reduced_to_a_small_fixed_vocabulary(
     reason: str, balloon: int, previous: int, kind: str
 ) -> None:
@@ -137,17 +158,27 @@ def test_reasons_are_reduced_to_a_small_fixed_vocabulary(
 
 def test_the_guard_notes_the_exporter_looks_for_are_the_ones_the_guard_writes() -> None:
     """If the guard's wording changes, the reduction must change with it."""
-    vm = _vm("v", balloon_target_bytes=0, balloon_actual_bytes=0, guest_total_bytes=1024 * MIB,
-             guest_available_bytes=500 * MIB)  # fmt: skip
+    vm = _vm(
+        "v",
+        balloon_target_bytes=0,
+        balloon_actual_bytes=0,
+        guest_total_bytes=1024 * MIB,
+        guest_available_bytes=500 * MIB,
+    )
     cases = {
         "reservation": (vm, VmTarget(1000 * MIB, "wish")),
         "limit": (dataclasses.replace(vm, limit_bytes=512 * MIB), VmTarget(0, "wish")),
         "oom_rescue": (
-            dataclasses.replace(vm, balloon_target_bytes=600 * MIB, balloon_actual_bytes=600 * MIB,
-                                guest_total_bytes=424 * MIB, guest_available_bytes=4 * MIB),
+            dataclasses.replace(
+                vm,
+                balloon_target_bytes=600 * MIB,
+                balloon_actual_bytes=600 * MIB,
+                guest_total_bytes=424 * MIB,
+                guest_available_bytes=4 * MIB,
+            ),
             VmTarget(700 * MIB, "wish"),
         ),
-    }  # fmt: skip
+    }
     for kind, (sample, wish) in cases.items():
         obs = Observation(0.0, HostSample(2048 * MIB, 100 * MIB), (sample,))
         target = guard(Decision({"v": wish}), obs, Limits(max_step_bytes=2**40))["v"]
@@ -248,8 +279,9 @@ def test_serve_metrics_answers_over_http_and_stops() -> None:
     with serve_metrics("127.0.0.1:0", exporter.registry) as server:
         assert server.port > 0 and server.url == f"http://127.0.0.1:{server.port}/metrics"
         assert scrape(server.url).by_vm("juggler_resident_bytes") == {
-            "A": 700 * MIB, "B": 300 * MIB,
-        }  # fmt: skip
+            "A": 700 * MIB,
+            "B": 300 * MIB,
+        }
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(server.url, timeout=5)
 
@@ -270,8 +302,10 @@ def test_a_busy_port_names_the_option_the_port_and_the_way_out() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        expected = (rf"--metrics-addr '127\.0\.0\.1:{port}': port {port} is already in use "
-                    r"on 127\.0\.0\.1; pick another \(port 0 picks a free one\)")  # fmt: skip
+        expected = (
+            rf"--metrics-addr '127\.0\.0\.1:{port}': port {port} is already in use "
+            r"on 127\.0\.0\.1; pick another \(port 0 picks a free one\)"
+        )
         with pytest.raises(MetricsAddressError, match=expected):
             serve_metrics(f"127.0.0.1:{port}", MetricsExporter().registry)
 

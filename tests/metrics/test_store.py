@@ -12,13 +12,21 @@ from juggler.units import MIB
 
 
 def _obs(t, available, state, swap_in, resident, balloon, truth=True):
-    vm = VmSample("v", configured_bytes=1024 * MIB, reservation_bytes=300 * MIB,
-                  balloon_actual_bytes=balloon, balloon_target_bytes=balloon,
-                  resident_bytes=resident, guest_swap_in_bytes_per_s=swap_in,
-                  guest_swap_out_bytes_per_s=0.0, vm_host_swap_in_bytes_per_s=0.0,
-                  vm_host_swap_out_bytes_per_s=0.0)
-    host = HostSample(2048 * MIB, available, host_swap_in_bytes_per_s=swap_in,
-                      host_swap_out_bytes_per_s=0.0)
+    vm = VmSample(
+        "v",
+        configured_bytes=1024 * MIB,
+        reservation_bytes=300 * MIB,
+        balloon_actual_bytes=balloon,
+        balloon_target_bytes=balloon,
+        resident_bytes=resident,
+        guest_swap_in_bytes_per_s=swap_in,
+        guest_swap_out_bytes_per_s=0.0,
+        vm_host_swap_in_bytes_per_s=0.0,
+        vm_host_swap_out_bytes_per_s=0.0,
+    )
+    host = HostSample(
+        2048 * MIB, available, host_swap_in_bytes_per_s=swap_in, host_swap_out_bytes_per_s=0.0
+    )
     t_truth = {"v": VmTruth(400 * MIB, 0.5, 0.25, 0.0, 100.0, 80.0)} if truth else {}
     return Observation(t, host, (vm,), host_state=state, truth=t_truth)
 
@@ -35,8 +43,12 @@ def test_summary_integrates_rates_over_the_period_each_sample_covers(tmp_path):
         summary = summarize(store)
     vm = summary["vms"][0]
     assert summary["duration_s"] == 3.0
-    assert summary["host"]["seconds_in_state"] == {"high": 0.0, "soft": 1.0, "hard": 2.0,
-                                                   "low": 0.0}
+    assert summary["host"]["seconds_in_state"] == {
+        "high": 0.0,
+        "soft": 1.0,
+        "hard": 2.0,
+        "low": 0.0,
+    }
     assert vm["guest_swap_in_bytes"] == 1 * MIB * 1 + 2 * MIB * 2
     assert summary["host"]["min_available_bytes"] == 10 * MIB
     # resident first reached the 300 MiB reservation at 1 s: 100 MiB before does not count

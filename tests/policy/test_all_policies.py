@@ -12,8 +12,7 @@ from juggler.policy import POLICIES
 @pytest.mark.parametrize("name", sorted(POLICIES))
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
-def test_targets_stay_within_the_vm_and_nothing_raises(name, data, random_observations,
-                                                       new_state):
+def test_targets_stay_within_the_vm_and_nothing_raises(name, data, random_observations, new_state):
     """Any observation, even with unknown fields: targets between 0 and the VM's size,
     each with a reason, and no exception."""
     policy = POLICIES[name]

@@ -15,26 +15,51 @@ from juggler.units import MIB
 GIB = 1024 * MIB
 
 
-def guest(name, *, resident, available, touched=None, shares=1000, balloon=0,
-          target=None, configured=2 * GIB, reservation=0, swap_in=0.0, cache=None):
+def guest(
+    name,
+    *,
+    resident,
+    available,
+    touched=None,
+    shares=1000,
+    balloon=0,
+    target=None,
+    configured=2 * GIB,
+    reservation=0,
+    swap_in=0.0,
+    cache=None,
+):
     """A VM seen by a policy; `touched` of 200 sampled pages were active (None: no sampling)."""
     total = configured - balloon
     return VmSample(
-        name, configured_bytes=configured, reservation_bytes=reservation, shares=shares,
+        name,
+        configured_bytes=configured,
+        reservation_bytes=reservation,
+        shares=shares,
         balloon_target_bytes=balloon if target is None else target,
-        balloon_actual_bytes=balloon, resident_bytes=resident,
-        guest_total_bytes=total, guest_available_bytes=available,
-        guest_free_bytes=available, guest_cache_bytes=cache,
+        balloon_actual_bytes=balloon,
+        resident_bytes=resident,
+        guest_total_bytes=total,
+        guest_available_bytes=available,
+        guest_free_bytes=available,
+        guest_cache_bytes=cache,
         guest_swap_in_bytes_per_s=swap_in,
         sampled_pages=None if touched is None else 200,
-        sampled_touched_pages=touched, sampled_at_s=None if touched is None else 20.0,
+        sampled_touched_pages=touched,
+        sampled_at_s=None if touched is None else 20.0,
     )
 
 
 def host(available_fraction, *vms, memory=4 * GIB, swapping=False, time_s=20.0):
-    return Observation(time_s, HostSample(memory, int(available_fraction * memory),
-                                          host_swap_out_bytes_per_s=1e6 if swapping else 0.0),
-                       tuple(vms))
+    return Observation(
+        time_s,
+        HostSample(
+            memory,
+            int(available_fraction * memory),
+            host_swap_out_bytes_per_s=1e6 if swapping else 0.0,
+        ),
+        tuple(vms),
+    )
 
 
 def test_idle_pages_are_taxed():
@@ -52,16 +77,16 @@ def test_the_donor_with_fewer_shares_per_page_gives_first():
     decision = decide(host(0.056, rich, poor), Params(), make_state())
     poor_target = decision.targets["poor"]
     assert "reclaim 98" in poor_target.reason and "rho" in poor_target.reason
-    assert poor_target.balloon_bytes == pytest.approx(2048 * MIB - 1200 * MIB + 98.3 * MIB,
-                                                      rel=0.002)
+    assert poor_target.balloon_bytes == pytest.approx(
+        2048 * MIB - 1200 * MIB + 98.3 * MIB, rel=0.002
+    )
     assert "reclaim" not in decision.targets["rich"].reason  # only held where it is
 
 
 def test_the_idle_memory_tax_takes_an_idle_hoarders_pages_despite_its_shares():
     # both use 1.5 GiB and have no page cache to give; the hoarder (2000 shares) touched
     # 5% of its sampled pages, the worker (1000 shares) 90%
-    hoarder = guest("hoarder", resident=1600 * MIB, available=500 * MIB, touched=10,
-                    shares=2000)
+    hoarder = guest("hoarder", resident=1600 * MIB, available=500 * MIB, touched=10, shares=2000)
     worker = guest("worker", resident=1600 * MIB, available=500 * MIB, touched=180)
     decision = decide(host(0.05, hoarder, worker), Params(), make_state())
     assert "hoarder" in decision.targets
@@ -80,8 +105,7 @@ def test_active_memory_is_taken_only_while_the_host_swaps():
 
 
 def test_a_needy_guest_gets_memory_back_first_and_says_why():
-    needy = guest("needy", resident=900 * MIB, available=10 * MIB, balloon=GIB,
-                  swap_in=4 * MIB)
+    needy = guest("needy", resident=900 * MIB, available=10 * MIB, balloon=GIB, swap_in=4 * MIB)
     decision = decide(host(0.10, needy), Params(), make_state())
     target = decision.targets["needy"]
     assert target.balloon_bytes == GIB // 2  # half its balloon back
@@ -89,8 +113,9 @@ def test_a_needy_guest_gets_memory_back_first_and_says_why():
 
 
 def test_a_balloon_that_does_not_move_is_marked_uncooperative():
-    stuck = guest("stuck", resident=1500 * MIB, available=800 * MIB, touched=20,
-                  balloon=0, target=512 * MIB)
+    stuck = guest(
+        "stuck", resident=1500 * MIB, available=800 * MIB, touched=20, balloon=0, target=512 * MIB
+    )
     state = make_state()
     for interval in range(4):
         decision = decide(host(0.05, stuck, time_s=20.0 + 5 * interval), Params(), state)

@@ -10,8 +10,13 @@ from juggler.units import MIB
 
 
 def _sampled(touched: int, at: float, n: int = 200) -> VmSample:
-    return VmSample("v", configured_bytes=1000 * MIB, sampled_pages=n,
-                    sampled_touched_pages=touched, sampled_at_s=at)
+    return VmSample(
+        "v",
+        configured_bytes=1000 * MIB,
+        sampled_pages=n,
+        sampled_touched_pages=touched,
+        sampled_at_s=at,
+    )
 
 
 def test_first_sample_is_the_estimate():
@@ -43,8 +48,12 @@ def test_the_same_sample_is_taken_in_once():
 
 
 def test_without_sampling_it_reads_the_guest_statistics():
-    vm = VmSample("v", configured_bytes=1000 * MIB, guest_total_bytes=1000 * MIB,
-                  guest_available_bytes=700 * MIB)
+    vm = VmSample(
+        "v",
+        configured_bytes=1000 * MIB,
+        guest_total_bytes=1000 * MIB,
+        guest_available_bytes=700 * MIB,
+    )
     est = WorkingSetEstimator()
     assert est.update(vm) == 300 * MIB
     assert est.source == "guest statistics"

@@ -32,10 +32,24 @@ def compare_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     its report written into the run directory it creates."""
     where = tmp_path_factory.mktemp("compare") / "runs"
     html = where / "compare.html"
-    result = CliRunner().invoke(app, [
-        "compare", str(EXAMPLES / "seed.toml"), str(EXAMPLES / "host-swap.toml"),
-        "--policies", "static,juggler", "--duration", "3m", "--jobs", "2", "--quiet",
-        "--out-dir", str(where), "--report", str(html),
-    ])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            str(EXAMPLES / "seed.toml"),
+            str(EXAMPLES / "host-swap.toml"),
+            "--policies",
+            "static,juggler",
+            "--duration",
+            "3m",
+            "--jobs",
+            "2",
+            "--quiet",
+            "--out-dir",
+            str(where),
+            "--report",
+            str(html),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return where, html

@@ -52,8 +52,9 @@ def test_report_defaults_to_the_run_files_name(seed_run: tuple[Path, Path], tmp_
 
 
 def test_a_missing_run_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["report", str(tmp_path / "nope.sqlite"), "-o",
-                                 str(tmp_path / "x.html")])  # fmt: skip
+    result = runner.invoke(
+        app, ["report", str(tmp_path / "nope.sqlite"), "-o", str(tmp_path / "x.html")]
+    )
     assert result.exit_code == 2
     assert _error_line(result.output) == f"error: {tmp_path / 'nope.sqlite'}: no such run file"
 
@@ -86,8 +87,19 @@ def test_an_unwritable_output_is_one_line_and_exit_2(
 def test_simulate_refuses_an_unwritable_report_before_simulating(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     run = tmp_path / "run.sqlite"
-    result = runner.invoke(app, ["simulate", "-q", "-d", "10s", "-o", str(run), "--report",
-                                 str(tmp_path / "a-file" / "r.html")])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            "-q",
+            "-d",
+            "10s",
+            "-o",
+            str(run),
+            "--report",
+            str(tmp_path / "a-file" / "r.html"),
+        ],
+    )
     assert result.exit_code == 2
     assert "cannot write the report" in _error_line(result.output)
     assert not run.exists()
@@ -95,8 +107,20 @@ def test_simulate_refuses_an_unwritable_report_before_simulating(tmp_path: Path)
 
 def test_simulate_json_stays_json_with_a_report(tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    result = runner.invoke(app, ["simulate", "-q", "-d", "20s", "-o", str(tmp_path / "r.sqlite"),
-                                 "--json", "--report", str(out)])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            "-q",
+            "-d",
+            "20s",
+            "-o",
+            str(tmp_path / "r.sqlite"),
+            "--json",
+            "--report",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert out.is_file() and '"policy"' in result.stdout
     assert result.stdout.lstrip().startswith("{")

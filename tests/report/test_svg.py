@@ -38,8 +38,11 @@ def test_stacked_layers_are_cumulative_and_reach_the_total() -> None:
     axis = TimeAxis(0.0, 2.0)
     chart = Chart(axis, 200, 1000.0, "stack")
     t = np.array([0.0, 1.0, 2.0])
-    layers = [("a", "a", np.array([100.0, 200, 300])), ("b", "b", np.array([400.0, 300, 200])),
-              ("c", "c", np.array([500.0, 500, 500]))]  # fmt: skip
+    layers = [
+        ("a", "a", np.array([100.0, 200, 300])),
+        ("b", "b", np.array([400.0, 300, 200])),
+        ("c", "c", np.array([500.0, 500, 500])),
+    ]
     tops = chart.stack(t, layers)
     assert list(tops[-1]) == [1000.0, 1000.0, 1000.0]
     # the top layer's upper edge is drawn at the top of the plot
@@ -69,10 +72,13 @@ def test_ticks_are_round_numbers() -> None:
 
 def test_grouped_bars_draw_one_bar_per_value_and_na_for_none() -> None:
     svg = grouped_bars(
-        "slowdown", ["seed", "host-swap"], ["static", "juggler"],
+        "slowdown",
+        ["seed", "host-swap"],
+        ["static", "juggler"],
         {"seed": {"static": 1.2, "juggler": 1.1}, "host-swap": {"static": 1.5, "juggler": None}},
-        lambda v: f"{v:.2f}", best={"seed": {"juggler"}},
-    )  # fmt: skip
+        lambda v: f"{v:.2f}",
+        best={"seed": {"juggler"}},
+    )
     heights = {
         title: float(h)
         for h, title in re.findall(r'height="([\d.]+)"[^>]*><title>([^<]+)</title>', svg)

@@ -17,18 +17,42 @@ PAGE = 4 * KIB
 
 def _settled(sim: SimulatedHost) -> dict[str, int]:
     row = sim.vm_i[0]
-    return {k: int(row[c]) for k, c in (
-        ("free", L.N_FREE), ("anon", L.N_ANON), ("cache", L.N_CACHE), ("balloon", L.N_BALLOON),
-        ("swap", L.SWAP_USED), ("resident", L.N_RESIDENT), ("low_wm", L.LOW_WM))}
+    return {
+        k: int(row[c])
+        for k, c in (
+            ("free", L.N_FREE),
+            ("anon", L.N_ANON),
+            ("cache", L.N_CACHE),
+            ("balloon", L.N_BALLOON),
+            ("swap", L.SWAP_USED),
+            ("resident", L.N_RESIDENT),
+            ("low_wm", L.LOW_WM),
+        )
+    }
 
 
 def _anon_and_cache_then_idle(**vm_fields) -> SimulatedHost:
     """1 MiB anonymous (256 pages) + 1 MiB page cache in a 4 MiB guest, then idle."""
-    sim = SimulatedHost(tiny([vm(file_size="1MiB", workload=[
-        {"duration": "3s", "working_set": "1MiB", "pattern": "scan", "rate": 4000,
-         "cache_rate": "512KiB/s"},
-        {"pattern": "idle", "rate": 0},
-    ], **vm_fields)]))
+    sim = SimulatedHost(
+        tiny(
+            [
+                vm(
+                    file_size="1MiB",
+                    workload=[
+                        {
+                            "duration": "3s",
+                            "working_set": "1MiB",
+                            "pattern": "scan",
+                            "rate": 4000,
+                            "cache_rate": "512KiB/s",
+                        },
+                        {"pattern": "idle", "rate": 0},
+                    ],
+                    **vm_fields,
+                )
+            ]
+        )
+    )
     sim.advance(4)
     return sim
 
@@ -84,15 +108,36 @@ def test_balloon_releases_host_memory_and_deflating_gives_it_back():
 def test_a_host_swapped_page_the_guest_reclaims_is_read_back_first():
     sim = _anon_and_cache_then_idle(guest_swap="4MiB")
     # the host swaps out every resident page of the VM (guest-blind victims)
-    swapped = kernels.host_swap_out(10_000, 0, sim.vm_i, sim.g_state, sim.h_state,
-                                    sim.frame_page, sim.page_flags, sim.host_i, sim.rng)
+    swapped = kernels.host_swap_out(
+        10_000,
+        0,
+        sim.vm_i,
+        sim.g_state,
+        sim.h_state,
+        sim.frame_page,
+        sim.page_flags,
+        sim.host_i,
+        sim.rng,
+    )
     assert swapped > 0
     sim.check_invariants()
     in_before = int(sim.host_i[L.HOST_SWAP_IN])
     kernels.clear_tick(sim.vm_i, sim.vm_f, *L.TICK_ACCUMULATORS)
-    kernels.guest_reclaim(0, 300 + 256, sim.vm_i, sim.vm_f, sim.g_state, sim.h_state,
-                          sim.frame_page, sim.page_frame, sim.page_flags, sim.free_stack,
-                          sim.host_i, sim.host_f, sim.rng)
+    kernels.guest_reclaim(
+        0,
+        300 + 256,
+        sim.vm_i,
+        sim.vm_f,
+        sim.g_state,
+        sim.h_state,
+        sim.frame_page,
+        sim.page_frame,
+        sim.page_flags,
+        sim.free_stack,
+        sim.host_i,
+        sim.host_f,
+        sim.rng,
+    )
     sim.check_invariants()
     written = int(sim.vm_f[0, L.C_GUEST_SWAP_OUT])
     read_back = int(sim.host_i[L.HOST_SWAP_IN]) - in_before
@@ -104,8 +149,10 @@ def test_a_host_swapped_page_the_guest_reclaims_is_read_back_first():
 
 def test_host_never_backs_more_pages_than_it_has_and_swaps_below_hard():
     # three 4 MiB VMs each touching 3 MiB on a 6 MiB host: the host must swap
-    scenario = tiny([vm(f"v{i}", workload=[{"working_set": "3MiB", "rate": 8000}])
-                     for i in range(3)], host={"memory": "6MiB", "swap": "16MiB"})
+    scenario = tiny(
+        [vm(f"v{i}", workload=[{"working_set": "3MiB", "rate": 8000}]) for i in range(3)],
+        host={"memory": "6MiB", "swap": "16MiB"},
+    )
     sim = SimulatedHost(scenario)
     for _ in range(20):
         sim.advance(1)
@@ -118,11 +165,14 @@ def test_host_never_backs_more_pages_than_it_has_and_swaps_below_hard():
 
 
 def test_host_swap_never_takes_a_vm_below_its_reservation():
-    scenario = tiny([vm("kept", reservation="3MiB", workload=[{"working_set": "3MiB",
-                                                                "rate": 8000}]),
-                     vm("open", workload=[{"working_set": "3MiB", "rate": 8000}]),
-                     vm("open2", workload=[{"working_set": "3MiB", "rate": 8000}])],
-                    host={"memory": "7MiB", "swap": "16MiB"})
+    scenario = tiny(
+        [
+            vm("kept", reservation="3MiB", workload=[{"working_set": "3MiB", "rate": 8000}]),
+            vm("open", workload=[{"working_set": "3MiB", "rate": 8000}]),
+            vm("open2", workload=[{"working_set": "3MiB", "rate": 8000}]),
+        ],
+        host={"memory": "7MiB", "swap": "16MiB"},
+    )
     sim = SimulatedHost(scenario)
     reached = False
     for _ in range(30):
@@ -136,8 +186,16 @@ def test_host_swap_never_takes_a_vm_below_its_reservation():
 
 
 def test_page_cache_fills_free_memory_so_the_host_backs_more_than_the_working_set():
-    sim = SimulatedHost(tiny([vm(file_size="8MiB", workload=[
-        {"working_set": "1MiB", "rate": 4000, "cache_rate": "1MiB/s"}])]))
+    sim = SimulatedHost(
+        tiny(
+            [
+                vm(
+                    file_size="8MiB",
+                    workload=[{"working_set": "1MiB", "rate": 4000, "cache_rate": "1MiB/s"}],
+                )
+            ]
+        )
+    )
     sim.advance(10)
     obs = sim.observe()
     guest = obs.vm("v")
@@ -147,9 +205,19 @@ def test_page_cache_fills_free_memory_so_the_host_backs_more_than_the_working_se
 
 def test_a_guest_that_would_oom_takes_pages_back_from_its_balloon():
     # no guest swap: a balloon of 3 MiB leaves too little for a 2 MiB working set
-    sim = SimulatedHost(tiny([vm(guest_swap=0, workload=[
-        {"duration": "2s", "working_set": "256KiB", "rate": 4000},
-        {"working_set": "2MiB", "rate": 8000}])]))
+    sim = SimulatedHost(
+        tiny(
+            [
+                vm(
+                    guest_swap=0,
+                    workload=[
+                        {"duration": "2s", "working_set": "256KiB", "rate": 4000},
+                        {"working_set": "2MiB", "rate": 8000},
+                    ],
+                )
+            ]
+        )
+    )
     sim.advance(1)
     sim.apply(Decision({"v": VmTarget(3 * MIB, "squeeze")}))
     sim.advance(1)
@@ -162,8 +230,7 @@ def test_a_guest_that_would_oom_takes_pages_back_from_its_balloon():
 
 
 def test_a_guest_with_nothing_left_to_give_runs_out_of_memory():
-    sim = SimulatedHost(tiny([vm(guest_swap=0, workload=[
-        {"working_set": "5MiB", "rate": 8000}])]))
+    sim = SimulatedHost(tiny([vm(guest_swap=0, workload=[{"working_set": "5MiB", "rate": 8000}])]))
     sim.advance(5)
     assert int(sim.vm_i[0, L.OOM_EVENTS]) > 0
     assert sum(t.guest_oom_events for t in [sim.observe().truth["v"]]) > 0
@@ -180,8 +247,9 @@ def test_a_working_set_larger_than_the_guest_swaps_inside_the_guest():
 
 
 def test_a_limit_caps_resident_memory():
-    sim = SimulatedHost(tiny([vm(limit="2MiB", balloon=False,
-                                 workload=[{"working_set": "3MiB", "rate": 8000}])]))
+    sim = SimulatedHost(
+        tiny([vm(limit="2MiB", balloon=False, workload=[{"working_set": "3MiB", "rate": 8000}])])
+    )
     for _ in range(6):
         sim.advance(1)
         assert int(sim.vm_i[0, L.N_RESIDENT]) * PAGE <= 2 * MIB
@@ -190,9 +258,14 @@ def test_a_limit_caps_resident_memory():
 
 def test_same_seed_same_run_other_seed_other_run():
     def run(seed: int) -> np.ndarray:
-        scenario = tiny([vm(f"v{i}", workload=[{"working_set": "3MiB", "rate": 8000,
-                                                "pattern": "zipf"}]) for i in range(3)],
-                        host={"memory": "6MiB"}, run={"seed": seed})
+        scenario = tiny(
+            [
+                vm(f"v{i}", workload=[{"working_set": "3MiB", "rate": 8000, "pattern": "zipf"}])
+                for i in range(3)
+            ],
+            host={"memory": "6MiB"},
+            run={"seed": seed},
+        )
         sim = SimulatedHost(scenario)
         sim.advance(8)
         return sim.h_state.copy()

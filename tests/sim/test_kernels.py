@@ -16,19 +16,34 @@ from tests.sim.conftest import tiny, vm
 def _filled_host(seed: int = 3) -> SimulatedHost:
     """One 4 MiB VM holding 1 MiB of anonymous memory and about 1 MiB of page cache,
     then idle (so nothing moves unless a test moves it)."""
-    scenario = tiny([vm(file_size="1MiB", workload=[
-        {"duration": "3s", "working_set": "1MiB", "pattern": "scan", "rate": 4000,
-         "cache_rate": "512KiB/s"},
-        {"pattern": "idle", "rate": 0},
-    ])], run={"seed": seed})
+    scenario = tiny(
+        [
+            vm(
+                file_size="1MiB",
+                workload=[
+                    {
+                        "duration": "3s",
+                        "working_set": "1MiB",
+                        "pattern": "scan",
+                        "rate": 4000,
+                        "cache_rate": "512KiB/s",
+                    },
+                    {"pattern": "idle", "rate": 0},
+                ],
+            )
+        ],
+        run={"seed": seed},
+    )
     sim = SimulatedHost(scenario)
     sim.advance(4)
     return sim
 
 
 def _arrays(sim: SimulatedHost) -> dict[str, np.ndarray]:
-    return {name: getattr(sim, name).copy() for name in (
-        "g_state", "frame_page", "page_frame", "page_flags", "free_stack", "vm_i")}
+    return {
+        name: getattr(sim, name).copy()
+        for name in ("g_state", "frame_page", "page_frame", "page_flags", "free_stack", "vm_i")
+    }
 
 
 def _reference_every_third_frame(sim: SimulatedHost) -> None:
@@ -47,8 +62,20 @@ def test_guest_reclaim_matches_reference(want):
     _reference_every_third_frame(fast)
     _reference_every_third_frame(slow)
     got = kernels.guest_reclaim(
-        0, want, fast.vm_i, fast.vm_f, fast.g_state, fast.h_state, fast.frame_page,
-        fast.page_frame, fast.page_flags, fast.free_stack, fast.host_i, fast.host_f, fast.rng)
+        0,
+        want,
+        fast.vm_i,
+        fast.vm_f,
+        fast.g_state,
+        fast.h_state,
+        fast.frame_page,
+        fast.page_frame,
+        fast.page_flags,
+        fast.free_stack,
+        fast.host_i,
+        fast.host_f,
+        fast.rng,
+    )
     expected = naive.guest_reclaim(slow, 0, want)
     assert got == expected
     for name, array in _arrays(fast).items():
@@ -61,8 +88,20 @@ def test_reclaim_takes_cache_before_anonymous():
     anon, cache = int(sim.vm_i[0, L.N_ANON]), int(sim.vm_i[0, L.N_CACHE])
     assert anon == 256 and cache > 100
     freed = kernels.guest_reclaim(
-        0, cache // 2, sim.vm_i, sim.vm_f, sim.g_state, sim.h_state, sim.frame_page,
-        sim.page_frame, sim.page_flags, sim.free_stack, sim.host_i, sim.host_f, sim.rng)
+        0,
+        cache // 2,
+        sim.vm_i,
+        sim.vm_f,
+        sim.g_state,
+        sim.h_state,
+        sim.frame_page,
+        sim.page_frame,
+        sim.page_flags,
+        sim.free_stack,
+        sim.host_i,
+        sim.host_f,
+        sim.rng,
+    )
     assert freed == cache // 2
     assert int(sim.vm_i[0, L.N_ANON]) == anon
     assert int(sim.vm_i[0, L.SWAP_USED]) == 0

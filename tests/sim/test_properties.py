@@ -30,8 +30,11 @@ def scenarios(draw) -> Scenario:
         phases = []
         for _ in range(draw(st.integers(1, 3))):
             pattern = draw(st.sampled_from(["uniform", "zipf", "scan", "idle"]))
-            phase = {"duration": draw(st.integers(2, 6)), "pattern": pattern,
-                     "rate": draw(st.sampled_from([0, 2000, 8000]))}
+            phase = {
+                "duration": draw(st.integers(2, 6)),
+                "pattern": pattern,
+                "rate": draw(st.sampled_from([0, 2000, 8000])),
+            }
             if pattern != "idle":
                 phase["working_set"] = draw(st.integers(MIB // 4, usable))
             phase["cache_rate"] = draw(st.sampled_from([0, 256 * 1024]))
@@ -39,28 +42,35 @@ def scenarios(draw) -> Scenario:
         if i == 0:
             phases[0].update(pattern="uniform", working_set=usable, rate=8000)
         phases[-1].pop("duration")
-        vms.append({
-            "name": f"vm{i}", "memory": memory, "guest_kernel": kernel,
-            "reservation": (
-                usable - MIB // 2 if i == 0 else draw(st.sampled_from([0, MIB, 2 * MIB]))
-            ),
-            "guest_swap": draw(st.sampled_from([0, 2 * MIB, 8 * MIB])),
-            "balloon": draw(st.booleans()) or i == 0,
-            "shares": draw(st.sampled_from([500, 1000, 2000])),
-            "file_size": 2 * MIB,
-            "workload": phases,
-        })
+        vms.append(
+            {
+                "name": f"vm{i}",
+                "memory": memory,
+                "guest_kernel": kernel,
+                "reservation": (
+                    usable - MIB // 2 if i == 0 else draw(st.sampled_from([0, MIB, 2 * MIB]))
+                ),
+                "guest_swap": draw(st.sampled_from([0, 2 * MIB, 8 * MIB])),
+                "balloon": draw(st.booleans()) or i == 0,
+                "shares": draw(st.sampled_from([500, 1000, 2000])),
+                "file_size": 2 * MIB,
+                "workload": phases,
+            }
+        )
     total = sum(v["memory"] for v in vms)
     host = max(
         sum(v["reservation"] + v["guest_kernel"] for v in vms) + 2 * MIB,
         int(total / draw(st.sampled_from([1.25, 1.5, 2.0]))),
     )
-    return validate_scenario({
-        "host": {"memory": host, "swap": total, "vm_overhead": 0},
-        "manager": {"policy": draw(st.sampled_from(sorted(POLICIES))), "interval": 2},
-        "run": {"duration": 24, "accesses_per_tick": 2000, "seed": draw(st.integers(0, 99))},
-        "vm": vms,
-    }, "<hypothesis>")
+    return validate_scenario(
+        {
+            "host": {"memory": host, "swap": total, "vm_overhead": 0},
+            "manager": {"policy": draw(st.sampled_from(sorted(POLICIES))), "interval": 2},
+            "run": {"duration": 24, "accesses_per_tick": 2000, "seed": draw(st.integers(0, 99))},
+            "vm": vms,
+        },
+        "<hypothesis>",
+    )
 
 
 class CheckingRecorder:
@@ -97,8 +107,14 @@ def test_never_below_a_reservation_never_into_a_guest_oom(scenario):
     sim = SimulatedHost(scenario)
     recorder = CheckingRecorder(sim, scenario)
     policy = POLICIES[scenario.manager.policy]
-    manager = Manager(sim, policy, policy.make_params(), recorder,
-                      interval_s=scenario.manager.interval, sample_s=1.0)
+    manager = Manager(
+        sim,
+        policy,
+        policy.make_params(),
+        recorder,
+        interval_s=scenario.manager.interval,
+        sample_s=1.0,
+    )
     manager.run(scenario.run.duration)
     for name, balloon in recorder.decisions:
         vm = next(v for v in scenario.vm if v.name == name)

@@ -62,9 +62,18 @@ def test_simulate_speed_without_top_paces_a_normal_run(tmp_path: Path) -> None:
     out = tmp_path / "r.sqlite"
     result = runner.invoke(
         app,
-        ["simulate", str(SQUEEZE), "--speed", "40", "--duration", "8s", "--json", "--out",
-         str(out)],
-    )  # fmt: skip
+        [
+            "simulate",
+            str(SQUEEZE),
+            "--speed",
+            "40",
+            "--duration",
+            "8s",
+            "--json",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout[result.stdout.index("{") :])
     assert summary["duration_s"] == 8

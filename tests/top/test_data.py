@@ -42,13 +42,30 @@ def test_a_finished_run_shows_each_vms_newest_sample(squeeze_run: Path) -> None:
     assert list(rows) == ["A", "B"]
     with RunStore.open(squeeze_run) as store:
         for name, row in rows.items():
-            (time_s, conf, target, balloon, resident, swapped, swap_in, swap_out, g_in, g_out,
-             avail, wse) = _last(store, (
-                "SELECT time_s, configured_bytes, balloon_target_bytes, balloon_actual_bytes, "
-                "resident_bytes, host_swapped_bytes, vm_host_swap_in_bytes_per_s, "
-                "vm_host_swap_out_bytes_per_s, guest_swap_in_bytes_per_s, "
-                "guest_swap_out_bytes_per_s, guest_available_bytes, working_set_estimate_bytes "
-                "FROM vm_samples WHERE vm = ? ORDER BY time_s DESC LIMIT 1"), name)  # fmt: skip
+            (
+                time_s,
+                conf,
+                target,
+                balloon,
+                resident,
+                swapped,
+                swap_in,
+                swap_out,
+                g_in,
+                g_out,
+                avail,
+                wse,
+            ) = _last(
+                store,
+                (
+                    "SELECT time_s, configured_bytes, balloon_target_bytes, balloon_actual_bytes, "
+                    "resident_bytes, host_swapped_bytes, vm_host_swap_in_bytes_per_s, "
+                    "vm_host_swap_out_bytes_per_s, guest_swap_in_bytes_per_s, "
+                    "guest_swap_out_bytes_per_s, guest_available_bytes, working_set_estimate_bytes "
+                    "FROM vm_samples WHERE vm = ? ORDER BY time_s DESC LIMIT 1"
+                ),
+                name,
+            )
             assert time_s == 40.0
             assert row.configured_bytes == conf == 768 * MIB
             assert row.target_bytes == (None if target is None else conf - target)
@@ -62,8 +79,11 @@ def test_a_finished_run_shows_each_vms_newest_sample(squeeze_run: Path) -> None:
             assert row.guest_swap_out_bytes_per_s == g_out
             assert row.guest_available_bytes == int(avail)
             assert row.working_set_estimate_bytes == int(wse)
-            (slowdown,) = _last(store, (
-                "SELECT slowdown FROM truth WHERE vm = ? ORDER BY time_s DESC LIMIT 1"), name)
+            (slowdown,) = _last(
+                store,
+                ("SELECT slowdown FROM truth WHERE vm = ? ORDER BY time_s DESC LIMIT 1"),
+                name,
+            )
             assert row.slowdown == slowdown > 1
             assert row.age_s == 0
 
@@ -224,11 +244,12 @@ def test_build_snapshot_keeps_unknown_unknown() -> None:
         meta={"scenario": "x", "backend": "qemu"},
         configured={"A": 1024 * MIB, "B": None},
         host={"time_s": 10.0, "host_memory_bytes": None, "host_state": "soft"},
-        samples={"A": {"time_s": 6.0, "configured_bytes": 1024 * MIB,
-                       "balloon_target_bytes": 256 * MIB}},
+        samples={
+            "A": {"time_s": 6.0, "configured_bytes": 1024 * MIB, "balloon_target_bytes": 256 * MIB}
+        },
         slowdowns={},
         reasons={},
-    )  # fmt: skip
+    )
     header = snapshot.header
     assert header.overcommit_ratio is None  # host memory unknown
     assert (header.duration_s, header.finished, header.psi_some) == (None, False, None)
@@ -251,9 +272,20 @@ def test_every_run_file_of_a_compare_is_shown_with_its_policy(tmp_path: Path) ->
 
     result = CliRunner().invoke(
         app,
-        ["compare", str(SQUEEZE), "--policies", "static,juggler", "--jobs", "1", "--duration",
-         "10s", "--json", "--out-dir", str(tmp_path)],
-    )  # fmt: skip
+        [
+            "compare",
+            str(SQUEEZE),
+            "--policies",
+            "static,juggler",
+            "--jobs",
+            "1",
+            "--duration",
+            "10s",
+            "--json",
+            "--out-dir",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 0, result.output
     runs = json.loads(result.stdout[result.stdout.index("{") :])["results"]
     assert sorted(row["policy"] for row in runs) == ["juggler", "static"]
@@ -284,14 +316,20 @@ def test_a_lab_run_shows_the_workloads_latency_and_accesses_instead_of_slowdown(
         configured={"A": 256 * MIB, "B": 256 * MIB},
         host={"time_s": 4.0, "host_state": "high", "host_memory_bytes": 475 * MIB},
         samples={
-            "A": {"time_s": 4.0, "workload_accesses_per_s": 0.0,
-                  "workload_latency_p99_seconds": 0.0},  # idle: timed no access
-            "B": {"time_s": 4.0, "workload_accesses_per_s": 19900.0,
-                  "workload_latency_p99_seconds": 1.8e-4},
+            "A": {
+                "time_s": 4.0,
+                "workload_accesses_per_s": 0.0,
+                "workload_latency_p99_seconds": 0.0,
+            },  # idle: timed no access
+            "B": {
+                "time_s": 4.0,
+                "workload_accesses_per_s": 19900.0,
+                "workload_latency_p99_seconds": 1.8e-4,
+            },
         },
         slowdowns={},
         reasons={},
-    )  # fmt: skip
+    )
     # over-committed against the host the scenario means, not the cgroup's limit (that
     # adds QEMU's overhead), as the summary counts it
     assert snapshot.header.overcommit_ratio == 2.0
@@ -302,18 +340,24 @@ def test_a_lab_run_shows_the_workloads_latency_and_accesses_instead_of_slowdown(
     assert fields.index("workload_accesses_per_s") > fields.index("working_set_estimate_bytes")
     text = dict(zip(fields, cells(b, visible_columns("qemu", snapshot.rows)), strict=True))
     assert (text["workload_latency_p99_seconds"], text["workload_accesses_per_s"]) == (
-        "180us", "19.9k",
-    )  # fmt: skip
+        "180us",
+        "19.9k",
+    )
     assert cells(a, [column("workload_latency_p99_seconds")]) == ["-"]
     # a simulated run: slowdown, no workload columns; a file that does not say: neither,
     # unless a row has a value
     sim = [c.field for c in visible_columns("sim", [])]
     assert "slowdown" in sim and "workload_latency_p99_seconds" not in sim
     assert [c.field for c in visible_columns(None, [])] == [
-        c.field for c in COLUMNS if c.field not in
-        ("slowdown", "workload_latency_p99_seconds", "workload_accesses_per_s")
-    ]  # fmt: skip
+        c.field
+        for c in COLUMNS
+        if c.field not in ("slowdown", "workload_latency_p99_seconds", "workload_accesses_per_s")
+    ]
     assert "workload_accesses_per_s" in [c.field for c in visible_columns("real", [b])]
     assert [format_latency(s) for s in (8.5e-7, 1e-6, 1.8e-4, 0.012, 1.2)] == [
-        "850ns", "1us", "180us", "12ms", "1.2s",
-    ]  # fmt: skip
+        "850ns",
+        "1us",
+        "180us",
+        "12ms",
+        "1.2s",
+    ]

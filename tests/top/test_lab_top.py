@@ -40,17 +40,24 @@ def test_top_follows_a_lab_run_from_before_its_file_exists(tmp_path: Path) -> No
     lab_output = (tmp_path / "lab.out").open("w")
     lab = None
     try:
-        tmux.wait_for(lambda s: f"waiting for {out} to appear" in " ".join(s.split()), 60,
-                      "top to wait for the run file")  # fmt: skip
+        tmux.wait_for(
+            lambda s: f"waiting for {out} to appear" in " ".join(s.split()),
+            60,
+            "top to wait for the run file",
+        )
         lab = subprocess.Popen(
-            juggler_command("lab", "run", str(TINY), "--duration", "30s", "--json",
-                            "--out", str(out)),
-            cwd=tmp_path, stdout=lab_output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            juggler_command(
+                "lab", "run", str(TINY), "--duration", "30s", "--json", "--out", str(out)
+            ),
+            cwd=tmp_path,
+            stdout=lab_output,
+            stderr=subprocess.STDOUT,
+        )
         screen = tmux.wait_for(
             lambda s: "backend qemu" in s and "running" in s and rows(s, "AB") and s,
-            600, "the lab's VMs A and B on top's screen while the lab runs",
-        )  # fmt: skip
+            600,
+            "the lab's VMs A and B on top's screen while the lab runs",
+        )
         assert "juggler top tiny · policy juggler · backend qemu" in screen
         # the Manager classifies the lab's available memory too; the workload's own columns
         assert re.search(r"state (high|soft|hard|low)", screen), screen
@@ -71,10 +78,12 @@ def test_top_follows_a_lab_run_from_before_its_file_exists(tmp_path: Path) -> No
     assert snapshot is not None
     with RunStore.open(out) as store:
         meta = store.meta()
-        decided = dict(store.query(
-            "SELECT vm, reason FROM decisions WHERE rowid IN "
-            "(SELECT MAX(rowid) FROM decisions GROUP BY vm)"
-        ))  # fmt: skip
+        decided = dict(
+            store.query(
+                "SELECT vm, reason FROM decisions WHERE rowid IN "
+                "(SELECT MAX(rowid) FROM decisions GROUP BY vm)"
+            )
+        )
     header = snapshot.header
     assert (header.backend, header.finished) == ("qemu", True)
     assert header.host_state in HOST_STATES
@@ -116,8 +125,9 @@ def test_lab_run_top_shows_the_vms_and_q_stops_the_run_and_tears_the_lab_down(
     try:
         screen = tmux.wait_for(
             lambda s: "backend qemu" in s and "running" in s and rows(s, "AB") and s,
-            600, "the lab's VMs A and B on the screen of `lab run --top`",
-        )  # fmt: skip
+            600,
+            "the lab's VMs A and B on the screen of `lab run --top`",
+        )
         assert "P99" in screen and "ACC/s" in screen, screen
         with RunStore.open(out) as store:  # the run is going: what it must tear down
             meta = store.meta()
@@ -148,20 +158,39 @@ def test_juggler_run_top_watches_running_vms_and_q_stops_managing_them(tmp_path:
     from juggler.lab.vm import LabVm, VmSpec
 
     sockets = tmp_path / "vms"
-    web = LabVm(VmSpec("web", 128 * MIB, phases="0:16:uniform:20000"), build_image(),
-                workdir=sockets / "web")  # fmt: skip
+    web = LabVm(
+        VmSpec("web", 128 * MIB, phases="0:16:uniform:20000"),
+        build_image(),
+        workdir=sockets / "web",
+    )
     out = tmp_path / "managed.sqlite"
     tmux = None
     try:
         web.start()
-        tmux = Tmux(juggler_command(
-            "run", "--backend", "qemu", "--socket-dir", str(sockets), "--interval", "1s",
-            "--host-memory", "1GiB", "--metrics-addr", "off", "--top", "--out", str(out),
-        ), cwd=tmp_path)  # fmt: skip
+        tmux = Tmux(
+            juggler_command(
+                "run",
+                "--backend",
+                "qemu",
+                "--socket-dir",
+                str(sockets),
+                "--interval",
+                "1s",
+                "--host-memory",
+                "1GiB",
+                "--metrics-addr",
+                "off",
+                "--top",
+                "--out",
+                str(out),
+            ),
+            cwd=tmp_path,
+        )
         screen = tmux.wait_for(
-            lambda s: "backend qemu" in s and screens.row(s, "web") and s, 300,
+            lambda s: "backend qemu" in s and screens.row(s, "web") and s,
+            300,
             "the VM web on top's screen while juggler run manages it",
-        )  # fmt: skip
+        )
         assert "P99" in screen, screen
         tmux.keys("q")
         assert tmux.wait_exit(120) == 0

@@ -48,8 +48,9 @@ def test_top_shows_a_finished_run_sorts_and_quits(
     tmux.keys("a")  # guest available, largest first: B above A
     tmux.wait_for(
         lambda s: rows(s, "AB") and s.index(row(s, "B")) < s.index(row(s, "A")),
-        30, "B sorted above A",
-    )  # fmt: skip
+        30,
+        "B sorted above A",
+    )
     tmux.keys("q")
     assert tmux.wait_exit(30) == 0
 
@@ -61,8 +62,9 @@ def test_simulate_top_follows_a_paced_run_and_q_stops_it(
     tmux = terminal("simulate", "--top", "--speed", "4", "--duration", "2m", "--out", str(out))
     first = tmux.wait_for(
         lambda s: "juggler top seed · policy juggler · backend sim" in s and rows(s, "ABCD") and s,
-        120, "the seed run's header and rows A to D",
-    )  # fmt: skip
+        120,
+        "the seed run's header and rows A to D",
+    )
     assert " / 2m · running" in first
 
     def moved(screen: str) -> bool:

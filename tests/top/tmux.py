@@ -56,10 +56,19 @@ class Tmux:
             f"echo $? > {shlex.quote(str(self.status_file))}; sleep 3600"
         )
         self._tmux(
-            "new-session", "-d", "-s", "top", "-x", str(width), "-y", str(height),
+            "new-session",
+            "-d",
+            "-s",
+            "top",
+            "-x",
+            str(width),
+            "-y",
+            str(height),
             *(f"-e{key}={value}" for key, value in env.items()),
-            "sh", "-c", script,
-        )  # fmt: skip
+            "sh",
+            "-c",
+            script,
+        )
 
     def _tmux(self, *args: str) -> str:
         result = subprocess.run(

@@ -43,11 +43,16 @@ def parse_reports(text: str) -> list[WorkloadReport]:
     """Every complete report line in ``text``, in order."""
     return [
         WorkloadReport(
-            int(m[1]), int(m[2]), int(m[3]) * MIB, int(m[4]), float(m[5]), float(m[6]),
+            int(m[1]),
+            int(m[2]),
+            int(m[3]) * MIB,
+            int(m[4]),
+            float(m[5]),
+            float(m[6]),
             float(m[7]),
         )
         for m in _REPORT_RE.finditer(text)
-    ]  # fmt: skip
+    ]
 
 
 def summarize_reports(reports: list[WorkloadReport]) -> dict[str, float]:

@@ -51,9 +51,7 @@ def process_memory(proc_root: Path, pid: int) -> tuple[int | None, int | None]:
     return fields.get("VmRSS"), fields.get("VmSwap")
 
 
-def guest_ram_memory(
-    proc_root: Path, pid: int, guest_bytes: int
-) -> tuple[int, int, int] | None:
+def guest_ram_memory(proc_root: Path, pid: int, guest_bytes: int) -> tuple[int, int, int] | None:
     """How much of a QEMU process's guest RAM is resident and swapped out, and how
     much the process has resident besides it (its own overhead), in bytes.
 
@@ -137,10 +135,11 @@ class Counters:
         if at is None or now_s <= at:
             return None
         return {
-            key: None if value is None or previous.get(key) is None
+            key: None
+            if value is None or previous.get(key) is None
             else (value - previous[key]) / (now_s - at)  # type: ignore[operator]
             for key, value in values.items()
-        }  # fmt: skip
+        }
 
 
 class HostReader:

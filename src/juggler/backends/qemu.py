@@ -155,11 +155,13 @@ class AsyncQemuBackend:
         self.cgroup_path = None if cgroup_path is None else Path(cgroup_path)
         self._vms = {
             vm.name: _VmState(
-                vm, QmpChannel(vm.name, vm.qmp_path, timeout_s), pid=vm.pid,
+                vm,
+                QmpChannel(vm.name, vm.qmp_path, timeout_s),
+                pid=vm.pid,
                 console=None if vm.console_path is None else ConsoleTail(vm.console_path),
             )
             for vm in vms
-        }  # fmt: skip
+        }
         self._started = time.monotonic()
 
     async def observe(self) -> Observation:
@@ -204,14 +206,12 @@ class AsyncQemuBackend:
             host_available_bytes=max(0, limit - memory.usage_bytes),
             host_swap_used_bytes=memory.swap_bytes,
             host_psi_some_avg10=(
-                host.host_psi_some_avg10 if memory.psi_some_avg10 is None
-                else memory.psi_some_avg10
+                host.host_psi_some_avg10 if memory.psi_some_avg10 is None else memory.psi_some_avg10
             ),
             host_psi_full_avg10=(
-                host.host_psi_full_avg10 if memory.psi_full_avg10 is None
-                else memory.psi_full_avg10
+                host.host_psi_full_avg10 if memory.psi_full_avg10 is None else memory.psi_full_avg10
             ),
-        )  # fmt: skip
+        )
 
     async def apply(self, decision: Decision) -> None:
         """Send every balloon target of the decision, all VMs at once.
@@ -327,10 +327,13 @@ class AsyncQemuBackend:
             return {}  # a QEMU without block layer commands: unknown, not an error
         if not devices:
             return {}
-        change = state.disk.changes({
-            "read": sum(int(d.get("stats", {}).get("rd_bytes", 0)) for d in devices),
-            "written": sum(int(d.get("stats", {}).get("wr_bytes", 0)) for d in devices),
-        }, time.monotonic())  # fmt: skip
+        change = state.disk.changes(
+            {
+                "read": sum(int(d.get("stats", {}).get("rd_bytes", 0)) for d in devices),
+                "written": sum(int(d.get("stats", {}).get("wr_bytes", 0)) for d in devices),
+            },
+            time.monotonic(),
+        )
         if change is None:
             return {}
         return {

@@ -74,25 +74,38 @@ def diagnose_run(
         windows = find_windows(series, run.page_size, start_s, end_s)
         for window in windows:
             why = attribute(run, series, window)
-            findings.append(Finding(
-                vm=name,
-                start_s=round(window.start_s, 3),
-                end_s=round(window.end_s, 3),
-                cause=why.cause,
-                secondary=why.secondary,
-                neighbours=[{"vm": n, "grew_bytes": round(g)} for n, g in why.neighbours],
-                evidence=why.evidence,
-                recommendation=recommend(run, series, window, why.cause, why.neighbours,
-                                         windows),
-            ))
+            findings.append(
+                Finding(
+                    vm=name,
+                    start_s=round(window.start_s, 3),
+                    end_s=round(window.end_s, 3),
+                    cause=why.cause,
+                    secondary=why.secondary,
+                    neighbours=[{"vm": n, "grew_bytes": round(g)} for n, g in why.neighbours],
+                    evidence=why.evidence,
+                    recommendation=recommend(
+                        run, series, window, why.cause, why.neighbours, windows
+                    ),
+                )
+            )
         if not windows and len(series.t):
             first = float(series.t[0]) if start_s is None else max(start_s, float(series.t[0]))
             last = float(series.t[-1]) if end_s is None else min(end_s, float(series.t[-1]))
-            findings.append(Finding(
-                vm=name, start_s=round(first, 3), end_s=round(last, 3), cause="none",
-                evidence=[{"metric": "guest_swap_in_bytes_per_s, vm_host_swap_in_bytes_per_s",
-                           "window": [round(first, 1), round(last, 1)],
-                           "value": "below 1 MiB/s", "unit": "no suffering window"}],
-                recommendation="nothing to do",
-            ))
+            findings.append(
+                Finding(
+                    vm=name,
+                    start_s=round(first, 3),
+                    end_s=round(last, 3),
+                    cause="none",
+                    evidence=[
+                        {
+                            "metric": "guest_swap_in_bytes_per_s, vm_host_swap_in_bytes_per_s",
+                            "window": [round(first, 1), round(last, 1)],
+                            "value": "below 1 MiB/s",
+                            "unit": "no suffering window",
+                        }
+                    ],
+                    recommendation="nothing to do",
+                )
+            )
     return findings

@@ -188,31 +188,43 @@ def attribute(run: Run, vm: VmSeries, window: Window) -> Attribution:
     # --- host side: the hypervisor swapped this VM
     host_side = window.host_fraction
     swapped = vm.col("host_swapped_bytes")[between(t, a, b)]
-    peak_swapped = float(np.nanmax(swapped)) if len(swapped) and not np.all(
-        np.isnan(swapped)) else 0.0
+    peak_swapped = (
+        float(np.nanmax(swapped)) if len(swapped) and not np.all(np.isnan(swapped)) else 0.0
+    )
     short_frac, lowest = host_short(run, look, b)
     own_rise, _ = growth(t, held_bytes(vm), look, b)
     grown = neighbour_growth(run, vm, look, b)
     grown_total = sum(g for _, g, _ in grown)
     if window.host_bytes > 0:
         scores["host_swap"] = host_side
-        evidence.append({
-            "metric": "host_swapped_bytes", "window": span, "value": _mib(peak_swapped),
-            "unit": "MiB of this VM in host swap at most",
-        })
+        evidence.append(
+            {
+                "metric": "host_swapped_bytes",
+                "window": span,
+                "value": _mib(peak_swapped),
+                "unit": "MiB of this VM in host swap at most",
+            }
+        )
         hs = host_rate[wm]
         corr = _corr(nz(vm.col("host_swapped_bytes"))[wm], hs)
         if corr is not None:
-            evidence.append({
-                "metric": "corr(host_swapped_bytes, vm_host_swap_in_bytes_per_s)",
-                "window": [round(look, 1), round(b, 1)], "value": corr,
-            })
+            evidence.append(
+                {
+                    "metric": "corr(host_swapped_bytes, vm_host_swap_in_bytes_per_s)",
+                    "window": [round(look, 1), round(b, 1)],
+                    "value": corr,
+                }
+            )
     if lowest is not None:
-        evidence.append({
-            "metric": "host_available_bytes", "window": [round(look, 1), round(b, 1)],
-            "value": _mib(lowest), "unit": "MiB at lowest",
-            "short_fraction": round(short_frac, 2),
-        })
+        evidence.append(
+            {
+                "metric": "host_available_bytes",
+                "window": [round(look, 1), round(b, 1)],
+                "value": _mib(lowest),
+                "unit": "MiB at lowest",
+                "short_fraction": round(short_frac, 2),
+            }
+        )
     # neighbours are the root only when they grew clearly more than this VM itself
     if grown and (short_frac > 0 or window.host_bytes > 0) and grown_total > 1.5 * own_rise:
         neighbours = [(name, rise) for name, rise, _ in grown]
@@ -221,21 +233,30 @@ def attribute(run: Run, vm: VmSeries, window: Window) -> Attribution:
             other = run.vms[name]
             om = between(other.t, look, b)
             # the neighbour's resident memory against this VM's read-back, on shared times
-            res = np.interp(t[wm], other.t[om], nz(held_bytes(other))[om]) if (
-                om.sum() >= 2) else np.zeros(int(wm.sum()))
-            evidence.append({
-                "metric": f"resident_bytes+host_swapped_bytes[{name}]",
-                "window": [round(look, 1), round(b, 1)],
-                "value": _mib(rise), "unit": f"MiB grown by neighbour {name}",
-                "lag_s": round(a - began, 1),
-                "correlation": _corr(res, guest_rate[wm] + host_rate[wm]),
-            })
+            res = (
+                np.interp(t[wm], other.t[om], nz(held_bytes(other))[om])
+                if (om.sum() >= 2)
+                else np.zeros(int(wm.sum()))
+            )
+            evidence.append(
+                {
+                    "metric": f"resident_bytes+host_swapped_bytes[{name}]",
+                    "window": [round(look, 1), round(b, 1)],
+                    "value": _mib(rise),
+                    "unit": f"MiB grown by neighbour {name}",
+                    "lag_s": round(a - began, 1),
+                    "correlation": _corr(res, guest_rate[wm] + host_rate[wm]),
+                }
+            )
         if own_rise > 0:
-            evidence.append({
-                "metric": "resident_bytes+host_swapped_bytes",
-                "window": [round(look, 1), round(b, 1)],
-                "value": _mib(own_rise), "unit": "MiB grown by this VM itself",
-            })
+            evidence.append(
+                {
+                    "metric": "resident_bytes+host_swapped_bytes",
+                    "window": [round(look, 1), round(b, 1)],
+                    "value": _mib(own_rise),
+                    "unit": "MiB grown by this VM itself",
+                }
+            )
 
     # --- balloon: it inflated before or during the window and still holds memory in it
     rise, rise_began = balloon_rise(vm, look, b)
@@ -247,52 +268,73 @@ def attribute(run: Run, vm: VmSeries, window: Window) -> Attribution:
         cache_drop, _ = growth(t, -nz(cache), look, b)
         scores["balloon"] = 1.0 - host_side
         symptom_onset = _onset(t[wm], guest_rate[wm], 1.0 * MIB)
-        evidence.append({
-            "metric": "balloon_actual_bytes", "window": [round(look, 1), round(b, 1)],
-            "value": _mib(rise), "unit": "MiB the balloon inflated",
-            "lag_s": None if symptom_onset is None else round(symptom_onset - rise_began, 1),
-            "correlation": _corr(nz(vm.col("balloon_actual_bytes"))[wm], guest_rate[wm]),
-        })
+        evidence.append(
+            {
+                "metric": "balloon_actual_bytes",
+                "window": [round(look, 1), round(b, 1)],
+                "value": _mib(rise),
+                "unit": "MiB the balloon inflated",
+                "lag_s": None if symptom_onset is None else round(symptom_onset - rise_began, 1),
+                "correlation": _corr(nz(vm.col("balloon_actual_bytes"))[wm], guest_rate[wm]),
+            }
+        )
         if cache_drop > 0:
-            evidence.append({
-                "metric": "guest_cache_bytes", "window": [round(look, 1), round(b, 1)],
-                "value": _mib(cache_drop), "unit": "MiB of page cache dropped",
-            })
+            evidence.append(
+                {
+                    "metric": "guest_cache_bytes",
+                    "window": [round(look, 1), round(b, 1)],
+                    "value": _mib(cache_drop),
+                    "unit": "MiB of page cache dropped",
+                }
+            )
         if deficit > 1.5 * float(np.max(in_window)):
             # the guest pushed far more into its swap than the balloon took: it would
             # have swapped without the balloon
             scores["own_working_set"] = scores["balloon"] + 0.01
-            evidence.append({
-                "metric": "guest_swap_out_bytes_per_s - guest_swap_in_bytes_per_s",
-                "window": span, "value": _mib(deficit),
-                "unit": f"MiB more swapped out than in, more than the balloon's "
-                        f"{_mib(float(np.max(in_window)))} MiB",
-            })
+            evidence.append(
+                {
+                    "metric": "guest_swap_out_bytes_per_s - guest_swap_in_bytes_per_s",
+                    "window": span,
+                    "value": _mib(deficit),
+                    "unit": f"MiB more swapped out than in, more than the balloon's "
+                    f"{_mib(float(np.max(in_window)))} MiB",
+                }
+            )
 
     # --- the guest's own working set: swapping with no balloon holding memory
     if window.guest_bytes > 0 and "balloon" not in scores:
         level = float(np.max(in_window)) if len(in_window) else 0.0
         scores["own_working_set"] = (1.0 - host_side) * (1.0 - 0.5 * short_frac)
-        evidence.append({
-            "metric": "balloon_actual_bytes", "window": span, "value": _mib(level),
-            "unit": "MiB balloon at most (not what squeezed the guest)",
-        })
+        evidence.append(
+            {
+                "metric": "balloon_actual_bytes",
+                "window": span,
+                "value": _mib(level),
+                "unit": "MiB balloon at most (not what squeezed the guest)",
+            }
+        )
         if deficit > 0:
-            evidence.append({
-                "metric": "guest_swap_out_bytes_per_s - guest_swap_in_bytes_per_s",
-                "window": span, "value": _mib(deficit),
-                "unit": "MiB more swapped out than read back",
-            })
+            evidence.append(
+                {
+                    "metric": "guest_swap_out_bytes_per_s - guest_swap_in_bytes_per_s",
+                    "window": span,
+                    "value": _mib(deficit),
+                    "unit": "MiB more swapped out than read back",
+                }
+            )
 
     # --- a balloon that does not reach its target
     gap, stuck = balloon_gap(vm, look, b)
     if stuck:
         scores["uncooperative_balloon"] = host_side + 0.01 if window.host_bytes > 0 else 0.1
-        evidence.append({
-            "metric": "balloon_target_bytes - balloon_actual_bytes",
-            "window": [round(look, 1), round(b, 1)], "value": _mib(gap),
-            "unit": "MiB the balloon stayed short of its target, not converging",
-        })
+        evidence.append(
+            {
+                "metric": "balloon_target_bytes - balloon_actual_bytes",
+                "window": [round(look, 1), round(b, 1)],
+                "value": _mib(gap),
+                "unit": "MiB the balloon stayed short of its target, not converging",
+            }
+        )
 
     if not scores:
         return Attribution("none", evidence=evidence)
@@ -307,7 +349,10 @@ def attribute(run: Run, vm: VmSeries, window: Window) -> Attribution:
         neighbours = [(name, g) for name, g, _ in grown]
         if short_frac > 0 and "host_contention" not in secondary:
             secondary.append("host_contention")
-    if primary != "host_contention" and "host_contention" not in secondary and (
-            primary != "balloon"):
+    if (
+        primary != "host_contention"
+        and "host_contention" not in secondary
+        and (primary != "balloon")
+    ):
         neighbours = []
     return Attribution(primary, secondary, neighbours, evidence)

@@ -86,13 +86,17 @@ def load_run(store: RunStore) -> Run:
             t=_array([r[0] for r in rows]),
             cols={m: _array([r[i + 1] for r in rows]) for i, m in enumerate(VM_METRICS)},
         )
-    decisions = [tuple(r) for r in store.query(
-        "SELECT time_s, vm, balloon_target_bytes, previous_target_bytes, reason FROM decisions "
-        "ORDER BY time_s"
-    )]
-    events = [tuple(r) for r in store.query(
-        "SELECT time_s, vm, kind, message FROM events ORDER BY time_s"
-    )]
+    decisions = [
+        tuple(r)
+        for r in store.query(
+            "SELECT time_s, vm, balloon_target_bytes, previous_target_bytes, reason FROM decisions "
+            "ORDER BY time_s"
+        )
+    ]
+    events = [
+        tuple(r)
+        for r in store.query("SELECT time_s, vm, kind, message FROM events ORDER BY time_s")
+    ]
     return Run(store.meta(), host, vms, decisions, events)  # type: ignore[arg-type]
 
 

@@ -38,8 +38,10 @@ def healthy_need(vm: VmSeries, windows: list[Window]) -> float:
         mask = np.ones(len(vm.t), dtype=bool)
     resident = nz(vm.col("resident_bytes"))[mask] + nz(vm.col("host_swapped_bytes"))[mask]
     used = nz(vm.col("guest_total_bytes"))[mask] - nz(vm.col("guest_available_bytes"))[mask]
-    candidates = [float(np.max(resident)) if len(resident) else 0.0,
-                  float(np.max(used)) if len(used) else 0.0]
+    candidates = [
+        float(np.max(resident)) if len(resident) else 0.0,
+        float(np.max(used)) if len(used) else 0.0,
+    ]
     return min(max(candidates), float(vm.configured_bytes))
 
 
@@ -60,7 +62,7 @@ def guest_deficit(vm: VmSeries, end: float) -> float:
     m = vm.t <= end
     t = vm.t[m]
     dt = np.maximum(np.diff(t, prepend=t[:1]), 0.0)
-    net = (nz(vm.col("guest_swap_out_bytes_per_s"))[m] - nz(vm.col("guest_swap_in_bytes_per_s"))[m])
+    net = nz(vm.col("guest_swap_out_bytes_per_s"))[m] - nz(vm.col("guest_swap_in_bytes_per_s"))[m]
     held = np.cumsum(net * dt)
     return float(np.max(held)) if len(held) else 0.0
 
@@ -97,8 +99,10 @@ def recommend(
             held = nz(other.col("resident_bytes"))[m] + nz(other.col("host_swapped_bytes"))[m]
             peak = float(np.max(held)) if len(held) else 0.0
             limit = max(peak - short * grew / total, peak - grew, 0.0)
-            limits.append(f"limit {name} to {_mib_up(limit)} MiB (it grew {_mib_up(grew)} MiB; "
-                          f"the host lacked {_mib_up(short)} MiB)")
+            limits.append(
+                f"limit {name} to {_mib_up(limit)} MiB (it grew {_mib_up(grew)} MiB; "
+                f"the host lacked {_mib_up(short)} MiB)"
+            )
         return (
             f"{'; '.join(limits)}; or reserve {need} MiB for {vm.name} (its memory in use "
             "while healthy)"

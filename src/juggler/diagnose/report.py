@@ -60,18 +60,21 @@ def print_findings(findings: list[Finding], console: Console, run: str = "") -> 
         by_vm.setdefault(finding.vm, []).append(finding)
     for vm, items in by_vm.items():
         suffered = [f for f in items if f.cause != "none"]
-        head = f"{len(suffered)} window{'s' if len(suffered) != 1 else ''}" if suffered else (
-            "healthy")
+        head = (
+            f"{len(suffered)} window{'s' if len(suffered) != 1 else ''}"
+            if suffered
+            else ("healthy")
+        )
         console.print(f"\n[bold]VM {escape(vm)}[/] · {head}")
         for f in items:
             style = _STYLE.get(f.cause, "")
-            line = (f"  {f.start_s:g}–{f.end_s:g} s  [{style}]{f.cause}[/]: "
-                    f"{_WHAT.get(f.cause, '')}")
+            line = f"  {f.start_s:g}–{f.end_s:g} s  [{style}]{f.cause}[/]: {_WHAT.get(f.cause, '')}"
             if f.neighbours:
                 line += " — making room for " if f.cause == "balloon" else " — neighbours "
                 line += ", ".join(
                     f"{escape(n['vm'])} (grew {n['grew_bytes'] / 1048576:.0f} MiB)"
-                    for n in f.neighbours)
+                    for n in f.neighbours
+                )
             console.print(line, highlight=False)
             if f.cause == "none":
                 continue

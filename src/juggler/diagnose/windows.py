@@ -61,8 +61,10 @@ def symptom_rates(vm: VmSeries, page_size: int) -> tuple[np.ndarray, np.ndarray]
 def suffering_mask(vm: VmSeries, page_size: int) -> np.ndarray:
     guest, host = symptom_rates(vm, page_size)
     faults = nz(vm.col("guest_major_faults_per_s"))
-    return (guest >= SWAP_IN_THRESHOLD) | (host >= SWAP_IN_THRESHOLD) | (
-        faults >= MAJOR_FAULT_THRESHOLD
+    return (
+        (guest >= SWAP_IN_THRESHOLD)
+        | (host >= SWAP_IN_THRESHOLD)
+        | (faults >= MAJOR_FAULT_THRESHOLD)
     )
 
 

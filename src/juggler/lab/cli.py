@@ -71,8 +71,10 @@ def build(
         image = build_image(force=force)
     except JugglerError as error:
         _fail(error)
-    out.print(f"guest image [bold]{image.key}[/] ({image.kernel_release}) ready in "
-              f"{time.monotonic() - started:.1f} s")  # fmt: skip
+    out.print(
+        f"guest image [bold]{image.key}[/] ({image.kernel_release}) ready in "
+        f"{time.monotonic() - started:.1f} s"
+    )
     out.print(f"  kernel {image.kernel}\n  initrd {image.initrd}")
 
 
@@ -106,8 +108,9 @@ def boot(
                     report = vm.reports()[-1:] or None
                     last = (
                         f"accesses {report[0].accesses}/s p99 {report[0].p99_us} us"
-                        if report else "no report yet"
-                    )  # fmt: skip
+                        if report
+                        else "no report yet"
+                    )
                     out.print(
                         f"resident {format_size(sample.resident_bytes)}, guest total "
                         f"{format_size(sample.guest_total_bytes)}, free "
@@ -143,8 +146,11 @@ def run(
     ] = None,
     top: Annotated[
         bool,
-        typer.Option("--top", help="Watch the run live in `juggler top`; q stops it early "
-                     "(the lab is torn down and the summary printed)."),
+        typer.Option(
+            "--top",
+            help="Watch the run live in `juggler top`; q stops it early "
+            "(the lab is torn down and the summary printed).",
+        ),
     ] = False,
 ) -> None:
     """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, manage them
@@ -161,8 +167,11 @@ def run(
         if policy is not None:
             get_policy(policy)
         loaded, text, source = _load(scenario)
-        options = [f"{flag} {value}" for flag, value in (("--policy", policy),
-                   ("--duration", duration)) if value is not None]  # fmt: skip
+        options = [
+            f"{flag} {value}"
+            for flag, value in (("--policy", policy), ("--duration", duration))
+            if value is not None
+        ]
         loaded = loaded.with_overrides(
             policy=policy,
             duration_s=duration_s,
@@ -171,22 +180,40 @@ def run(
         path = out_path or default_run_path(loaded).with_name(
             f"lab-{default_run_path(loaded).name}"
         )
-        say = (lambda line: err.print(escape(line))) if json_output else (
-            lambda line: out.print(escape(line)))  # fmt: skip
+        say = (
+            (lambda line: err.print(escape(line)))
+            if json_output
+            else (lambda line: out.print(escape(line)))
+        )
         with contextlib.ExitStack() as stack:
             exporter = None
             if metrics_addr is not None:  # bound before any VM boots: a busy port fails fast
-                exporter = stack.enter_context(exporting(metrics_addr, run=path, info={
-                    "scenario": loaded.name, "policy": loaded.manager.policy, "backend": "qemu",
-                }))  # fmt: skip
+                exporter = stack.enter_context(
+                    exporting(
+                        metrics_addr,
+                        run=path,
+                        info={
+                            "scenario": loaded.name,
+                            "policy": loaded.manager.policy,
+                            "backend": "qemu",
+                        },
+                    )
+                )
                 _say_serving(exporter)
 
             def work(stop: threading.Event | None, say: Callable[[str], None]) -> dict[str, Any]:
                 return run_lab(
-                    loaded, path, scale=scale, accel=accel,
-                    free_page_reporting=free_page_reporting, host_swap=host_swap,
-                    scenario_text=text, say=say, recorder=exporter, stop=stop,
-                )  # fmt: skip
+                    loaded,
+                    path,
+                    scale=scale,
+                    accel=accel,
+                    free_page_reporting=free_page_reporting,
+                    host_swap=host_swap,
+                    scenario_text=text,
+                    say=say,
+                    recorder=exporter,
+                    stop=stop,
+                )
 
             summary = _run_lab_with_top(path, say, work) if top else work(None, say)
     if json_output:
@@ -204,8 +231,11 @@ def up(
     ] = None,
     directory: Annotated[
         Path | None,
-        typer.Option("--dir", help="Where lab.json and the sockets go (default: "
-                     "/run/juggler/lab-NAME; must be new or empty)."),
+        typer.Option(
+            "--dir",
+            help="Where lab.json and the sockets go (default: "
+            "/run/juggler/lab-NAME; must be new or empty).",
+        ),
     ] = None,
     accel: Accel = "auto",
     free_page_reporting: FreePageReporting = False,
@@ -220,21 +250,36 @@ def up(
     with _lab_errors():
         loaded, _, _ = _load(scenario)
         state = lab_up(
-            loaded, name=name, directory=directory, scale=scale, accel=accel,
-            free_page_reporting=free_page_reporting, host_swap=host_swap,
+            loaded,
+            name=name,
+            directory=directory,
+            scale=scale,
+            accel=accel,
+            free_page_reporting=free_page_reporting,
+            host_swap=host_swap,
             say=lambda line: out.print(escape(line), soft_wrap=True, highlight=False),
-        )  # fmt: skip
-    out.print(f"lab [bold]{escape(state.name)}[/] is up: {len(state.vms)} VMs under "
-              f"{state.accel}, cgroup {escape(state.cgroup)} (limit "
-              f"{format_size(state.cgroup_limit_bytes)})", soft_wrap=True)  # fmt: skip
+        )
+    out.print(
+        f"lab [bold]{escape(state.name)}[/] is up: {len(state.vms)} VMs under "
+        f"{state.accel}, cgroup {escape(state.cgroup)} (limit "
+        f"{format_size(state.cgroup_limit_bytes)})",
+        soft_wrap=True,
+    )
     for vm in state.vms:
-        out.print(f"  {escape(vm.name)}: QMP {escape(vm.qmp_socket)}, QEMU pid {vm.pid}, "
-                  f"console {escape(vm.console)}", soft_wrap=True, highlight=False)  # fmt: skip
+        out.print(
+            f"  {escape(vm.name)}: QMP {escape(vm.qmp_socket)}, QEMU pid {vm.pid}, "
+            f"console {escape(vm.console)}",
+            soft_wrap=True,
+            highlight=False,
+        )
     if state.host_swap_file:
         out.print(f"  host swap file {escape(state.host_swap_file)}", soft_wrap=True)
     out.print(f"state in {escape(str(Path(state.dir) / 'lab.json'))}; next:", soft_wrap=True)
-    out.print(f"  juggler run --backend qemu --socket-dir {escape(state.dir)} "
-              f"--policy {state.policy}", soft_wrap=True, highlight=False)  # fmt: skip
+    out.print(
+        f"  juggler run --backend qemu --socket-dir {escape(state.dir)} --policy {state.policy}",
+        soft_wrap=True,
+        highlight=False,
+    )
     out.print(f"  juggler lab down {escape(state.name)}", highlight=False)
 
 
@@ -263,8 +308,11 @@ def down(
         out.print(f"no lab {escape(what)} is up" if what else "no lab is up")
         return
     for lab_name, removed in downed.items():
-        out.print(f"lab [bold]{escape(lab_name)}[/] is down: {escape('; '.join(removed))}",
-                  soft_wrap=True, highlight=False)  # fmt: skip
+        out.print(
+            f"lab [bold]{escape(lab_name)}[/] is down: {escape('; '.join(removed))}",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 def _run_lab_with_top(

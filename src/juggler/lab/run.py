@@ -106,8 +106,10 @@ def workload_phases(scenario: Scenario, vm: VmConfig, scale: float) -> str:
     for index, span in enumerate(spans):
         last = index == len(spans) - 1
         seconds = 0 if last else max(1, round(span.end_s - span.start_s))
-        item = (f"{seconds}:{_phase_mib(span.phase, scale)}:{_pattern(span.phase)}:"
-                f"{round(span.phase.rate)}")  # fmt: skip
+        item = (
+            f"{seconds}:{_phase_mib(span.phase, scale)}:{_pattern(span.phase)}:"
+            f"{round(span.phase.rate)}"
+        )
         cache_kib = round(span.phase.cache_rate * scale / KIB)
         items.append(f"{item}:{cache_kib}" if cache_kib else item)
     return ",".join(items)
@@ -152,24 +154,33 @@ def plan(
                 f"VM {vm.name}: {vm.memory // MIB} MiB × {scale:g} is below the lab's "
                 f"{MIN_VM_BYTES // MIB} MiB; use a larger --scale"
             )
-        specs.append(VmSpec(
-            vm.name, memory, phases=workload_phases(scenario, vm, scale),
-            seed=scenario.run.seed + index, swap_bytes=_scaled(vm.guest_swap, scale),
-            data_bytes=data_disk_bytes(scenario, vm, scale), vcpus=1,
-            free_page_reporting=free_page_reporting,
-        ))  # fmt: skip
-        vms.append(QemuVm(
-            vm.name, Path(), reservation_bytes=_scaled(vm.reservation, scale),
-            limit_bytes=None if vm.limit is None else _scaled(vm.limit, scale), shares=vm.shares,
-        ))  # fmt: skip
+        specs.append(
+            VmSpec(
+                vm.name,
+                memory,
+                phases=workload_phases(scenario, vm, scale),
+                seed=scenario.run.seed + index,
+                swap_bytes=_scaled(vm.guest_swap, scale),
+                data_bytes=data_disk_bytes(scenario, vm, scale),
+                vcpus=1,
+                free_page_reporting=free_page_reporting,
+            )
+        )
+        vms.append(
+            QemuVm(
+                vm.name,
+                Path(),
+                reservation_bytes=_scaled(vm.reservation, scale),
+                limit_bytes=None if vm.limit is None else _scaled(vm.limit, scale),
+                shares=vm.shares,
+            )
+        )
     swap = 0 if host_swap is False else _scaled(scenario.host.swap, scale)
     if host_swap and not swap:  # asked for, though the scenario's host has none
         swap = _scaled(scenario.host.memory, scale)
     if swap:
         swap = max(swap, hostswap.MIN_SWAP_BYTES)
-    return LabPlan(
-        scale, _scaled(scenario.host.memory, scale), swap, tuple(specs), tuple(vms)
-    )
+    return LabPlan(scale, _scaled(scenario.host.memory, scale), swap, tuple(specs), tuple(vms))
 
 
 def qemu_overhead_bytes(pid: int, guest_bytes: int, proc_root: Path = Path("/proc")) -> int:
@@ -237,8 +248,9 @@ def run_lab(
     with contextlib.ExitStack() as stack:
         stack.enter_context(_sigterm_interrupts())
         remove_stale_cgroups()
-        booted = boot_lab(stack, lab, image, _fresh_run_dir(),
-                          f"{RUN_PREFIX}{os.getpid()}", accel=accel, say=say)  # fmt: skip
+        booted = boot_lab(
+            stack, lab, image, _fresh_run_dir(), f"{RUN_PREFIX}{os.getpid()}", accel=accel, say=say
+        )
         backend = stack.enter_context(
             QemuBackend(booted.qemu_vms(), cgroup_path=booted.cgroup.path)
         )
@@ -259,17 +271,26 @@ def run_lab(
         if scenario_text is not None:
             meta["scenario_toml"] = scenario_text
         store = stack.enter_context(RunStore.create(out, meta))
-        manager = Manager(backend, policy, params, tee(store, recorder), interval_s=interval,
-                          sample_s=interval, limits=lab_limits(scenario, scale),
-                          seed=scenario.run.seed)  # fmt: skip
+        manager = Manager(
+            backend,
+            policy,
+            params,
+            tee(store, recorder),
+            interval_s=interval,
+            sample_s=interval,
+            limits=lab_limits(scenario, scale),
+            seed=scenario.run.seed,
+        )
         started = time.monotonic()
         with contextlib.suppress(_Stopped):
             manager.run(scenario.run.duration, progress=_stoppable(None, stop))
-        store.set_meta({
-            "wall_seconds": round(time.monotonic() - started, 3),
-            "lab_final_usage_bytes": booted.cgroup.memory().usage_bytes,
-            "lab_overhead_final_bytes": booted.current_overheads(),
-        })  # fmt: skip
+        store.set_meta(
+            {
+                "wall_seconds": round(time.monotonic() - started, 3),
+                "lab_final_usage_bytes": booted.cgroup.memory().usage_bytes,
+                "lab_overhead_final_bytes": booted.current_overheads(),
+            }
+        )
     with RunStore.open(out) as store:
         return summarize(store)
 
@@ -298,16 +319,24 @@ class BootedLab:
     def qemu_vms(self) -> list[QemuVm]:
         """How the QEMU backend reaches the VMs, with the scenario's reservations."""
         return [
-            QemuVm(vm.name, lab_vm.qmp_path, pid=lab_vm.pid, reservation_bytes=vm.reservation_bytes,
-                   limit_bytes=vm.limit_bytes, shares=vm.shares, console_path=lab_vm.serial_path)
+            QemuVm(
+                vm.name,
+                lab_vm.qmp_path,
+                pid=lab_vm.pid,
+                reservation_bytes=vm.reservation_bytes,
+                limit_bytes=vm.limit_bytes,
+                shares=vm.shares,
+                console_path=lab_vm.serial_path,
+            )
             for vm, lab_vm in zip(self.plan.vms, self.vms, strict=True)
-        ]  # fmt: skip
+        ]
 
     def current_overheads(self) -> dict[str, int]:
         return {
             vm.spec.name: qemu_overhead_bytes(vm.pid, vm.spec.memory_bytes)
-            for vm in self.vms if vm.pid is not None
-        }  # fmt: skip
+            for vm in self.vms
+            if vm.pid is not None
+        }
 
     def meta(self) -> dict[str, Any]:
         """The run file's ``lab_*`` facts."""
@@ -353,9 +382,12 @@ def boot_lab(
     if disk_dir is not None:
         stack.callback(shutil.rmtree, disk_dir, ignore_errors=True)
     disks = disk_dir or run_dir
-    cgroup = stack.enter_context(MemoryCgroup(
-        cgroup_name, lab.host_bytes + sum(s.memory_bytes + BOOT_HEADROOM_BYTES for s in lab.specs)
-    ))  # fmt: skip
+    cgroup = stack.enter_context(
+        MemoryCgroup(
+            cgroup_name,
+            lab.host_bytes + sum(s.memory_bytes + BOOT_HEADROOM_BYTES for s in lab.specs),
+        )
+    )
     swap = None
     if lab.host_swap_bytes:
         disks.mkdir(parents=True, exist_ok=True)
@@ -363,8 +395,14 @@ def boot_lab(
         stack.enter_context(swap)
         say(f"host swap: {lab.host_swap_bytes // MIB} MiB at {swap.path}")
     booted = [
-        LabVm(spec, image, run_dir / spec.name, accel=accel, on_spawn=cgroup.add,
-              disk_dir=disks / spec.name)
+        LabVm(
+            spec,
+            image,
+            run_dir / spec.name,
+            accel=accel,
+            on_spawn=cgroup.add,
+            disk_dir=disks / spec.name,
+        )
         for spec in lab.specs
     ]
     for vm in booted:
@@ -377,16 +415,20 @@ def boot_lab(
             for future in [pool.submit(vm.start) for vm in booted[1:]]:
                 future.result()
     for vm in booted:
-        say(f"{vm.spec.name}: {vm.spec.memory_bytes // MIB} MiB booted under {vm.accel} "
-            f"in {vm.boot_seconds:.1f} s")  # fmt: skip
+        say(
+            f"{vm.spec.name}: {vm.spec.memory_bytes // MIB} MiB booted under {vm.accel} "
+            f"in {vm.boot_seconds:.1f} s"
+        )
     overheads = {
         vm.spec.name: qemu_overhead_bytes(vm.pid or 0, vm.spec.memory_bytes) for vm in booted
     }
     limit = lab.host_bytes + sum(overheads.values())
     cgroup.set_limit(limit)
-    say(f"cgroup {cgroup.path}: limit {limit // MIB} MiB = host {lab.host_bytes // MIB} MiB"
+    say(
+        f"cgroup {cgroup.path}: limit {limit // MIB} MiB = host {lab.host_bytes // MIB} MiB"
         f" + QEMU overhead {sum(overheads.values()) // MIB} MiB; "
-        f"using {cgroup.memory().usage_bytes // MIB} MiB")  # fmt: skip
+        f"using {cgroup.memory().usage_bytes // MIB} MiB"
+    )
     return BootedLab(lab, cgroup, run_dir, booted, overheads, limit, swap)
 
 
@@ -425,4 +467,3 @@ def remove_stale_cgroups() -> None:
     """
     for stale in remove_stale(prefix=f"{PREFIX}{RUN_PREFIX}", keep=_run_is_alive):
         log.warning("removed the cgroup %s of a run that is gone", stale)
-

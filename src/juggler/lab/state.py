@@ -45,10 +45,14 @@ class VmState:
 
     def qemu_vm(self) -> QemuVm:
         return QemuVm(
-            self.name, Path(self.qmp_socket), pid=self.pid,
-            reservation_bytes=self.reservation_bytes, limit_bytes=self.limit_bytes,
-            shares=self.shares, console_path=Path(self.console),
-        )  # fmt: skip
+            self.name,
+            Path(self.qmp_socket),
+            pid=self.pid,
+            reservation_bytes=self.reservation_bytes,
+            limit_bytes=self.limit_bytes,
+            shares=self.shares,
+            console_path=Path(self.console),
+        )
 
 
 @dataclass(frozen=True)

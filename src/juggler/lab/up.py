@@ -139,11 +139,16 @@ def _locked(root: Path) -> Iterator[None]:
 def _names(root: Path) -> set[str]:
     """Every lab name something is left for: registry entries, data directories, cgroups."""
     names = {p.name.removeprefix("lab-") for p in root.glob("lab-*")}
-    names |= {p.name.removeprefix(f"{PREFIX}{UP_PREFIX}")
-              for p in Path(tempfile.gettempdir()).glob(f"{PREFIX}{UP_PREFIX}*")}  # fmt: skip
+    names |= {
+        p.name.removeprefix(f"{PREFIX}{UP_PREFIX}")
+        for p in Path(tempfile.gettempdir()).glob(f"{PREFIX}{UP_PREFIX}*")
+    }
     with contextlib.suppress(LabError):
-        names |= {p.name.removeprefix(f"{PREFIX}{UP_PREFIX}")
-                  for p in detect_parent().glob(f"{PREFIX}{UP_PREFIX}*") if p.is_dir()}  # fmt: skip
+        names |= {
+            p.name.removeprefix(f"{PREFIX}{UP_PREFIX}")
+            for p in detect_parent().glob(f"{PREFIX}{UP_PREFIX}*")
+            if p.is_dir()
+        }
     return {name for name in names if _NAME.fullmatch(name)}
 
 
@@ -279,28 +284,55 @@ def lab_up(
                 stack.callback(entry.unlink, missing_ok=True)
             cgroup_name = f"{UP_PREFIX}{name}"
             LabState(
-                name, "booting", os.getpid(), str(directory), str(data),
-                str(detect_parent() / f"{PREFIX}{cgroup_name}"), scenario=scenario.name,
-            ).write(directory / STATE_FILE)  # fmt: skip
-        booted = boot_lab(stack, lab, image, directory, cgroup_name,
-                          accel=accel, say=say, disk_dir=data)  # fmt: skip
+                name,
+                "booting",
+                os.getpid(),
+                str(directory),
+                str(data),
+                str(detect_parent() / f"{PREFIX}{cgroup_name}"),
+                scenario=scenario.name,
+            ).write(directory / STATE_FILE)
+        booted = boot_lab(
+            stack, lab, image, directory, cgroup_name, accel=accel, say=say, disk_dir=data
+        )
         vms = tuple(
             VmState(
-                vm.name, str(lab_vm.qmp_path), str(lab_vm.serial_path),
-                str(lab_vm.workdir / "qemu.log"), lab_vm.pid or 0, lab_vm.spec.memory_bytes,
-                vm.reservation_bytes, vm.limit_bytes, vm.shares, lab_vm.spec.phases,
+                vm.name,
+                str(lab_vm.qmp_path),
+                str(lab_vm.serial_path),
+                str(lab_vm.workdir / "qemu.log"),
+                lab_vm.pid or 0,
+                lab_vm.spec.memory_bytes,
+                vm.reservation_bytes,
+                vm.limit_bytes,
+                vm.shares,
+                lab_vm.spec.phases,
                 booted.overheads.get(vm.name, 0),
             )
             for vm, lab_vm in zip(lab.vms, booted.vms, strict=True)
-        )  # fmt: skip
+        )
         state = LabState(
-            name, "up", os.getpid(), str(directory), str(data), str(booted.cgroup.path),
-            booted.cgroup.version, booted.limit_bytes, lab.host_bytes,
-            None if booted.swap is None else str(booted.swap.path), lab.host_swap_bytes,
-            scenario.name, scale, booted.vms[0].accel if booted.vms else None,
-            scenario.manager.policy, scenario.manager.interval, limits.max_step_bytes,
-            limits.dead_band_bytes, datetime.now(UTC).isoformat(timespec="seconds"), vms,
-        )  # fmt: skip
+            name,
+            "up",
+            os.getpid(),
+            str(directory),
+            str(data),
+            str(booted.cgroup.path),
+            booted.cgroup.version,
+            booted.limit_bytes,
+            lab.host_bytes,
+            None if booted.swap is None else str(booted.swap.path),
+            lab.host_swap_bytes,
+            scenario.name,
+            scale,
+            booted.vms[0].accel if booted.vms else None,
+            scenario.manager.policy,
+            scenario.manager.interval,
+            limits.max_step_bytes,
+            limits.dead_band_bytes,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            vms,
+        )
         state.write(directory / STATE_FILE)
         stack.pop_all()  # leave it all running
     return state

@@ -200,7 +200,10 @@ class LabVm:
                 # its own session: a Ctrl-C or hang-up meant for the juggler command
                 # that started it never reaches a VM that `lab up` leaves running
                 self._process = subprocess.Popen(
-                    command, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=qemu_log,
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=qemu_log,
+                    stderr=qemu_log,
                     start_new_session=True,
                 )
             except OSError as err:
@@ -233,16 +236,40 @@ class LabVm:
             f" juggler.data={spec.data_bytes // MIB}"
         )
         command = [
-            QEMU, "-name", spec.name, "-nodefaults", "-no-user-config", "-no-reboot",
-            "-machine", "q35", "-accel", accel, "-cpu", "host" if accel == "kvm" else "max",
-            "-smp", str(spec.vcpus), "-m", f"{spec.memory_bytes // MIB}M",
-            "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
-            "-append", append, "-display", "none", "-nic", "none",
-            "-serial", f"file:{self.serial_path}",
-            "-device", "virtio-balloon-pci,id=balloon0"
+            QEMU,
+            "-name",
+            spec.name,
+            "-nodefaults",
+            "-no-user-config",
+            "-no-reboot",
+            "-machine",
+            "q35",
+            "-accel",
+            accel,
+            "-cpu",
+            "host" if accel == "kvm" else "max",
+            "-smp",
+            str(spec.vcpus),
+            "-m",
+            f"{spec.memory_bytes // MIB}M",
+            "-kernel",
+            str(self.image.kernel),
+            "-initrd",
+            str(self.image.initrd),
+            "-append",
+            append,
+            "-display",
+            "none",
+            "-nic",
+            "none",
+            "-serial",
+            f"file:{self.serial_path}",
+            "-device",
+            "virtio-balloon-pci,id=balloon0"
             + (",free-page-reporting=on" if spec.free_page_reporting else ""),
-            "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
-        ]  # fmt: skip
+            "-qmp",
+            f"unix:{self.qmp_path},server=on,wait=off",
+        ]
         cache = "none" if _supports_direct_io(self.disk_dir) else "writeback"
         for disk_id, size in (("swap", spec.swap_bytes), ("data", spec.data_bytes)):
             if not size:
@@ -251,9 +278,11 @@ class LabVm:
             with disk.open("wb") as handle:
                 handle.truncate(size)  # sparse: reads of the data disk return zeros
             command += [
-                "-drive", f"file={disk},format=raw,if=none,id={disk_id}0,cache={cache}",
-                "-device", f"virtio-blk-pci,drive={disk_id}0,serial=juggler-{disk_id}",
-            ]  # fmt: skip
+                "-drive",
+                f"file={disk},format=raw,if=none,id={disk_id}0,cache={cache}",
+                "-device",
+                f"virtio-blk-pci,drive={disk_id}0,serial=juggler-{disk_id}",
+            ]
         return command
 
     def _kill(self) -> None:

@@ -153,9 +153,10 @@ class _LatestCollector:
 
     def _families(self, obs: Observation | None, last_seen: dict[str, float]) -> Iterator[Metric]:
         info = GaugeMetricFamily(
-            _name("run_info"), "The run: scenario, policy, backend (always 1).",
+            _name("run_info"),
+            "The run: scenario, policy, backend (always 1).",
             labels=sorted(self.info),
-        )  # fmt: skip
+        )
         if self.info:
             info.add_metric([self.info[key] for key in sorted(self.info)], 1)
         yield info
@@ -173,9 +174,10 @@ class _LatestCollector:
                 family.add_metric([], float(value))
             yield family
         state = GaugeMetricFamily(
-            _name("host_state"), "1 for the host's free-memory state now, 0 for the others.",
+            _name("host_state"),
+            "1 for the host's free-memory state now, 0 for the others.",
             labels=["state"],
-        )  # fmt: skip
+        )
         if obs is not None and obs.host_state is not None:
             for name in dict.fromkeys((*HOST_STATES, obs.host_state)):
                 state.add_metric([name], 1.0 if name == obs.host_state else 0.0)
@@ -223,13 +225,17 @@ class MetricsExporter(Recorder):
         self._latest = _LatestCollector(info or {})
         self.registry.register(self._latest)
         self.decisions = Counter(
-            _name("decisions_total"), "Balloon targets sent, by VM and kind of reason.",
-            ["vm", "reason"], registry=self.registry,
-        )  # fmt: skip
+            _name("decisions_total"),
+            "Balloon targets sent, by VM and kind of reason.",
+            ["vm", "reason"],
+            registry=self.registry,
+        )
         self.errors = Counter(
-            _name("manager_errors_total"), "Failures the Manager met and carried on after.",
-            ["kind"], registry=self.registry,
-        )  # fmt: skip
+            _name("manager_errors_total"),
+            "Failures the Manager met and carried on after.",
+            ["kind"],
+            registry=self.registry,
+        )
         for kind in ERROR_KINDS:
             self.errors.labels(kind)  # present at 0 from the start, so rate() works
         self.stages = {
@@ -334,8 +340,9 @@ def serve_metrics(addr: str, registry: CollectorRegistry) -> MetricsServer:
         raise MetricsAddressError(addr, f"unknown host {host!r} ({err.strerror})") from err
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
-            problem = (f"port {port} is already in use on {host}; pick another "
-                       "(port 0 picks a free one)")  # fmt: skip
+            problem = (
+                f"port {port} is already in use on {host}; pick another (port 0 picks a free one)"
+            )
         elif err.errno == errno.EADDRNOTAVAIL:
             problem = f"{host} is not an address of this machine"
         elif err.errno == errno.EACCES:

@@ -99,9 +99,10 @@ class FindingsWatcher:
     @staticmethod
     def _family(seconds: dict[tuple[str, str], float]) -> GaugeMetricFamily:
         family = GaugeMetricFamily(
-            NAME, "Seconds of suffering diagnose attributes to each cause so far, per VM.",
+            NAME,
+            "Seconds of suffering diagnose attributes to each cause so far, per VM.",
             labels=["vm", "cause"],
-        )  # fmt: skip
+        )
         for (vm, cause), value in sorted(seconds.items()):
             family.add_metric([vm, cause], value)
         return family

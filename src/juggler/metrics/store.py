@@ -118,8 +118,14 @@ class RunStore:
             self.db.executemany(
                 "INSERT OR REPLACE INTO vms VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (vm.name, vm.configured_bytes, vm.reservation_bytes, vm.limit_bytes,
-                     vm.shares, int(vm.balloon_present))
+                    (
+                        vm.name,
+                        vm.configured_bytes,
+                        vm.reservation_bytes,
+                        vm.limit_bytes,
+                        vm.shares,
+                        int(vm.balloon_present),
+                    )
                     for vm in new_vms
                 ],
             )

@@ -9,7 +9,9 @@ from juggler.policy.base import Policy, PolicyState
 POLICIES: dict[str, Policy] = {
     "freemem": Policy("freemem", freemem.Params, freemem.decide, "keep host free memory at 6-8%"),
     "juggler": Policy(
-        "juggler", juggler.Params, juggler.decide,
+        "juggler",
+        juggler.Params,
+        juggler.decide,
         "shares with an idle memory tax (min-funding revocation), by host free memory",
     ),
     "mom": Policy(

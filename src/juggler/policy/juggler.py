@@ -148,7 +148,6 @@ class _Memory:
     used_history: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
 
 
-
 def _memory(state: PolicyState) -> _Memory:
     memory = state.memory.get("juggler")
     if not isinstance(memory, _Memory):
@@ -190,8 +189,9 @@ class _Donor:
     taken: int = 0
 
 
-def _donor(vm: VmSample, working_set: int | None, params: Params,
-           recent_used: int = 0) -> _Donor | None:
+def _donor(
+    vm: VmSample, working_set: int | None, params: Params, recent_used: int = 0
+) -> _Donor | None:
     if vm.resident_bytes is None or vm.guest_total_bytes is None:
         return None
     if vm.guest_available_bytes is None:
@@ -204,13 +204,11 @@ def _donor(vm: VmSample, working_set: int | None, params: Params,
     if working_set is not None and working_set * (1 + params.ws_margin) < (
         params.idle_threshold * used
     ):
-        keep_active = max(vm.reservation_bytes,
-                          int(working_set * (1 + params.ws_margin)) + floor)
+        keep_active = max(vm.reservation_bytes, int(working_set * (1 + params.ws_margin)) + floor)
         idle = max(0, min(vm.resident_bytes, keep_used) - keep_active)
     active_anon = 0
     if working_set is not None:
-        keep_short = max(vm.reservation_bytes,
-                         int(working_set * (1 + params.short_margin)) + floor)
+        keep_short = max(vm.reservation_bytes, int(working_set * (1 + params.short_margin)) + floor)
         active_anon = max(0, min(vm.resident_bytes, keep_used) - idle - keep_short)
     if reclaimable + idle + active_anon <= 0:
         return None
@@ -241,12 +239,17 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
         working_sets[vm.name] = estimator.update(vm)
         if vm.balloon_present and _track_cooperation(vm, memory, params):
             stuck.add(vm.name)
-    recent_peak = {name: max((u for _, u in h), default=0)
-                   for name, h in memory.used_history.items()}
+    recent_peak = {
+        name: max((u for _, u in h), default=0) for name, h in memory.used_history.items()
+    }
     # idle memory is memory that stayed allocated: a VM whose use swings is not idle
-    steady = {name for name, h in memory.used_history.items()
-              if h and max(u for _, u in h) - min(u for _, u in h)
-              <= params.steady_fraction * max(u for _, u in h)}
+    steady = {
+        name
+        for name, h in memory.used_history.items()
+        if h
+        and max(u for _, u in h) - min(u for _, u in h)
+        <= params.steady_fraction * max(u for _, u in h)
+    }
     notes = [f"host free {free:.1%}"]
     if stuck:
         notes.append(f"uncooperative balloons (not counted on): {', '.join(sorted(stuck))}")
@@ -261,10 +264,18 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
     donors = [
         d
         for vm in observation.vms
-        if vm.balloon_present and vm.name not in wanted and vm.name not in stuck
+        if vm.balloon_present
+        and vm.name not in wanted
+        and vm.name not in stuck
         and vm.name not in growing
-        and (d := _donor(vm, working_sets[vm.name] if vm.name in steady else None, params,
-                         recent_peak.get(vm.name, 0) if params.protect_recent else 0))
+        and (
+            d := _donor(
+                vm,
+                working_sets[vm.name] if vm.name in steady else None,
+                params,
+                recent_peak.get(vm.name, 0) if params.protect_recent else 0,
+            )
+        )
         is not None
     ]
     short_of = max(0, int((params.target_free - free) * host.host_memory_bytes))
@@ -308,8 +319,13 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
             )
         hold = swapping or not params.hold_needs_host_swap
         for vm in observation.vms if hold else ():
-            if (not vm.balloon_present or vm.name in targets or vm.name in growing
-                    or vm.name in stuck or vm.resident_bytes is None):
+            if (
+                not vm.balloon_present
+                or vm.name in targets
+                or vm.name in growing
+                or vm.name in stuck
+                or vm.resident_bytes is None
+            ):
                 continue
             guest, why = _hold_size(vm, params)
             balloon = vm.configured_bytes - guest
@@ -371,25 +387,36 @@ def _hold_size(vm: VmSample, params: Params) -> tuple[int, str]:
     return at_resident, why
 
 
-def _rebalance(ballooned: list[VmSample], donors: list[_Donor], targets: dict[str, VmTarget],
-               recent_peak: dict[str, int], working_sets: dict[str, int | None],
-               params: Params, notes: list[str]) -> None:
+def _rebalance(
+    ballooned: list[VmSample],
+    donors: list[_Donor],
+    targets: dict[str, VmTarget],
+    recent_peak: dict[str, int],
+    working_sets: dict[str, int | None],
+    params: Params,
+    notes: list[str],
+) -> None:
     """Move memory a guest holds but does not use to ballooned guests that lack it."""
-    squeezed = [vm for vm in ballooned if vm.name not in targets
-                and all(d.vm.name != vm.name or d.tiers[0] < params.rebalance_bytes
-                        for d in donors)]
+    squeezed = [
+        vm
+        for vm in ballooned
+        if vm.name not in targets
+        and all(d.vm.name != vm.name or d.tiers[0] < params.rebalance_bytes for d in donors)
+    ]
+
     def unused(d: _Donor) -> int:
         # memory it neither uses now nor used within the window (bursts come back)
         recent = max(working_sets[d.vm.name] or 0, recent_peak.get(d.vm.name, 0))
-        keep = max(d.vm.reservation_bytes,
-                   max(guest_used_bytes(d.vm) or 0, recent)
-                   + int(params.guest_floor * d.vm.guest_total_bytes))
+        keep = max(
+            d.vm.reservation_bytes,
+            max(guest_used_bytes(d.vm) or 0, recent)
+            + int(params.guest_floor * d.vm.guest_total_bytes),
+        )
         return min(d.tiers[0], max(0, d.vm.resident_bytes - keep))
 
     for d in donors:
         d.tiers = (unused(d), 0, 0)
-    rich = [d for d in donors if d.tiers[0] >= params.rebalance_bytes
-            and d.vm.name not in targets]
+    rich = [d for d in donors if d.tiers[0] >= params.rebalance_bytes and d.vm.name not in targets]
     if not squeezed or not rich:
         return
     give = min(sum(balloon_now(vm) for vm in squeezed), sum(d.tiers[0] for d in rich))
@@ -431,8 +458,7 @@ def _revoke(donors: list[_Donor], want: int, params: Params, tiers: int) -> None
             able = [d for d in donors if left[id(d)] > 0]
             if not able:
                 break
-            poorest = min(able, key=lambda d: rho(d.vm.shares, d.held, d.active,
-                                                  params.tax_rate))
+            poorest = min(able, key=lambda d: rho(d.vm.shares, d.held, d.active, params.tax_rate))
             chunk = min(params.chunk_bytes, left[id(poorest)], want)
             left[id(poorest)] -= chunk
             poorest.taken += chunk

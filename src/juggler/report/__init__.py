@@ -51,9 +51,7 @@ def _write(path: Path, text: str) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     except OSError as err:
-        raise ReportError(
-            f"{path}: cannot write the report: {err.strerror or err}"
-        ) from err
+        raise ReportError(f"{path}: cannot write the report: {err.strerror or err}") from err
     return path
 
 

@@ -13,8 +13,18 @@ from html import escape
 from juggler.report.svg import _num, nice_step
 
 #: one colour per policy, in the order policies are given
-PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
-           "#9c755f", "#ff9da7", "#bab0ac")  # fmt: skip
+PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#76b7b2",
+    "#edc948",
+    "#b07aa1",
+    "#9c755f",
+    "#ff9da7",
+    "#bab0ac",
+)
 
 WIDTH = 960
 LEFT = 76
@@ -55,9 +65,11 @@ def grouped_bars(
     tick = 0.0
     while tick <= y_max + 1e-9 * tick_step:
         py = _num(y(tick))
-        parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - 10}" y1="{py}" y2="{py}"/>'
-                     f'<text class="ytick" x="{LEFT - 4}" y="{py}" dy="3">{escape(tick_fmt(tick))}'
-                     "</text>")  # fmt: skip
+        parts.append(
+            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - 10}" y1="{py}" y2="{py}"/>'
+            f'<text class="ytick" x="{LEFT - 4}" y="{py}" dy="3">{escape(tick_fmt(tick))}'
+            "</text>"
+        )
         tick += tick_step
     group_w = plot_w / max(len(groups), 1)
     bar_w = min(40.0, group_w * 0.8 / max(len(series), 1))
@@ -68,8 +80,9 @@ def grouped_bars(
             x = x0 + si * bar_w
             colour = PALETTE[si % len(PALETTE)]
             if value is None or not math.isfinite(value):
-                parts.append(f'<text class="na" x="{_num(x + bar_w / 2)}" y="{_num(bottom - 3)}">'
-                             "n/a</text>")  # fmt: skip
+                parts.append(
+                    f'<text class="na" x="{_num(x + bar_w / 2)}" y="{_num(bottom - 3)}">n/a</text>'
+                )
                 continue
             cls = "bar best-bar" if name in best.get(group, set()) else "bar"
             top = y(value)
@@ -79,12 +92,18 @@ def grouped_bars(
                 f'fill="{colour}"><title>{escape(f"{group} · {name}: {fmt(value)}")}</title></rect>'
             )
             if bar_w >= 18:
-                parts.append(f'<text class="value" x="{_num(x + bar_w / 2)}" '
-                             f'y="{_num(top - 3)}">{escape(fmt(value))}</text>')  # fmt: skip
-        parts.append(f'<text class="group" x="{_num(LEFT + (gi + 0.5) * group_w)}" '
-                     f'y="{_num(bottom + 16)}">{escape(group)}</text>')  # fmt: skip
-    parts.append(f'<line class="frame" x1="{LEFT}" x2="{WIDTH - 10}" y1="{_num(bottom)}" '
-                 f'y2="{_num(bottom)}"/>')  # fmt: skip
+                parts.append(
+                    f'<text class="value" x="{_num(x + bar_w / 2)}" '
+                    f'y="{_num(top - 3)}">{escape(fmt(value))}</text>'
+                )
+        parts.append(
+            f'<text class="group" x="{_num(LEFT + (gi + 0.5) * group_w)}" '
+            f'y="{_num(bottom + 16)}">{escape(group)}</text>'
+        )
+    parts.append(
+        f'<line class="frame" x1="{LEFT}" x2="{WIDTH - 10}" y1="{_num(bottom)}" '
+        f'y2="{_num(bottom)}"/>'
+    )
     return (
         f'<svg class="bars" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'aria-label="{escape(title)}">{"".join(parts)}</svg>'

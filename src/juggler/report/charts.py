@@ -35,16 +35,18 @@ def _draw(chart: Chart, buckets: Buckets, v: np.ndarray, cls: str, title: str) -
     if np.all(np.isnan(v)):
         return
     if buckets.reduced:
-        chart.envelope(buckets.t, buckets.min(v), buckets.max(v), f"env {cls}",
-                       f"{title} (min–max per bucket)")  # fmt: skip
+        chart.envelope(
+            buckets.t, buckets.min(v), buckets.max(v), f"env {cls}", f"{title} (min–max per bucket)"
+        )
     chart.line(buckets.t, buckets.mean(v), cls, title)
 
 
 def _findings_of(data: ReportData, vm: str) -> list[tuple[int, Finding]]:
     return [
-        (index, f) for index, f in enumerate(data.findings, start=1)
+        (index, f)
+        for index, f in enumerate(data.findings, start=1)
         if f.vm == vm and f.cause != "none"
-    ]  # fmt: skip
+    ]
 
 
 def _windows(chart: Chart, data: ReportData, vm: str, anchor: bool) -> None:
@@ -52,12 +54,15 @@ def _windows(chart: Chart, data: ReportData, vm: str, anchor: bool) -> None:
     memory chart is the target the findings table links to."""
     for index, finding in _findings_of(data, vm):
         chart.span(
-            finding.start_s, finding.end_s, f"finding cause-{finding.cause}",
+            finding.start_s,
+            finding.end_s,
+            f"finding cause-{finding.cause}",
             f"finding #{index}: {finding.cause} {finding.start_s:g}–{finding.end_s:g} s — "
             f"{finding.recommendation}",
-            href=f"#finding-{index}", ident=f"win-{index}" if anchor else None,
+            href=f"#finding-{index}",
+            ident=f"win-{index}" if anchor else None,
             label=f"#{index}" if anchor else None,
-        )  # fmt: skip
+        )
 
 
 # ------------------------------------------------------------------ host
@@ -68,8 +73,12 @@ def host_memory_chart(data: ReportData, axis: TimeAxis) -> str:
     host = data.run.host
     memory = _peak(host.col("host_memory_bytes"))
     available = host.col("host_available_bytes")
-    chart = Chart(axis, MEMORY_HEIGHT, max(memory, _peak(available)) * 1.02,
-                  "host available memory and free-memory state")  # fmt: skip
+    chart = Chart(
+        axis,
+        MEMORY_HEIGHT,
+        max(memory, _peak(available)) * 1.02,
+        "host available memory and free-memory state",
+    )
     buckets = Buckets(host.t)
     states = buckets.worst(host.state, HOST_STATES)
     t = buckets.t
@@ -80,9 +89,13 @@ def host_memory_chart(data: ReportData, axis: TimeAxis) -> str:
             begin = float(t[start]) if start else axis.t0
             end = float(t[i]) if i < len(states) else axis.t1
             if states[start] in HOST_STATES:  # a run that recorded no state draws no band
-                chart.span(begin, end, f"state state-{states[start]}",
-                           f"host state {states[start]}: {format_duration(round(begin, 1))}–"
-                           f"{format_duration(round(end, 1))}")  # fmt: skip
+                chart.span(
+                    begin,
+                    end,
+                    f"state state-{states[start]}",
+                    f"host state {states[start]}: {format_duration(round(begin, 1))}–"
+                    f"{format_duration(round(end, 1))}",
+                )
             start = i
     if memory:
         chart.hmark(memory, "mark-configured", f"host memory {format_size(memory)}")
@@ -94,8 +107,13 @@ def host_swap_chart(data: ReportData, axis: TimeAxis) -> str:
     """Host swap-in and swap-out rates."""
     host = data.run.host
     swap_in, swap_out = host.col("host_swap_in_bytes_per_s"), host.col("host_swap_out_bytes_per_s")
-    chart = Chart(axis, SMALL_HEIGHT, _peak(swap_in, swap_out) * 1.05 or MIB, "host swap in/out",
-                  fmt=format_rate_tick)  # fmt: skip
+    chart = Chart(
+        axis,
+        SMALL_HEIGHT,
+        _peak(swap_in, swap_out) * 1.05 or MIB,
+        "host swap in/out",
+        fmt=format_rate_tick,
+    )
     buckets = Buckets(host.t)
     _draw(chart, buckets, swap_out, "s-swap-out", "host swap-out")
     _draw(chart, buckets, swap_in, "s-swap-in", "host swap-in")
@@ -121,26 +139,36 @@ def vm_memory_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str:
     buckets = Buckets(vm.t)
     stack = [(f"l-{key}", label, buckets.mean(layers[key])) for key, label in LAYERS]
     if guest_swapped is not None:
-        stack.append(("l-guest_swapped",
-                      "swapped out by the guest (estimate: swap-out − swap-in integrated; "
-                      "on the guest's swap disk, beyond its configured memory)",
-                      buckets.mean(guest_swapped)))  # fmt: skip
+        stack.append(
+            (
+                "l-guest_swapped",
+                "swapped out by the guest (estimate: swap-out − swap-in integrated; "
+                "on the guest's swap disk, beyond its configured memory)",
+                buckets.mean(guest_swapped),
+            )
+        )
     chart.stack(buckets.t, stack)
     _windows(chart, data, vm.name, anchor=True)
-    chart.hmark(vm.configured_bytes, "mark-configured",
-                f"configured {format_size(vm.configured_bytes)}")  # fmt: skip
+    chart.hmark(
+        vm.configured_bytes, "mark-configured", f"configured {format_size(vm.configured_bytes)}"
+    )
     if vm.limit_bytes is not None:
         chart.hmark(vm.limit_bytes, "mark-limit", f"limit {format_size(vm.limit_bytes)}")
-    chart.hmark(vm.reservation_bytes, "mark-reservation",
-                f"reservation {format_size(vm.reservation_bytes)}")  # fmt: skip
+    chart.hmark(
+        vm.reservation_bytes, "mark-reservation", f"reservation {format_size(vm.reservation_bytes)}"
+    )
     target = vm.col("balloon_target_bytes")
     if vm.balloon_present and np.any(np.nan_to_num(target)):
         configured = vm.col("configured_bytes")
         configured = np.where(np.isnan(configured), float(vm.configured_bytes), configured)
-        chart.line(buckets.t, buckets.mean(configured - np.nan_to_num(target)), "s-target",
-                   "balloon target (drawn down from the configured memory)", step=True)
-    chart.line(buckets.t, buckets.mean(ws), "s-ws-estimate",
-               "working set, the manager's estimate")  # fmt: skip
+        chart.line(
+            buckets.t,
+            buckets.mean(configured - np.nan_to_num(target)),
+            "s-target",
+            "balloon target (drawn down from the configured memory)",
+            step=True,
+        )
+    chart.line(buckets.t, buckets.mean(ws), "s-ws-estimate", "working set, the manager's estimate")
     if truth is not None and true_ws is not None:
         tb = Buckets(truth.t)
         chart.line(tb.t, tb.mean(true_ws), "s-ws-true", "true working set (simulator)")
@@ -159,14 +187,27 @@ def vm_wait_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> tuple[str, 
     if truth is not None:
         slowdown = truth.cols["slowdown"]
         peak = _peak(slowdown)
-        chart = Chart(axis, SMALL_HEIGHT, max(peak * 1.02, 1.1), f"VM {vm.name}: slowdown",
-                      fmt=lambda v: f"{v:.3g}×", y_min=1.0, step=nice_step)  # fmt: skip
+        chart = Chart(
+            axis,
+            SMALL_HEIGHT,
+            max(peak * 1.02, 1.1),
+            f"VM {vm.name}: slowdown",
+            fmt=lambda v: f"{v:.3g}×",
+            y_min=1.0,
+            step=nice_step,
+        )
         _windows(chart, data, vm.name, anchor=False)
         _draw(chart, Buckets(truth.t), slowdown, "s-slowdown", "slowdown (nominal / achieved work)")
         return chart.render(), "slowdown: nominal over achieved work in each period (simulator)"
     faults = vm.col("guest_major_faults_per_s")
-    chart = Chart(axis, SMALL_HEIGHT, _peak(faults) * 1.05, f"VM {vm.name}: guest major faults",
-                  fmt=lambda v: f"{v:.3g}/s", step=nice_step)  # fmt: skip
+    chart = Chart(
+        axis,
+        SMALL_HEIGHT,
+        _peak(faults) * 1.05,
+        f"VM {vm.name}: guest major faults",
+        fmt=lambda v: f"{v:.3g}/s",
+        step=nice_step,
+    )
     _windows(chart, data, vm.name, anchor=False)
     _draw(chart, Buckets(vm.t), faults, "s-faults", "guest major faults per second")
     return chart.render(), (
@@ -212,13 +253,24 @@ def vm_latency_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str | No
         return None
     lo = math.floor(math.log10(float(known.min())))
     hi = max(math.ceil(math.log10(float(known.max()))), lo + 1)
-    chart = Chart(axis, SMALL_HEIGHT, float(hi), f"VM {vm.name}: workload latency (log scale)",
-                  fmt=lambda v: format_latency(10**v), y_min=float(lo),
-                  step=lambda span: 1.0 if span <= 6 else float(math.ceil(span / 6)))  # fmt: skip
+    chart = Chart(
+        axis,
+        SMALL_HEIGHT,
+        float(hi),
+        f"VM {vm.name}: workload latency (log scale)",
+        fmt=lambda v: format_latency(10**v),
+        y_min=float(lo),
+        step=lambda span: 1.0 if span <= 6 else float(math.ceil(span / 6)),
+    )
     _windows(chart, data, vm.name, anchor=False)
     buckets = Buckets(vm.t)
-    _draw(chart, buckets, np.log10(latencies["p99"]), "s-p99",
-          "p99 latency (the worst second of the period)")  # fmt: skip
+    _draw(
+        chart,
+        buckets,
+        np.log10(latencies["p99"]),
+        "s-p99",
+        "p99 latency (the worst second of the period)",
+    )
     _draw(chart, buckets, np.log10(latencies["p50"]), "s-p50", "p50 latency (median)")
     return chart.render()
 
@@ -236,9 +288,14 @@ def vm_accesses_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str:
     faults per second (the accesses that waited on a disk) on the same count axis."""
     accesses = vm.col("workload_accesses_per_s")
     faults = vm.col("guest_major_faults_per_s")
-    chart = Chart(axis, SMALL_HEIGHT, _peak(accesses, faults) * 1.05,
-                  f"VM {vm.name}: workload accesses and guest major faults",
-                  fmt=format_count_rate, step=nice_step)  # fmt: skip
+    chart = Chart(
+        axis,
+        SMALL_HEIGHT,
+        _peak(accesses, faults) * 1.05,
+        f"VM {vm.name}: workload accesses and guest major faults",
+        fmt=format_count_rate,
+        step=nice_step,
+    )
     _windows(chart, data, vm.name, anchor=False)
     buckets = Buckets(vm.t)
     _draw(chart, buckets, accesses, "s-accesses", "workload accesses per second")
@@ -261,9 +318,10 @@ def io_series(vm: VmSeries) -> list[tuple[str, str, str]]:
     """The :data:`IO_SERIES` this VM has: the swap rates always (the legend names them
     even when flat), the disk's only when the backend measured it (lab runs)."""
     return [
-        item for item in IO_SERIES
+        item
+        for item in IO_SERIES
         if not item[0].startswith("vm_disk_") or np.any(np.isfinite(vm.col(item[0])))
-    ]  # fmt: skip
+    ]
 
 
 def vm_io_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str:
@@ -272,8 +330,9 @@ def vm_io_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str:
     series = io_series(vm)
     peak = _peak(*(vm.col(col) for col, _, _ in series))
     what = "swap and disk I/O" if len(series) > 4 else "swap I/O"
-    chart = Chart(axis, SMALL_HEIGHT, peak * 1.05 or MIB, f"VM {vm.name}: {what}",
-                  fmt=format_rate_tick)  # fmt: skip
+    chart = Chart(
+        axis, SMALL_HEIGHT, peak * 1.05 or MIB, f"VM {vm.name}: {what}", fmt=format_rate_tick
+    )
     _windows(chart, data, vm.name, anchor=False)
     buckets = Buckets(vm.t)
     for col, cls, title in series:
@@ -289,8 +348,15 @@ def decisions_chart(data: ReportData, axis: TimeAxis, max_marks: int = 600) -> s
     its reason on hover; decisions closer than a bucket share one mark."""
     names = list(data.run.vms)
     height = 24 + 26 * max(len(names), 1)
-    chart = Chart(axis, height, len(names) + 0.5, "the manager's decisions",
-                  fmt=lambda v: "", y_min=0.5, step=lambda span: 1.0)  # fmt: skip
+    chart = Chart(
+        axis,
+        height,
+        len(names) + 0.5,
+        "the manager's decisions",
+        fmt=lambda v: "",
+        y_min=0.5,
+        step=lambda span: 1.0,
+    )
     width = (axis.t1 - axis.t0) / max_marks
     for row, name in enumerate(names):
         y = len(names) - row
@@ -320,5 +386,3 @@ def _decision_title(items: list[tuple[float, str, int, int, str]]) -> str:
     if len(items) > 3:
         lines.append(f"… and {len(items) - 3} more in this bucket")
     return "\n".join(lines)
-
-

@@ -86,15 +86,20 @@ def compare_report_html(rows: list[dict[str, Any]], seeds: int, out_dir: Path) -
     charts = []
     for metric in METRICS:
         view = _VIEWS[metric]
-        values = {
-            s: {p: entry.get(metric) for p, entry in table[s].items()} for s in scenarios
-        }
+        values = {s: {p: entry.get(metric) for p, entry in table[s].items()} for s in scenarios}
         best = {s: marks[s][metric] for s in scenarios}
         charts.append(
             f'<section class="metric" id="metric-{metric}"><h3>{escape(view.heading)}</h3>'
             + grouped_bars(
-                view.heading, scenarios, policies, values, view.fmt, best, step=view.step,
-                tick_fmt=view.tick_fmt, floor=view.floor,
+                view.heading,
+                scenarios,
+                policies,
+                values,
+                view.fmt,
+                best,
+                step=view.step,
+                tick_fmt=view.tick_fmt,
+                floor=view.floor,
             )
             + "</section>"
         )
@@ -112,15 +117,16 @@ def compare_report_html(rows: list[dict[str, Any]], seeds: int, out_dir: Path) -
             runs = f"{entry['runs']} ok"
             if entry["failed"]:
                 runs += f", {entry['failed']} failed"
-            body.append(f"<tr><td class=l>{escape(policy)}</td>{''.join(cells)}"
-                        f"<td>{escape(runs)}</td></tr>")  # fmt: skip
+            body.append(
+                f"<tr><td class=l>{escape(policy)}</td>{''.join(cells)}<td>{escape(runs)}</td></tr>"
+            )
         tables.append(
-            f"<h3>{escape(scenario)}</h3><table class=\"compare-table\"><tr><th class=l>policy"
+            f'<h3>{escape(scenario)}</h3><table class="compare-table"><tr><th class=l>policy'
             f"</th>{head}<th>runs</th></tr>{''.join(body)}</table>"
         )
     run_rows = "".join(
         f"<tr><td class=l>{escape(r['scenario'])}</td><td class=l>{escape(r['policy'])}</td>"
-        f"<td>{r['seed']}</td><td class=l><a href=\"{escape(_href(r['run'], out_dir))}\">"
+        f'<td>{r["seed"]}</td><td class=l><a href="{escape(_href(r["run"], out_dir))}">'
         f"{escape(r['run'])}</a></td><td class=l>{escape(r['error'] or '')}</td></tr>"
         for r in rows
     )

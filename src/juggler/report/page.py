@@ -44,14 +44,12 @@ def _legend(items: list[tuple[str, str, bool]]) -> str:
 def html_page(title: str, body: str) -> str:
     """The page around ``body``: inline CSS and script, no external resource."""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
         f'<div id="readout" hidden></div>{body}'
         f"<script>{SCRIPT}</script></body></html>\n"
     )
-
-
 
 
 def _latency(seconds: float | None) -> str:
@@ -74,8 +72,10 @@ def _summary(summary: dict[str, Any]) -> str:
         cls = "bad" if (slowdown or 0) > 1.5 else ("warn" if (slowdown or 0) > 1.1 else "")
         if workload:
             work = vm.get("workload") or {}
-            last = (f"{_latency(work.get('latency_p99_seconds'))} / "
-                    f"{_latency(work.get('latency_p99_max_seconds'))}")  # fmt: skip
+            last = (
+                f"{_latency(work.get('latency_p99_seconds'))} / "
+                f"{_latency(work.get('latency_p99_max_seconds'))}"
+            )
         else:
             last = "-" if slowdown is None else f"{slowdown:.2f}×"
         rows.append(
@@ -91,8 +91,9 @@ def _summary(summary: dict[str, Any]) -> str:
     host = summary["host"]
     states = ", ".join(
         f"{name} {format_duration(seconds)}"
-        for name, seconds in host["seconds_in_state"].items() if seconds
-    )  # fmt: skip
+        for name, seconds in host["seconds_in_state"].items()
+        if seconds
+    )
     ratio = host["overcommit_ratio"]
     violations = summary["violations"]
     return (
@@ -128,7 +129,7 @@ def _findings(data: ReportData) -> str:
             f"<td class=l><b>{escape(f.cause)}</b>: {escape(CAUSE_TEXT.get(f.cause, ''))}"
             f"{secondary}</td><td class=l>{neighbours}</td>"
             f"<td class=l>{escape(f.recommendation)}</td>"
-            f'<td class=l><details><summary>evidence</summary>{evidence}</details></td></tr>'
+            f"<td class=l><details><summary>evidence</summary>{evidence}</details></td></tr>"
         )
     return (
         '<table id="findings-table"><tr><th>#</th><th class=l>VM</th><th>window</th>'
@@ -149,7 +150,9 @@ def _decisions_table(data: ReportData) -> str:
     ]
     more = (
         f"<p>… and {len(decisions) - MAX_DECISION_ROWS} more decisions (in the run file's "
-        "<code>decisions</code> table).</p>" if len(decisions) > MAX_DECISION_ROWS else ""
+        "<code>decisions</code> table).</p>"
+        if len(decisions) > MAX_DECISION_ROWS
+        else ""
     )
     return (
         f"<details><summary>all {len(decisions)} decisions as a table</summary>"
@@ -197,8 +200,12 @@ def _waiting(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str:
         )
     return (
         f"{latency_html}<h3>workload accesses</h3>{charts.vm_accesses_chart(data, vm, axis)}"
-        + _legend([("s-accesses", "workload accesses/s", True),
-                   ("s-faults", "guest major faults/s", True)])
+        + _legend(
+            [
+                ("s-accesses", "workload accesses/s", True),
+                ("s-faults", "guest major faults/s", True),
+            ]
+        )
         + '<p class="caption">Accesses per second are the work the workload got done (it '
         "aims at its phase's rate); major faults are the guest's accesses that waited on a "
         "disk (its swap or page cache misses).</p>"
@@ -220,8 +227,10 @@ def _vm_section(data: ReportData, name: str, axis: TimeAxis) -> str:
         ("mark-reservation", "reservation", True),
         ("finding", "diagnose window (click: finding)", False),
     ]
-    no_guest_swap = "" if "l-guest_swapped" in memory_svg else (
-        " The guest reported no swap traffic, so nothing is drawn as guest-swapped."
+    no_guest_swap = (
+        ""
+        if "l-guest_swapped" in memory_svg
+        else (" The guest reported no swap traffic, so nothing is drawn as guest-swapped.")
     )
     io = charts.io_series(vm)
     io_title = "swap and disk I/O" if len(io) > 4 else "swap I/O"
@@ -241,9 +250,13 @@ def _vm_section(data: ReportData, name: str, axis: TimeAxis) -> str:
         f"{_waiting(data, vm, axis)}"
         f"<h3>{io_title}</h3>{charts.vm_io_chart(data, vm, axis)}"
         + _legend([(cls, title, True) for _, cls, title in io])
-        + ('<p class="caption">Disk read and write are all the guest\'s disks as QEMU counts '
-           "them (query-blockstats): its swap disk, so they include guest swap I/O, and its "
-           "data disk (page cache reads).</p>" if len(io) > 4 else "")
+        + (
+            '<p class="caption">Disk read and write are all the guest\'s disks as QEMU counts '
+            "them (query-blockstats): its swap disk, so they include guest swap I/O, and its "
+            "data disk (page cache reads).</p>"
+            if len(io) > 4
+            else ""
+        )
         + "</section>"
     )
 
@@ -262,7 +275,8 @@ def run_report_html(data: ReportData) -> str:
         "equal-time buckets — memory layers and working sets the bucket mean, rates, "
         "slowdown and available memory the min–max band with the mean as the line, host "
         "states the worst state in the bucket"
-        if n_samples > MAX_POINTS else f"{n_samples} samples per series, every one drawn"
+        if n_samples > MAX_POINTS
+        else f"{n_samples} samples per series, every one drawn"
     )
     has_states = any(state in HOST_STATES for state in data.run.host.state)
     vm_links = " ".join(f'<a href="#vm-{escape(n)}">VM {escape(n)}</a>' for n in data.run.vms)
@@ -278,17 +292,26 @@ def run_report_html(data: ReportData) -> str:
         f'<section id="findings"><h2>Diagnose findings</h2>{_findings(data)}</section>'
         f'<section id="host"><h2>Host</h2><h3>available memory and free-memory state</h3>'
         f"{charts.host_memory_chart(data, axis)}"
-        + _legend([(f"state-{s}", f"state {s}", False) for s in HOST_STATES if has_states]
-                  + [("s-available", "available", True),
-                     ("mark-configured", "host memory", True)])
-        + ("" if has_states else '<p class="caption">This run file records no free-memory '
-           "state (its <code>host_state</code> is empty), so no state bands are drawn.</p>")
+        + _legend(
+            [(f"state-{s}", f"state {s}", False) for s in HOST_STATES if has_states]
+            + [("s-available", "available", True), ("mark-configured", "host memory", True)]
+        )
+        + (
+            ""
+            if has_states
+            else '<p class="caption">This run file records no free-memory '
+            "state (its <code>host_state</code> is empty), so no state bands are drawn.</p>"
+        )
         + f"<h3>host swap</h3>{charts.host_swap_chart(data, axis)}"
         + _legend([("s-swap-in", "swap-in", True), ("s-swap-out", "swap-out", True)])
         + '</section><section id="decisions"><h2>Decisions</h2>'
         f"{charts.decisions_chart(data, axis)}"
-        + _legend([("dec-inflate", "balloon target raised (inflate)", False),
-                   ("dec-deflate", "balloon target lowered (deflate)", False)])
+        + _legend(
+            [
+                ("dec-inflate", "balloon target raised (inflate)", False),
+                ("dec-deflate", "balloon target lowered (deflate)", False),
+            ]
+        )
         + '<p class="caption">Hover a mark for the policy\'s reason; decisions closer than '
         "1/600 of the run share a mark.</p>"
         f"{_decisions_table(data)}</section>"

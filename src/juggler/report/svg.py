@@ -167,9 +167,15 @@ class Chart:
         )
 
     def span(
-        self, start: float, end: float, cls: str, title: str,
-        href: str | None = None, ident: str | None = None, label: str | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        start: float,
+        end: float,
+        cls: str,
+        title: str,
+        href: str | None = None,
+        ident: str | None = None,
+        label: str | None = None,
+    ) -> None:
         """A full-height shaded time window, optionally a link and a link target."""
         x0 = float(self.axis.x(max(start, self.axis.t0)))
         x1 = float(self.axis.x(min(end, self.axis.t1)))

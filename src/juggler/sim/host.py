@@ -214,8 +214,14 @@ class SimulatedHost:
                 ws = s.working_set_pages
                 if s.releases and ws < allocated:
                     kernels.release_anon_pages(
-                        v, ws, self.vm_i, self.g_state, self.frame_page, self.page_frame,
-                        self.page_flags, self.free_stack,
+                        v,
+                        ws,
+                        self.vm_i,
+                        self.g_state,
+                        self.frame_page,
+                        self.page_frame,
+                        self.page_flags,
+                        self.free_stack,
                     )
             row[L.WS_PAGES] = ws
             row[L.PATTERN] = s.pattern
@@ -237,9 +243,20 @@ class SimulatedHost:
             samples = np.minimum(limit, np.ceil(rates)).astype(np.int64)
             kernels.clear_tick(self.vm_i, self.vm_f, *L.TICK_ACCUMULATORS)
             kernels.tick(
-                samples, self.vm_i, self.vm_f, self.zipf_table, self.g_state, self.h_state,
-                self.frame_page, self.page_frame, self.page_flags, self.free_stack,
-                self.balloon_stack, self.host_i, self.host_f, self.rng,
+                samples,
+                self.vm_i,
+                self.vm_f,
+                self.zipf_table,
+                self.g_state,
+                self.h_state,
+                self.frame_page,
+                self.page_frame,
+                self.page_flags,
+                self.free_stack,
+                self.balloon_stack,
+                self.host_i,
+                self.host_f,
+                self.rng,
             )
             self._after_tick()
             self.time_s = round(self.time_s + self.tick_s, 9)

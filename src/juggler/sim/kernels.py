@@ -252,8 +252,9 @@ def host_swap_out(n, only_vm, vm_i, g_state, h_state, frame_page, page_flags, ho
     frames within each VM).
     """
     if only_vm >= 0:
-        return swap_out_of_vm(only_vm, n, vm_i, g_state, h_state, frame_page, page_flags,
-                              host_i, rng)
+        return swap_out_of_vm(
+            only_vm, n, vm_i, g_state, h_state, frame_page, page_flags, host_i, rng
+        )
     done = 0
     for _ in range(4):
         left = n - done
@@ -271,20 +272,29 @@ def host_swap_out(n, only_vm, vm_i, g_state, h_state, frame_page, page_flags, ho
             excess = vm_i[v, N_RESIDENT] - vm_i[v, RESERVATION]
             if excess > 0:
                 quota = round_random(left * (excess / vm_i[v, SHARES]) / total, rng, v)
-                done += swap_out_of_vm(v, min(quota, n - done), vm_i, g_state, h_state,
-                                       frame_page, page_flags, host_i, rng)
+                done += swap_out_of_vm(
+                    v,
+                    min(quota, n - done),
+                    vm_i,
+                    g_state,
+                    h_state,
+                    frame_page,
+                    page_flags,
+                    host_i,
+                    rng,
+                )
         if done == before:
             v = pick_victim_vm(vm_i, rng)
             if v < 0:
                 break
-            done += swap_out_of_vm(v, n - done, vm_i, g_state, h_state, frame_page, page_flags,
-                                   host_i, rng)
+            done += swap_out_of_vm(
+                v, n - done, vm_i, g_state, h_state, frame_page, page_flags, host_i, rng
+            )
     return done
 
 
 @njit(**_JIT)
-def host_take_page(v, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i, host_f,
-                   rng):
+def host_take_page(v, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i, host_f, rng):
     """Take one host page for VM v, reclaiming by host swap when memory is short.
 
     Below the hard watermark the host swaps in the background until it is back at
@@ -305,8 +315,9 @@ def host_take_page(v, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host
 
 
 @njit(**_JIT)
-def host_back_frame(v, f, weight, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i,
-                    host_f, rng):
+def host_back_frame(
+    v, f, weight, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i, host_f, rng
+):
     """Make frame f resident on the host before the guest uses it.
 
     A frame never touched costs a zero-fill; a host-swapped one must be read back
@@ -316,8 +327,9 @@ def host_back_frame(v, f, weight, vm_i, vm_f, g_state, h_state, frame_page, page
     state = h_state[f]
     if state == H_RESIDENT:
         return True
-    if not host_take_page(v, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i,
-                          host_f, rng):
+    if not host_take_page(
+        v, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i, host_f, rng
+    ):
         return False
     if state == H_SWAPPED:
         vm_i[v, N_HSWAPPED] -= 1
@@ -354,8 +366,21 @@ def release_backing(v, f, vm_i, h_state, host_i):
 
 
 @njit(**_JIT)
-def evict_frame(v, f, allow_anon, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
-                page_flags, host_i, host_f, rng):
+def evict_frame(
+    v,
+    f,
+    allow_anon,
+    vm_i,
+    vm_f,
+    g_state,
+    h_state,
+    frame_page,
+    page_frame,
+    page_flags,
+    host_i,
+    host_f,
+    rng,
+):
     """The guest drops a cache page or writes an anonymous page to its swap.
 
     Writing a page the host had swapped out forces the host to read it back first:
@@ -385,8 +410,21 @@ def evict_frame(v, f, allow_anon, vm_i, vm_f, g_state, h_state, frame_page, page
 
 
 @njit(**_JIT)
-def guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
-                  page_flags, free_stack, host_i, host_f, rng):
+def guest_reclaim(
+    v,
+    want,
+    vm_i,
+    vm_f,
+    g_state,
+    h_state,
+    frame_page,
+    page_frame,
+    page_flags,
+    free_stack,
+    host_i,
+    host_f,
+    rng,
+):
     """The guest's CLOCK: free up to `want` frames, page cache before anonymous memory.
 
     Referenced pages get a second chance. Anonymous pages are written to guest swap
@@ -416,8 +454,21 @@ def guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
         if page_flags[p] & PF_REF:
             page_flags[p] &= ~np.uint8(PF_REF)
             continue
-        if evict_frame(v, f, allow_anon, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
-                       page_flags, host_i, host_f, rng):
+        if evict_frame(
+            v,
+            f,
+            allow_anon,
+            vm_i,
+            vm_f,
+            g_state,
+            h_state,
+            frame_page,
+            page_frame,
+            page_flags,
+            host_i,
+            host_f,
+            rng,
+        ):
             push_free(v, f, vm_i, free_stack)
             freed += 1
         if not allow_anon and vm_i[v, N_CACHE] == 0:
@@ -428,16 +479,42 @@ def guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
 
 
 @njit(**_JIT)
-def guest_take_frame(v, vm_i, vm_f, g_state, h_state, frame_page, page_frame, page_flags,
-                     free_stack, balloon_stack, host_i, host_f, rng):
+def guest_take_frame(
+    v,
+    vm_i,
+    vm_f,
+    g_state,
+    h_state,
+    frame_page,
+    page_frame,
+    page_flags,
+    free_stack,
+    balloon_stack,
+    host_i,
+    host_f,
+    rng,
+):
     """A free frame for a new page; reclaims to the high watermark when below the low one.
 
     Returns -1 when the guest cannot free anything and its balloon is empty
     (it is out of memory).
     """
     if vm_i[v, N_FREE] <= vm_i[v, LOW_WM]:
-        guest_reclaim(v, vm_i[v, HIGH_WM] - vm_i[v, N_FREE] + 1, vm_i, vm_f, g_state, h_state,
-                      frame_page, page_frame, page_flags, free_stack, host_i, host_f, rng)
+        guest_reclaim(
+            v,
+            vm_i[v, HIGH_WM] - vm_i[v, N_FREE] + 1,
+            vm_i,
+            vm_f,
+            g_state,
+            h_state,
+            frame_page,
+            page_frame,
+            page_flags,
+            free_stack,
+            host_i,
+            host_f,
+            rng,
+        )
     if vm_i[v, N_FREE] == 0:
         if vm_i[v, N_BALLOON] == 0:
             return -1
@@ -482,19 +559,48 @@ def oom_kill(v, vm_i, g_state, frame_page, page_frame, page_flags, free_stack):
 
 
 @njit(**_JIT)
-def fault_in(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
-             page_flags, free_stack, balloon_stack, host_i, host_f, rng):
+def fault_in(
+    v,
+    p,
+    weight,
+    vm_i,
+    vm_f,
+    g_state,
+    h_state,
+    frame_page,
+    page_frame,
+    page_flags,
+    free_stack,
+    balloon_stack,
+    host_i,
+    host_f,
+    rng,
+):
     """Bring virtual page p into a guest frame (and that frame into host memory).
 
     Returns False if the VM cannot proceed this tick (guest OOM or host exhausted).
     """
-    f = guest_take_frame(v, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
-                         page_flags, free_stack, balloon_stack, host_i, host_f, rng)
+    f = guest_take_frame(
+        v,
+        vm_i,
+        vm_f,
+        g_state,
+        h_state,
+        frame_page,
+        page_frame,
+        page_flags,
+        free_stack,
+        balloon_stack,
+        host_i,
+        host_f,
+        rng,
+    )
     if f < 0:
         oom_kill(v, vm_i, g_state, frame_page, page_frame, page_flags, free_stack)
         return False
-    if not host_back_frame(v, f, weight, vm_i, vm_f, g_state, h_state, frame_page, page_flags,
-                           host_i, host_f, rng):
+    if not host_back_frame(
+        v, f, weight, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i, host_f, rng
+    ):
         push_free(v, f, vm_i, free_stack)
         vm_i[v, BLOCKED] = 1
         return False
@@ -528,8 +634,23 @@ def fault_in(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
 
 
 @njit(**_JIT)
-def access(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
-           page_flags, free_stack, balloon_stack, host_i, host_f, rng):
+def access(
+    v,
+    p,
+    weight,
+    vm_i,
+    vm_f,
+    g_state,
+    h_state,
+    frame_page,
+    page_frame,
+    page_flags,
+    free_stack,
+    balloon_stack,
+    host_i,
+    host_f,
+    rng,
+):
     """One access to virtual page p, standing for `weight` accesses; returns
     1 for a hit, 0 for a miss handled, -1 if the VM must stop for this tick."""
     f = page_frame[p]
@@ -537,14 +658,30 @@ def access(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
         if h_state[f] == H_RESIDENT:
             page_flags[p] |= PF_HIT | PF_REF | PF_TOUCHED
             return 1
-        if host_back_frame(v, f, weight, vm_i, vm_f, g_state, h_state, frame_page, page_flags,
-                           host_i, host_f, rng):
+        if host_back_frame(
+            v, f, weight, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i, host_f, rng
+        ):
             page_flags[p] |= PF_HIT | PF_REF | PF_TOUCHED
             return 0
         vm_i[v, BLOCKED] = 1
         return -1
-    if fault_in(v, p, weight, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
-                page_flags, free_stack, balloon_stack, host_i, host_f, rng):
+    if fault_in(
+        v,
+        p,
+        weight,
+        vm_i,
+        vm_f,
+        g_state,
+        h_state,
+        frame_page,
+        page_frame,
+        page_flags,
+        free_stack,
+        balloon_stack,
+        host_i,
+        host_f,
+        rng,
+    ):
         return 0
     return -1
 
@@ -576,8 +713,21 @@ def draw_page(v, vm_i, zipf_table, rng):
 
 
 @njit(**_JIT)
-def balloon_step(v, vm_i, vm_f, g_state, h_state, frame_page, page_frame, page_flags,
-                 free_stack, balloon_stack, host_i, host_f, rng):
+def balloon_step(
+    v,
+    vm_i,
+    vm_f,
+    g_state,
+    h_state,
+    frame_page,
+    page_frame,
+    page_flags,
+    free_stack,
+    balloon_stack,
+    host_i,
+    host_f,
+    rng,
+):
     """Move VM v's balloon toward its target by at most its rate.
 
     Inflating takes free frames, reclaiming through the guest's own CLOCK when free
@@ -594,8 +744,21 @@ def balloon_step(v, vm_i, vm_f, g_state, h_state, frame_page, page_frame, page_f
         for _ in range(steps):
             if vm_i[v, N_FREE] <= vm_i[v, LOW_WM]:
                 want = min(steps, 256)
-                freed = guest_reclaim(v, want, vm_i, vm_f, g_state, h_state, frame_page,
-                                      page_frame, page_flags, free_stack, host_i, host_f, rng)
+                freed = guest_reclaim(
+                    v,
+                    want,
+                    vm_i,
+                    vm_f,
+                    g_state,
+                    h_state,
+                    frame_page,
+                    page_frame,
+                    page_flags,
+                    free_stack,
+                    host_i,
+                    host_f,
+                    rng,
+                )
                 if freed == 0 and vm_i[v, N_FREE] <= vm_i[v, LOW_WM]:
                     return
             f = pop_free(v, vm_i, free_stack)
@@ -624,8 +787,24 @@ def clear_tick(vm_i, vm_f, first, last):
 
 
 @njit(**_JIT)
-def run_vm_chunk(v, n, scale, vm_i, vm_f, zipf_table, g_state, h_state, frame_page,
-                 page_frame, page_flags, free_stack, balloon_stack, host_i, host_f, rng):
+def run_vm_chunk(
+    v,
+    n,
+    scale,
+    vm_i,
+    vm_f,
+    zipf_table,
+    g_state,
+    h_state,
+    frame_page,
+    page_frame,
+    page_flags,
+    free_stack,
+    balloon_stack,
+    host_i,
+    host_f,
+    rng,
+):
     """n sampled accesses of VM v, each standing for `scale` accesses."""
     for _ in range(n):
         if vm_i[v, BLOCKED]:
@@ -636,8 +815,26 @@ def run_vm_chunk(v, n, scale, vm_i, vm_f, zipf_table, g_state, h_state, frame_pa
             if (flags & HIT_SEEN) != HIT_SEEN:
                 page_flags[p] = flags | HIT_SEEN
             continue
-        if access(v, p, 1.0, vm_i, vm_f, g_state, h_state, frame_page,
-                  page_frame, page_flags, free_stack, balloon_stack, host_i, host_f, rng) < 0:
+        if (
+            access(
+                v,
+                p,
+                1.0,
+                vm_i,
+                vm_f,
+                g_state,
+                h_state,
+                frame_page,
+                page_frame,
+                page_flags,
+                free_stack,
+                balloon_stack,
+                host_i,
+                host_f,
+                rng,
+            )
+            < 0
+        ):
             return
         # the unsampled accesses this miss stands for fault in pages of their own
         extra = round_random(scale - 1.0, rng, v)
@@ -647,15 +844,47 @@ def run_vm_chunk(v, n, scale, vm_i, vm_f, zipf_table, g_state, h_state, frame_pa
             q = draw_page(v, vm_i, zipf_table, rng)
             if page_flags[q] & PF_HIT:
                 continue
-            if access(v, q, 1.0, vm_i, vm_f, g_state, h_state, frame_page,
-                      page_frame, page_flags, free_stack, balloon_stack, host_i, host_f, rng) < 0:
+            if (
+                access(
+                    v,
+                    q,
+                    1.0,
+                    vm_i,
+                    vm_f,
+                    g_state,
+                    h_state,
+                    frame_page,
+                    page_frame,
+                    page_flags,
+                    free_stack,
+                    balloon_stack,
+                    host_i,
+                    host_f,
+                    rng,
+                )
+                < 0
+            ):
                 return
             extra -= 1
 
 
 @njit(**_JIT)
-def run_cache_reads(v, n, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
-                    page_flags, free_stack, balloon_stack, host_i, host_f, rng):
+def run_cache_reads(
+    v,
+    n,
+    vm_i,
+    vm_f,
+    g_state,
+    h_state,
+    frame_page,
+    page_frame,
+    page_flags,
+    free_stack,
+    balloon_stack,
+    host_i,
+    host_f,
+    rng,
+):
     """n sequential reads through the VM's file, each one page, simulated exactly."""
     n_file = vm_i[v, N_FILE]
     for _ in range(n):
@@ -663,8 +892,26 @@ def run_cache_reads(v, n, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
             return
         p = vm_i[v, FILE_BASE] + vm_i[v, FILE_POS]
         vm_i[v, FILE_POS] = (vm_i[v, FILE_POS] + 1) % n_file
-        if access(v, p, 1.0, vm_i, vm_f, g_state, h_state, frame_page, page_frame,
-                  page_flags, free_stack, balloon_stack, host_i, host_f, rng) < 0:
+        if (
+            access(
+                v,
+                p,
+                1.0,
+                vm_i,
+                vm_f,
+                g_state,
+                h_state,
+                frame_page,
+                page_frame,
+                page_flags,
+                free_stack,
+                balloon_stack,
+                host_i,
+                host_f,
+                rng,
+            )
+            < 0
+        ):
             return
 
 
@@ -681,13 +928,40 @@ def settle_time(v, vm_f):
 
 
 @njit(**_JIT)
-def tick(samples, vm_i, vm_f, zipf_table, g_state, h_state, frame_page, page_frame,
-         page_flags, free_stack, balloon_stack, host_i, host_f, rng):
+def tick(
+    samples,
+    vm_i,
+    vm_f,
+    zipf_table,
+    g_state,
+    h_state,
+    frame_page,
+    page_frame,
+    page_flags,
+    free_stack,
+    balloon_stack,
+    host_i,
+    host_f,
+    rng,
+):
     """Advance every VM by one tick. `samples[v]` is VM v's sampled accesses this tick."""
     n_vms = vm_i.shape[0]
     for v in range(n_vms):
-        balloon_step(v, vm_i, vm_f, g_state, h_state, frame_page, page_frame, page_flags,
-                     free_stack, balloon_stack, host_i, host_f, rng)
+        balloon_step(
+            v,
+            vm_i,
+            vm_f,
+            g_state,
+            h_state,
+            frame_page,
+            page_frame,
+            page_flags,
+            free_stack,
+            balloon_stack,
+            host_i,
+            host_f,
+            rng,
+        )
     left = samples.copy()
     scales = np.zeros(n_vms)
     cache_left = np.zeros(n_vms, dtype=np.int64)
@@ -715,16 +989,44 @@ def tick(samples, vm_i, vm_f, zipf_table, g_state, h_state, frame_page, page_fra
             if left[v] > 0:
                 n = min(left[v], CHUNK)
                 left[v] -= n
-                run_vm_chunk(v, n, scales[v], vm_i, vm_f, zipf_table, g_state, h_state,
-                             frame_page, page_frame, page_flags, free_stack,
-                             balloon_stack, host_i, host_f, rng)
+                run_vm_chunk(
+                    v,
+                    n,
+                    scales[v],
+                    vm_i,
+                    vm_f,
+                    zipf_table,
+                    g_state,
+                    h_state,
+                    frame_page,
+                    page_frame,
+                    page_flags,
+                    free_stack,
+                    balloon_stack,
+                    host_i,
+                    host_f,
+                    rng,
+                )
                 busy = True
             if cache_left[v] > 0:
                 n = min(cache_left[v], CHUNK)
                 cache_left[v] -= n
-                run_cache_reads(v, n, vm_i, vm_f, g_state, h_state, frame_page,
-                                page_frame, page_flags, free_stack, balloon_stack, host_i, host_f,
-                                rng)
+                run_cache_reads(
+                    v,
+                    n,
+                    vm_i,
+                    vm_f,
+                    g_state,
+                    h_state,
+                    frame_page,
+                    page_frame,
+                    page_flags,
+                    free_stack,
+                    balloon_stack,
+                    host_i,
+                    host_f,
+                    rng,
+                )
                 busy = True
     for v in range(n_vms):
         over = vm_i[v, N_RESIDENT] - vm_i[v, LIMIT]
@@ -735,6 +1037,14 @@ def tick(samples, vm_i, vm_f, zipf_table, g_state, h_state, frame_page, page_fra
             vm_f[v, STALL_HOST_SWAP] += vm_f[v, BUDGET]
         settle_time(v, vm_f)
     if host_i[HOST_FREE] < host_i[HARD_WM]:
-        host_swap_out(host_i[SOFT_WM] - host_i[HOST_FREE], -1, vm_i, g_state, h_state, frame_page,
-                      page_flags, host_i,
-                      rng)
+        host_swap_out(
+            host_i[SOFT_WM] - host_i[HOST_FREE],
+            -1,
+            vm_i,
+            g_state,
+            h_state,
+            frame_page,
+            page_flags,
+            host_i,
+            rng,
+        )

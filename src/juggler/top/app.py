@@ -86,13 +86,12 @@ class TopApp(App[None]):
     #keys { height: auto; background: $boost; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        *(Binding(c.key, f"sort_by('{c.field}')", c.header, show=False)
-          for c in COLUMNS if c.key),
+        *(Binding(c.key, f"sort_by('{c.field}')", c.header, show=False) for c in COLUMNS if c.key),
         Binding("s", "next_sort", "next column", show=False),
         Binding("r", "reverse", "reverse", show=False),
         Binding("q", "quit", "quit", show=False),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
-    ]  # fmt: skip
+    ]
 
     def __init__(
         self,

@@ -49,8 +49,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("guest_available_bytes", "GAVAIL", "a", "size", "guest MemAvailable"),
     Column("working_set_estimate_bytes", "TCHD", "w", "size", "working-set estimate"),
     Column("slowdown", "SLOW", "l", "slowdown", "slowdown (simulated runs)"),
-    Column("workload_latency_p99_seconds", "P99", "p", "latency",
-           "workload's p99 access latency (lab runs)"),
+    Column(
+        "workload_latency_p99_seconds",
+        "P99",
+        "p",
+        "latency",
+        "workload's p99 access latency (lab runs)",
+    ),
     Column("workload_accesses_per_s", "ACC/s", "c", "count", "workload accesses/s (lab runs)"),
     Column("reason", "REASON", None, "text", "last decision's reason"),
 )

@@ -33,17 +33,32 @@ _RUN_TABLES = frozenset(
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _HOST_COLUMNS = (
-    "time_s", "host_state", "host_memory_bytes", "host_available_bytes",
-    "host_swap_used_bytes", "host_swap_in_bytes_per_s", "host_swap_out_bytes_per_s",
-    "host_psi_some_avg10", "host_psi_full_avg10",
-)  # fmt: skip
+    "time_s",
+    "host_state",
+    "host_memory_bytes",
+    "host_available_bytes",
+    "host_swap_used_bytes",
+    "host_swap_in_bytes_per_s",
+    "host_swap_out_bytes_per_s",
+    "host_psi_some_avg10",
+    "host_psi_full_avg10",
+)
 _VM_COLUMNS = (
-    "time_s", "configured_bytes", "balloon_target_bytes", "balloon_actual_bytes",
-    "resident_bytes", "host_swapped_bytes", "vm_host_swap_in_bytes_per_s",
-    "vm_host_swap_out_bytes_per_s", "guest_swap_in_bytes_per_s",
-    "guest_swap_out_bytes_per_s", "guest_available_bytes", "working_set_estimate_bytes",
-    "workload_accesses_per_s", "workload_latency_p99_seconds",
-)  # fmt: skip
+    "time_s",
+    "configured_bytes",
+    "balloon_target_bytes",
+    "balloon_actual_bytes",
+    "resident_bytes",
+    "host_swapped_bytes",
+    "vm_host_swap_in_bytes_per_s",
+    "vm_host_swap_out_bytes_per_s",
+    "guest_swap_in_bytes_per_s",
+    "guest_swap_out_bytes_per_s",
+    "guest_available_bytes",
+    "working_set_estimate_bytes",
+    "workload_accesses_per_s",
+    "workload_latency_p99_seconds",
+)
 
 
 @dataclass(frozen=True)
@@ -207,7 +222,8 @@ def build_snapshot(
                 reason=reason[1] if reason else None,
                 reason_time_s=reason[0] if reason else None,
                 age_s=(
-                    None if time_s is None or header.time_s is None
+                    None
+                    if time_s is None or header.time_s is None
                     else max(0.0, header.time_s - time_s)
                 ),
             )
@@ -334,9 +350,11 @@ class RunReader:
         if state != "ready":
             return False
         self._db = sqlite3.connect(
-            f"file:{self.path}?mode=ro", uri=True, timeout=self.lock_timeout_s,
+            f"file:{self.path}?mode=ro",
+            uri=True,
+            timeout=self.lock_timeout_s,
             check_same_thread=False,
-        )  # fmt: skip
+        )
         self._inode = inode
         self._meta = {}
         self._last_decision = 0
