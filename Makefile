@@ -1,18 +1,27 @@
 # The two commands of the README's quick start, and a few more.
-.PHONY: demo test lint bench clean
+.PHONY: demo test check lint bench clean
 
 demo:  ## install juggler into .venv and run the built-in seed story
 	@bash scripts/setup.sh
 	.venv/bin/juggler simulate
 
+# The fast lane: everything but real QEMU guests, browsers, terminals and slow runs.
+FAST = not lab and not browser and not terminal and not slow
+
 test:  ## install what the tests need (Python packages, QEMU, busybox) and run them all
 	@bash scripts/setup.sh --test
-	.venv/bin/ruff check src tests benchmarks
+	$(MAKE) --no-print-directory lint
 	.venv/bin/python -m pytest -q
 	.venv/bin/python benchmarks/engine.py --smoke
 
-lint:
-	.venv/bin/ruff check src tests benchmarks
+check: lint  ## the fast lane to run while working: lint, format, types, the fast tests
+	.venv/bin/python -m pytest -q -m "$(FAST)"
+
+lint:  ## ruff, ruff format and mypy: a lint or type error fails in seconds
+	@[ -x .venv/bin/mypy ] || bash scripts/setup.sh --test
+	.venv/bin/ruff check src tests benchmarks scripts
+	.venv/bin/ruff format --check src tests benchmarks scripts
+	.venv/bin/mypy
 
 bench:  ## the engine benchmark at full size (by hand; prints the machine and the figures)
 	.venv/bin/python benchmarks/engine.py
