@@ -17,12 +17,6 @@ from juggler.lab.image import GuestImage, build_image
 from juggler.lab.vm import LabVm, VmSpec
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "lab: boots real QEMU guests (slow; needs qemu-system-x86_64)"
-    )
-
-
 @pytest.fixture(scope="session")
 def guest_image() -> GuestImage:
     """The guest image, built once (cached across runs under ~/.cache/juggler/lab)."""

@@ -11,18 +11,26 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 #: the flags the issue asks for: no sandbox (root in CI), no GPU, no background requests
+T = TypeVar("T")
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
-needs_chromium = pytest.mark.skipif(
+_chromium_missing = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
     reason="chromium is not installed (scripts/setup.sh --test installs Debian's chromium)",
 )
+
+
+def needs_chromium(test: T) -> T:
+    """Mark a test ``browser`` and skip it, saying why, when Chromium is not installed."""
+    return pytest.mark.browser(_chromium_missing(test))
+
 
 #: per section holding charts: each SVG's drawn size and its data elements that drew
 #: (paths with a real outline, rects with an area), measured by the browser's layout

@@ -12,13 +12,6 @@ from juggler.simulate import run_simulation
 from .runs import SQUEEZE
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # the lab marker, also declared by tests/lab/conftest.py, for when only tests/top runs
-    config.addinivalue_line(
-        "markers", "lab: boots real QEMU guests (slow; needs qemu-system-x86_64)"
-    )
-
-
 @pytest.fixture(scope="session")
 def squeeze_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 40 s run of ``squeeze``: host swapping, decisions for A, no balloon on B."""

@@ -15,9 +15,9 @@ import pytest
 from juggler.metrics.store import RunStore
 
 from .runs import SQUEEZE
-from .tmux import Tmux, juggler_command, needs_tmux, row, rows
+from .tmux import TERMINAL, Tmux, juggler_command, row, rows
 
-pytestmark = needs_tmux
+pytestmark = TERMINAL
 
 
 @pytest.fixture

@@ -24,10 +24,19 @@ import juggler
 
 T = TypeVar("T")
 
-needs_tmux = pytest.mark.skipif(
+_tmux_missing = pytest.mark.skipif(
     shutil.which("tmux") is None,
     reason="tmux is not installed (apt-get install tmux, or scripts/setup.sh --test)",
 )
+
+#: for a whole module: ``pytestmark = TERMINAL``
+TERMINAL = [pytest.mark.terminal, _tmux_missing]
+
+
+def needs_tmux(test: T) -> T:
+    """Mark a test ``terminal`` and skip it, saying why, when tmux is not installed."""
+    return pytest.mark.terminal(_tmux_missing(test))
+
 
 #: this checkout's sources, so the command in the terminal runs the code under test
 SRC = Path(juggler.__file__).resolve().parents[1]
