@@ -21,6 +21,7 @@ Layout (sizes accept ``512MiB``/``2GiB``, durations ``30s``/``10m``)::
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -377,7 +378,7 @@ def _format_location(loc: tuple[Any, ...], data: Any) -> str:
     return ".".join(parts)
 
 
-def _format_error(error: dict[str, Any], data: Any) -> str:
+def _format_error(error: Mapping[str, Any], data: Any) -> str:
     loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
     # pydantic puts a tagged/union branch name in the location; drop those
     loc = tuple(p for p in loc if p not in ("int", "float", "str", "bool", "none"))

@@ -139,7 +139,8 @@ def host_short(run: Run, start: float, end: float) -> tuple[float, float | None]
 def held_bytes(vm: VmSeries) -> np.ndarray:
     """Guest memory the host holds for ``vm``: resident plus in host swap (resident
     alone would hide growth the host swapped straight out)."""
-    return vm.col("resident_bytes") + nz(vm.col("host_swapped_bytes"))
+    held: np.ndarray = vm.col("resident_bytes") + nz(vm.col("host_swapped_bytes"))
+    return held
 
 
 def neighbour_growth(

@@ -90,18 +90,18 @@ def recommend(
         )
     if cause == "host_contention":
         limits = []
-        short = host_shortfall(run, window.start_s, window.end_s)
-        total = sum(grew for _, grew in neighbours) or 1.0
+        lacked = host_shortfall(run, window.start_s, window.end_s)
+        total: float = sum(grew for _, grew in neighbours) or 1.0
         for name, grew in neighbours:
             # each neighbour gives back its share of what the host lacked
             other = run.vms[name]
             m = between(other.t, window.start_s, window.end_s)
             held = nz(other.col("resident_bytes"))[m] + nz(other.col("host_swapped_bytes"))[m]
             peak = float(np.max(held)) if len(held) else 0.0
-            limit = max(peak - short * grew / total, peak - grew, 0.0)
+            limit = max(peak - lacked * grew / total, peak - grew, 0.0)
             limits.append(
                 f"limit {name} to {_mib_up(limit)} MiB (it grew {_mib_up(grew)} MiB; "
-                f"the host lacked {_mib_up(short)} MiB)"
+                f"the host lacked {_mib_up(lacked)} MiB)"
             )
         return (
             f"{'; '.join(limits)}; or reserve {need} MiB for {vm.name} (its memory in use "

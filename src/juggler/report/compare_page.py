@@ -106,7 +106,7 @@ def compare_report_html(rows: list[dict[str, Any]], seeds: int, out_dir: Path) -
     tables = []
     for scenario in scenarios:
         head = "".join(f"<th>{escape(_VIEWS[m].heading)}</th>" for m in METRICS)
-        body = []
+        policy_rows = []
         for policy, entry in table[scenario].items():
             cells = []
             for metric in METRICS:
@@ -117,12 +117,12 @@ def compare_report_html(rows: list[dict[str, Any]], seeds: int, out_dir: Path) -
             runs = f"{entry['runs']} ok"
             if entry["failed"]:
                 runs += f", {entry['failed']} failed"
-            body.append(
+            policy_rows.append(
                 f"<tr><td class=l>{escape(policy)}</td>{''.join(cells)}<td>{escape(runs)}</td></tr>"
             )
         tables.append(
             f'<h3>{escape(scenario)}</h3><table class="compare-table"><tr><th class=l>policy'
-            f"</th>{head}<th>runs</th></tr>{''.join(body)}</table>"
+            f"</th>{head}<th>runs</th></tr>{''.join(policy_rows)}</table>"
         )
     run_rows = "".join(
         f"<tr><td class=l>{escape(r['scenario'])}</td><td class=l>{escape(r['policy'])}</td>"

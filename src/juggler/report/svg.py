@@ -55,7 +55,7 @@ def nice_step(span: float, target: int = 5) -> float:
     if span <= 0 or not math.isfinite(span):
         return 1.0
     raw = span / target
-    power = 10 ** math.floor(math.log10(raw))
+    power = 10.0 ** math.floor(math.log10(raw))
     for mult in (1, 2, 5, 10):
         if raw <= mult * power:
             return mult * power

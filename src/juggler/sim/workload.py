@@ -74,7 +74,8 @@ def zipf_quantiles(n_pages: int, exponent: float, points: int = ZIPF_TABLE_POINT
     below = np.where(page > 0, cdf[page - 1], 0.0)
     share = cdf[page] - below
     ranks = page + np.clip((u - below) / share, 0.0, 1.0)
-    return np.minimum(ranks, n_pages - 1e-9)
+    table: np.ndarray = np.minimum(ranks, n_pages - 1e-9)
+    return table
 
 
 def anon_capacity_pages(vm: VmConfig, page_size: int) -> int:
