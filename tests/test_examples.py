@@ -56,6 +56,7 @@ def test_seed_run_file_records_decisions_with_reasons(seed_runs):
     assert truth == samples == 4 * 601
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["juggler", "freemem", "static"])
 def test_reservation_holds_while_an_unreserved_neighbour_is_squeezed(tmp_path, policy):
     summary = _run("reservation", tmp_path, policy)
@@ -84,6 +85,7 @@ def test_without_balloons_the_host_swaps_and_a_vm_that_never_swaps_slows_too(tmp
     assert summary["violations"]["reservation"] == 0
 
 
+@pytest.mark.slow
 def test_a_vm_too_small_for_its_working_set_swaps_while_the_host_is_high(tmp_path):
     summary = _run("guest-swap", tmp_path)
     big = _vm(summary, "big")

@@ -32,6 +32,7 @@ PER_VM = (
 )
 
 
+@pytest.mark.slow
 def test_a_paced_simulation_is_scraped_over_http_while_it_runs(tmp_path: Path) -> None:
     out = tmp_path / "run.sqlite"
     run = LiveCommand(

@@ -27,6 +27,7 @@ def test_the_suite_is_big_enough_and_small_enough():
         assert 5000 <= scenario.run.accesses_per_tick <= 10000, path.name
 
 
+@pytest.mark.slow
 def test_primary_cause_is_right_in_nine_windows_of_ten(results):
     outcomes = [o for r in results for o in r.outcomes]
     print()
