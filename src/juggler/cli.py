@@ -688,7 +688,7 @@ def run_vms(
         )
         names = ", ".join(vm.name for vm in target.vms)
         err.print(
-            f"managing {escape(names)} ({'lab.json' if target.lab else 'sockets'} in "
+            f"managing {escape(names)} ({target.source} in "
             f"{escape(str(target.directory))}); "
             f"{'until Ctrl-C' if duration_s is None else format_duration(duration_s)}",
             highlight=False,
