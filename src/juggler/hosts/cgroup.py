@@ -94,5 +94,3 @@ def read_memory(path: Path) -> CgroupMemory:
         limit_bytes=None if limit is None or limit >= _V1_UNLIMITED else limit,
         swap_bytes=None if swap is None else max(0, swap),
     )
-
-
