@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from juggler.cli import app
-from juggler.errors import ConnectError, LabError
-from juggler.lab.state import STATE_FILE, LabState, VmState, read_state
+from juggler.errors import ConnectError, HostError
+from juggler.hosts.description import HOST_FILE, DescribedVm, HostDescription, read_description
 from juggler.manage import discover, find_sockets, run_meta
 from juggler.units import MIB
 
@@ -22,37 +22,25 @@ def _socket(path: Path) -> Path:
     return path
 
 
-def _lab(directory: Path) -> LabState:
-    vm = VmState(
+def _description(directory: Path) -> HostDescription:
+    vm = DescribedVm(
         "A",
         str(directory / "A" / "qmp.sock"),
-        str(directory / "A" / "serial.log"),
-        str(directory / "A" / "qemu.log"),
-        4242,
-        256 * MIB,
-        64 * MIB,
-        200 * MIB,
-        500,
-        "0:32:uniform:100",
-        100 * MIB,
+        reservation_bytes=64 * MIB,
+        limit_bytes=200 * MIB,
+        shares=500,
+        pid=4242,
+        console=str(directory / "A" / "serial.log"),
     )
-    return LabState(
+    return HostDescription(
         "seed",
-        "up",
-        1,
-        str(directory),
-        "/tmp/juggler-up-seed",
-        "/sys/fs/cgroup/juggler-up-seed",
-        2,
-        400 * MIB,
-        256 * MIB,
-        scenario="seed",
-        scale=0.25,
+        (vm,),
+        cgroup="/sys/fs/cgroup/juggler-up-seed",
         policy="static",
         interval_s=3.0,
         max_step_bytes=8 * MIB,
         dead_band_bytes=MIB,
-        vms=(vm,),
+        meta={"lab_cgroup": "/sys/fs/cgroup/juggler-up-seed", "lab_qemu_pids": {"A": 4242}},
     )
 
 
@@ -76,12 +64,13 @@ def test_two_sockets_naming_one_vm_are_refused(tmp_path: Path) -> None:
         find_sockets(tmp_path)
 
 
-def test_a_labs_state_file_gives_the_vms_the_cgroup_and_the_meta(tmp_path: Path) -> None:
-    lab = _lab(tmp_path)
-    lab.write(tmp_path / STATE_FILE)
-    _socket(tmp_path / "stray.sock")  # ignored: lab.json says which VMs there are
+def test_a_host_description_gives_the_vms_the_cgroup_and_the_meta(tmp_path: Path) -> None:
+    described = _description(tmp_path)
+    described.write(tmp_path / HOST_FILE)
+    _socket(tmp_path / "stray.sock")  # ignored: host.json says which VMs there are
     target = discover(tmp_path)
-    assert target.lab == lab == read_state(tmp_path / STATE_FILE)
+    assert target.description == described == read_description(tmp_path / HOST_FILE)
+    assert target.source == HOST_FILE
     (vm,) = target.vms
     assert (vm.name, vm.qmp_path, vm.pid) == ("A", tmp_path / "A" / "qmp.sock", 4242)
     assert (vm.reservation_bytes, vm.limit_bytes, vm.shares) == (64 * MIB, 200 * MIB, 500)
@@ -89,12 +78,21 @@ def test_a_labs_state_file_gives_the_vms_the_cgroup_and_the_meta(tmp_path: Path)
     meta = run_meta(target, "static", 3.0)
     assert meta["backend"] == "qemu" and meta["scenario"] == "seed"
     assert meta["lab_cgroup"] == "/sys/fs/cgroup/juggler-up-seed"
-    assert meta["lab_host_bytes"] == 256 * MIB and meta["lab_qemu_pids"] == {"A": 4242}
+    assert meta["lab_qemu_pids"] == {"A": 4242}
 
 
-def test_a_broken_state_file_is_a_lab_error(tmp_path: Path) -> None:
-    (tmp_path / STATE_FILE).write_text('{"name": "x", "vms": [{"nme": 1}]}')
-    with pytest.raises(LabError, match="not a juggler lab state file"):
+def test_sockets_alone_name_the_run_after_the_directory(tmp_path: Path) -> None:
+    _socket(tmp_path / "web.sock")
+    target = discover(tmp_path)
+    assert target.description is None and target.source == "sockets"
+    meta = run_meta(target, "juggler", 5.0)
+    assert meta["scenario"] == tmp_path.name
+    assert not [key for key in meta if key.startswith("lab_")]
+
+
+def test_a_broken_host_description_is_a_host_error(tmp_path: Path) -> None:
+    (tmp_path / HOST_FILE).write_text('{"name": "x", "vms": [{"nme": 1}]}')
+    with pytest.raises(HostError, match=r"vms\[0\]"):
         discover(tmp_path)
 
 

@@ -60,3 +60,22 @@ def test_speed_must_be_positive():
 
     with pytest.raises(ValueError, match="speed"):
         PacedBackend(_Backend(_Clock(), 0), speed=0)
+
+
+def test_a_stoppable_wait_ends_its_pause_when_the_stop_is_set_and_forwards_the_rest() -> None:
+    import threading
+    import time
+
+    from juggler.pacing import StoppableWait
+
+    clock = _Clock()
+    inner = _Backend(clock, cost_s=0.0)
+    stop = threading.Event()
+    backend = StoppableWait(inner, stop)
+    backend.apply(Decision())
+    assert inner.applied == 1
+    threading.Timer(0.1, stop.set).start()
+    started = time.monotonic()
+    backend.advance(600.0)
+    assert time.monotonic() - started < 30
+    assert inner.advanced == 0.0, "a wall-clock backend's advance only sleeps: not called"

@@ -205,10 +205,13 @@ def simulate(
         with contextlib.ExitStack() as stack:
             exporter = None
             if serve:
+                from juggler.diagnose import diagnose as diagnose_findings
+
                 exporter = stack.enter_context(
                     exporting(
                         metrics_addr or DEFAULT_METRICS_ADDR,
                         run=path,
+                        diagnose=diagnose_findings,
                         info={
                             "scenario": loaded.name,
                             "policy": loaded.manager.policy,
@@ -685,7 +688,7 @@ def run_vms(
         )
         names = ", ".join(vm.name for vm in target.vms)
         err.print(
-            f"managing {escape(names)} ({'lab.json' if target.lab else 'sockets'} in "
+            f"managing {escape(names)} ({target.source} in "
             f"{escape(str(target.directory))}); "
             f"{'until Ctrl-C' if duration_s is None else format_duration(duration_s)}",
             highlight=False,
@@ -694,10 +697,13 @@ def run_vms(
         with contextlib.ExitStack() as stack:
             exporter = None
             if metrics_addr not in (None, "off"):
+                from juggler.diagnose import diagnose as diagnose_findings
+
                 exporter = stack.enter_context(
                     exporting(
                         metrics_addr,
                         run=path,
+                        diagnose=diagnose_findings,
                         info={
                             "scenario": target.directory.name,
                             "policy": policy or "",

@@ -12,7 +12,8 @@ converted at the edge of the backend that met them, keeping the cause
      ├── BackendError           a backend could not observe or apply
      │    ├── ConnectError      could not reach a VM (socket, libvirt URI)
      │    ├── CommandError      a command was sent and failed
-     │    └── StateError        a call made in the wrong connection state
+     │    ├── StateError        a call made in the wrong connection state
+ │    └── HostError         the host's description or memory accounting cannot be read
      ├── PolicyError            a policy name or parameter is wrong
      ├── SimulationError        the simulated host met an impossible state
      ├── StoreError             a metrics file is unreadable or not juggler's
@@ -70,6 +71,10 @@ class CommandError(BackendError):
 
 class StateError(BackendError):
     """A backend call was made in a state that does not allow it."""
+
+
+class HostError(BackendError):
+    """What plays the host cannot be read: a host description file, a memory cgroup."""
 
 
 class PolicyError(JugglerError):

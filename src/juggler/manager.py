@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -180,8 +181,14 @@ class Manager:
             recorder, "record_timing", None
         )
 
-    def run(self, duration_s: float, progress: ProgressFn | None = None) -> None:
-        """Run the loop until ``duration_s`` seconds have passed on the backend's clock."""
+    def run(
+        self,
+        duration_s: float,
+        progress: ProgressFn | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Run the loop until ``duration_s`` seconds have passed on the backend's clock,
+        or until ``stop`` is set (checked after each pause, so the last sample is whole)."""
         loop_started = time.perf_counter()
         obs = self._observe()
         start = obs.time_s if obs is not None else 0.0
@@ -201,6 +208,8 @@ class Manager:
             if now - start >= duration_s - 1e-9:
                 break
             self.backend.advance(self.sample_s)
+            if stop is not None and stop.is_set():
+                break
             loop_started = time.perf_counter()
             obs = self._observe()
             if obs is None:

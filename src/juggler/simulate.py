@@ -1,8 +1,7 @@
-"""Run a scenario on the simulated host: the Manager, a SimulatedHost, a run file."""
+"""Run a scenario on the simulated host: a SimulatedHost, driven by :mod:`juggler.runner`."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -11,14 +10,12 @@ from typing import Any
 
 from juggler import __version__
 from juggler.backend import Backend
-from juggler.manager import Limits, Manager, Recorder
-from juggler.metrics.store import RunStore
-from juggler.metrics.tee import tee
+from juggler.manager import Limits, Recorder
 from juggler.pacing import PacedBackend
 from juggler.policy import get_policy
+from juggler.runner import Schedule, Stop, run
 from juggler.scenario import Scenario
 from juggler.sim.host import SimulatedHost
-from juggler.summary import summarize
 
 
 def default_run_path(scenario: Scenario, directory: str | Path = "runs") -> Path:
@@ -51,9 +48,9 @@ def run_simulation(
     policy = get_policy(scenario.manager.policy)
     params = policy.make_params(scenario.manager.params)
     host = SimulatedHost(scenario)
-    # a paced run waits on ``stop`` rather than sleeping, so it stops at once
-    wait = stop.wait if stop is not None else time.sleep
-    backend: Backend = host if speed is None else PacedBackend(host, speed, sleep=wait)
+    stopping = Stop(stop)
+    # a paced run waits on the stop rather than sleeping, so it stops at once
+    backend: Backend = host if speed is None else PacedBackend(host, speed, sleep=stopping.wait)
     meta = {
         "scenario": scenario.name,
         "policy": policy.name,
@@ -67,44 +64,26 @@ def run_simulation(
     }
     if scenario_text is not None:
         meta["scenario_toml"] = scenario_text
-    limits = Limits(
-        max_step_bytes=scenario.manager.max_step, dead_band_bytes=scenario.manager.dead_band
+    schedule = Schedule(
+        interval_s=scenario.manager.interval,
+        duration_s=scenario.run.duration,
+        sample_s=scenario.run.tick,
+        limits=Limits(
+            max_step_bytes=scenario.manager.max_step, dead_band_bytes=scenario.manager.dead_band
+        ),
+        seed=scenario.run.seed,
     )
-    with RunStore.create(out, meta) as store:
-        manager = Manager(
+    try:
+        return run(
             backend,
             policy,
             params,
-            tee(store, recorder),
-            interval_s=scenario.manager.interval,
-            sample_s=scenario.run.tick,
-            limits=limits,
-            seed=scenario.run.seed,
+            schedule,
+            out,
+            meta,
+            recorder=recorder,
+            stop=stopping,
+            progress=progress,
         )
-        started = time.perf_counter()
-        with contextlib.suppress(_Stopped):
-            manager.run(scenario.run.duration, progress=_stoppable(progress, stop))
-        store.set_meta({"wall_seconds": round(time.perf_counter() - started, 3)})
+    finally:
         backend.close()
-    with RunStore.open(out) as store:
-        return summarize(store)
-
-
-class _Stopped(Exception):
-    """Raised from the progress callback to leave the Manager's loop when asked to stop."""
-
-
-def _stoppable(
-    progress: Callable[[float], None] | None, stop: threading.Event | None
-) -> Callable[[float], None] | None:
-    """``progress``, also ending the run between two ticks once ``stop`` is set."""
-    if stop is None:
-        return progress
-
-    def step(elapsed: float) -> None:
-        if stop.is_set():
-            raise _Stopped
-        if progress is not None:
-            progress(elapsed)
-
-    return step

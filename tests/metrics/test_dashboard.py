@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tests.scrape import Scrape
 
-from juggler.diagnose import Finding
+from juggler.diagnose import Finding, diagnose
 from juggler.manager import ERROR_KINDS, STAGES
 from juggler.metrics.exporter import MetricsExporter
 from juggler.metrics.names import HOST_METRICS, TRUTH_METRICS, VM_METRICS
@@ -41,7 +41,7 @@ def _everything_exported() -> set[str]:
         exporter.record_event(1.0, None, kind, "x")
     for stage in STAGES:
         exporter.record_timing(stage, 0.01)
-    watcher = exporter.watch_findings(Path("no-such-run.sqlite"), period_s=3600)
+    watcher = exporter.watch_findings(Path("no-such-run.sqlite"), diagnose, period_s=3600)
     watcher.update([Finding("A", 10.0, 20.0, "host_swap")])
     watcher.stop()
     names = Scrape(exporter.text()).names()

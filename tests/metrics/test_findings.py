@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from tests.scrape import Scrape
 
+from juggler.diagnose import diagnose
 from juggler.metrics.exporter import MetricsExporter
 from juggler.metrics.findings import NAME
 from juggler.scenario import load_scenario
@@ -25,7 +26,7 @@ def hostswap_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_findings_are_exported_as_seconds_per_vm_and_cause(hostswap_run: Path) -> None:
     exporter = MetricsExporter()
-    watcher = exporter.watch_findings(hostswap_run, period_s=3600)
+    watcher = exporter.watch_findings(hostswap_run, diagnose, period_s=3600)
     try:
         assert NAME not in Scrape(exporter.text()).names()  # nothing until diagnosed
         watcher.refresh()
@@ -41,7 +42,7 @@ def test_findings_are_exported_as_seconds_per_vm_and_cause(hostswap_run: Path) -
 
 def test_a_run_file_that_is_not_there_yet_exports_nothing(tmp_path: Path) -> None:
     exporter = MetricsExporter()
-    watcher = exporter.watch_findings(tmp_path / "later.sqlite", period_s=3600)
+    watcher = exporter.watch_findings(tmp_path / "later.sqlite", diagnose, period_s=3600)
     watcher.refresh()
     watcher.stop()
     assert NAME not in Scrape(exporter.text()).names()

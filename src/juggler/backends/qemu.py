@@ -26,7 +26,7 @@ boundary:
 
 and, once for the host, ``/proc/meminfo``, ``/proc/vmstat`` and PSI
 (:class:`~juggler.backends.linuxhost.HostReader`), or, in the lab, the memory
-cgroup that plays the host (:func:`juggler.lab.cgroup.read_memory`): its limit
+cgroup that plays the host (:func:`juggler.hosts.cgroup.read_memory`): its limit
 is host memory, limit minus usage is available, its swap is host swap, and its
 ``memory.pressure`` (cgroup v2) the host's PSI. ``apply`` sends QMP
 ``balloon`` with ``value = configured - balloon_bytes``.
@@ -59,8 +59,8 @@ from juggler.backends.linuxhost import (
     process_memory,
 )
 from juggler.backends.qmp import QmpChannel, Runstate
-from juggler.errors import BackendError, CommandError, LabError
-from juggler.lab.cgroup import read_memory
+from juggler.errors import BackendError, CommandError, HostError
+from juggler.hosts.cgroup import read_memory
 from juggler.observation import Decision, HostSample, Observation, VmSample
 
 log = logging.getLogger(__name__)
@@ -197,8 +197,8 @@ class AsyncQemuBackend:
         assert self.cgroup_path is not None
         try:
             memory = read_memory(self.cgroup_path)
-        except LabError as err:
-            raise BackendError(f"cannot read the lab's memory cgroup: {err}") from err
+        except HostError as err:
+            raise HostError(f"cannot read the lab's memory cgroup: {err}") from err
         limit = memory.limit_bytes or self.host_memory_bytes or host.host_memory_bytes
         return replace(
             host,

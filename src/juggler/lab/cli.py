@@ -188,10 +188,13 @@ def run(
         with contextlib.ExitStack() as stack:
             exporter = None
             if metrics_addr is not None:  # bound before any VM boots: a busy port fails fast
+                from juggler.diagnose import diagnose as diagnose_findings
+
                 exporter = stack.enter_context(
                     exporting(
                         metrics_addr,
                         run=path,
+                        diagnose=diagnose_findings,
                         info={
                             "scenario": loaded.name,
                             "policy": loaded.manager.policy,

@@ -32,7 +32,10 @@ OOM-killing a VM. Each VM's serial console log is tailed for the workload's
 own accesses and latency (``workload_*`` columns).
 
 Everything is torn down (VMs, cgroup, swap file, sockets, working directories) on the way
-out, also on Ctrl-C, SIGTERM and errors. A run killed outright (SIGKILL) leaves
+out, also on Ctrl-C, SIGTERM and errors. A signal while the VMs are managed ends
+the run between samples, with a whole run file and its summary
+(:class:`~juggler.runner.Stop`); during boot or teardown, or a second one, it
+interrupts at once. A run killed outright (SIGKILL) leaves
 its cgroup ``juggler-lab-<pid>`` with the QEMU processes inside, its
 directory ``<tmp>/juggler-lab-<pid>`` and perhaps its swap file in there; the
 next run removes them all (kills those QEMUs, turns the swap off) once process
@@ -45,11 +48,9 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,13 +64,10 @@ from juggler.lab import hostswap
 from juggler.lab.cgroup import PREFIX, MemoryCgroup, remove_stale
 from juggler.lab.image import GuestImage, build_image
 from juggler.lab.vm import LabVm, VmSpec
-from juggler.manager import Limits, Manager, Recorder
-from juggler.metrics.store import RunStore
-from juggler.metrics.tee import tee
+from juggler.manager import Limits, Recorder
 from juggler.policy import get_policy
+from juggler.runner import Schedule, Stop, run
 from juggler.scenario import Phase, Scenario, VmConfig
-from juggler.simulate import _stoppable, _Stopped  # the simulator's way to end a run early
-from juggler.summary import summarize
 from juggler.units import KIB, MIB
 
 log = logging.getLogger(__name__)
@@ -197,24 +195,6 @@ def qemu_overhead_bytes(pid: int, guest_bytes: int, proc_root: Path = Path("/pro
     return ram[2]
 
 
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt, so ``finally`` blocks tear everything down."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_lab(
     scenario: Scenario,
     out: str | Path,
@@ -233,9 +213,11 @@ def run_lab(
 
     :param recorder: also record there (such as a live ``MetricsExporter``).
     :param stop: when set (``juggler lab run --top``: the user quit the screen), the
-        Manager's loop ends after its current interval; the run file is closed and
+        Manager's loop ends at once, between samples; the run file is closed and
         summarized like a complete one (shorter) and the lab torn down as always.
         Set during boot, the run still records its first sample, so it has a summary.
+        SIGINT and SIGTERM (in the main thread) do the same while the VMs are
+        managed, and interrupt the boot or the teardown.
 
     :raise LabError: When the plan, the cgroup or a boot fails (nothing is left behind).
     :raise PolicyError: When the policy or its parameters are unknown.
@@ -245,8 +227,10 @@ def run_lab(
     lab = plan(scenario, scale, free_page_reporting, host_swap)
     image = image or build_image()
     interval = scenario.manager.interval
+    stopping = Stop(stop)
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_sigterm_interrupts())
+        # a signal while booting or tearing down interrupts; while managing, it stops
+        stack.enter_context(stopping.on_signals())
         remove_stale_cgroups()
         booted = boot_lab(
             stack, lab, image, _fresh_run_dir(), f"{RUN_PREFIX}{os.getpid()}", accel=accel, say=say
@@ -270,29 +254,28 @@ def run_lab(
         }
         if scenario_text is not None:
             meta["scenario_toml"] = scenario_text
-        store = stack.enter_context(RunStore.create(out, meta))
-        manager = Manager(
-            backend,
-            policy,
-            params,
-            tee(store, recorder),
+        schedule = Schedule(
             interval_s=interval,
+            duration_s=scenario.run.duration,
             sample_s=interval,
             limits=lab_limits(scenario, scale),
             seed=scenario.run.seed,
         )
-        started = time.monotonic()
-        with contextlib.suppress(_Stopped):
-            manager.run(scenario.run.duration, progress=_stoppable(None, stop))
-        store.set_meta(
-            {
-                "wall_seconds": round(time.monotonic() - started, 3),
+        return run(
+            backend,
+            policy,
+            params,
+            schedule,
+            out,
+            meta,
+            recorder=recorder,
+            stop=stopping,
+            wall_clock=True,
+            final_meta=lambda: {
                 "lab_final_usage_bytes": booted.cgroup.memory().usage_bytes,
                 "lab_overhead_final_bytes": booted.current_overheads(),
-            }
+            },
         )
-    with RunStore.open(out) as store:
-        return summarize(store)
 
 
 def lab_limits(scenario: Scenario, scale: float) -> Limits:

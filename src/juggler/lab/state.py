@@ -1,13 +1,15 @@
 """``lab.json``: what a lab left up (``juggler lab up``) is made of.
 
-Why a file: the process that booted the lab has exited, so whoever manages the
-VMs later (``juggler run``) or tears them down (``juggler lab down``) learns
-from this file where everything is — each VM's QMP socket, console log, QEMU
-pid and policy settings, the memory cgroup that plays the host, the host swap
-file — rather than guessing from names. It is written twice: once as
-``status = "booting"`` with the booting process's pid before anything is
-created (so a crash mid-boot leaves a record naming what to clean), then as
-``status = "up"`` with everything filled in. See docs/lab.md for the fields.
+Why a file: the process that booted the lab has exited, so whoever tears the
+VMs down later (``juggler lab down``) learns from this file where everything is
+— each VM's QMP socket, console log, QEMU pid and policy settings, the memory
+cgroup that plays the host, the host swap file — rather than guessing from
+names. It is written twice: once as ``status = "booting"`` with the booting
+process's pid before anything is created (so a crash mid-boot leaves a record
+naming what to clean), then as ``status = "up"`` with everything filled in. See
+docs/lab.md for the fields. What ``juggler run`` needs of a lab is written beside
+it in production's own format (``host.json``, :meth:`LabState.host_description`),
+so production code never reads this file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from juggler.backends.qemu import QemuVm
 from juggler.errors import LabError
+from juggler.hosts.description import DescribedVm, HostDescription
 
 STATE_FILE = "lab.json"
 STATE_VERSION = 1
@@ -91,6 +94,47 @@ class LabState:
     def qemu_vms(self) -> list[QemuVm]:
         """How the QEMU backend reaches the VMs."""
         return [vm.qemu_vm() for vm in self.vms]
+
+    def host_description(self) -> HostDescription:
+        """What ``juggler run`` needs of this lab (``host.json``): the VMs with their
+        bounds, the cgroup as the host, the manager settings as defaults, and the
+        lab's facts for the run file's meta."""
+        return HostDescription(
+            name=self.scenario,
+            vms=tuple(
+                DescribedVm(
+                    vm.name,
+                    vm.qmp_socket,
+                    reservation_bytes=vm.reservation_bytes,
+                    limit_bytes=vm.limit_bytes,
+                    shares=vm.shares,
+                    pid=vm.pid,
+                    console=vm.console,
+                )
+                for vm in self.vms
+            ),
+            cgroup=self.cgroup,
+            policy=self.policy,
+            interval_s=self.interval_s,
+            max_step_bytes=self.max_step_bytes,
+            dead_band_bytes=self.dead_band_bytes,
+            meta={
+                "lab_name": self.name,
+                "lab_scale": self.scale,
+                "lab_accel": self.accel,
+                "lab_cgroup": self.cgroup,
+                "lab_cgroup_version": self.cgroup_version,
+                "lab_cgroup_limit_bytes": self.cgroup_limit_bytes,
+                "lab_host_bytes": self.host_bytes,
+                "lab_host_swap_bytes": self.host_swap_bytes,
+                "lab_host_swap_file": self.host_swap_file,
+                "lab_overhead_bytes": {vm.name: vm.overhead_bytes for vm in self.vms},
+                "lab_phases": {vm.name: vm.phases for vm in self.vms},
+                "lab_qemu_pids": {vm.name: vm.pid for vm in self.vms},
+                "lab_qmp_sockets": {vm.name: vm.qmp_socket for vm in self.vms},
+                "lab_consoles": {vm.name: vm.console for vm in self.vms},
+            },
+        )
 
     def write(self, path: Path) -> None:
         """Write atomically (a reader never sees half a file).

@@ -5,14 +5,14 @@
 every teardown step instead of running it and exits, leaving the QEMU
 processes (in their own sessions, so the shell's Ctrl-C or hang-up does not
 reach them), the memory cgroup and the host swap file in place. What is needed
-to manage and remove them is written to ``lab.json``
-(:mod:`juggler.lab.state`); ``juggler run --socket-dir DIR`` manages them,
-``lab down`` removes them.
+to remove them is written to ``lab.json`` (:mod:`juggler.lab.state`), what is
+needed to manage them to ``host.json`` (:mod:`juggler.hosts.description`);
+``juggler run --socket-dir DIR`` manages them, ``lab down`` removes them.
 
 Where things are, for a lab named N (the scenario's name by default):
 
 - ``/run/juggler/lab-N/`` (or ``--dir``; then ``/run/juggler/lab-N`` is a symlink
-  to it): ``lab.json`` and one directory per VM with its QMP socket
+  to it): ``lab.json``, ``host.json`` and one directory per VM with its QMP socket
   (``qmp.sock``), serial console and QEMU log;
 - ``<tmp>/juggler-up-N/``: the guests' disks and the host swap file (``/run`` is
   usually a tmpfs, where a swap file cannot live and a guest's swap disk would
@@ -43,11 +43,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from juggler.errors import LabError
+from juggler.hosts.description import HOST_FILE
 from juggler.lab import hostswap
 from juggler.lab.cgroup import PREFIX, detect_parent, remove_stale
 from juggler.lab.image import GuestImage, build_image
 from juggler.lab.run import (
-    _sigterm_interrupts,
     boot_lab,
     lab_limits,
     plan,
@@ -55,6 +55,7 @@ from juggler.lab.run import (
     remove_stale_run_dirs,
 )
 from juggler.lab.state import STATE_FILE, LabState, VmState, read_state
+from juggler.runner import Stop
 from juggler.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -267,7 +268,8 @@ def lab_up(
     limits = lab_limits(scenario, scale)
     image = image or build_image()
     data = data_path(name)
-    with _sigterm_interrupts(), contextlib.ExitStack() as stack:
+    # no run here: SIGTERM interrupts like Ctrl-C, so the ExitStack tears down a failed boot
+    with Stop().on_signals([signal.SIGTERM]), contextlib.ExitStack() as stack:
         with _locked(root):
             remove_stale_labs(root)
             if entry.exists() or entry.is_symlink():
@@ -334,6 +336,7 @@ def lab_up(
             vms,
         )
         state.write(directory / STATE_FILE)
+        state.host_description().write(directory / HOST_FILE)
         stack.pop_all()  # leave it all running
     return state
 

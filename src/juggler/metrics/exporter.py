@@ -38,7 +38,7 @@ from prometheus_client.exposition import start_http_server
 
 from juggler.errors import MetricsAddressError
 from juggler.manager import ERROR_KINDS, STAGES, Recorder
-from juggler.metrics.findings import FindingsWatcher
+from juggler.metrics.findings import Diagnose, FindingsWatcher
 from juggler.metrics.names import (
     HOST_METRICS,
     HOST_STATES,
@@ -269,10 +269,12 @@ class MetricsExporter(Recorder):
         if histogram is not None:
             histogram.observe(seconds)
 
-    def watch_findings(self, run: Path, period_s: float = 30.0) -> FindingsWatcher:
-        """Also export ``juggler diagnose``'s findings on ``run`` as it is written
+    def watch_findings(
+        self, run: Path, diagnose: Diagnose, period_s: float = 30.0
+    ) -> FindingsWatcher:
+        """Also export ``diagnose``'s findings on ``run`` as it is written
         (:mod:`juggler.metrics.findings`); stop the returned watcher at the end."""
-        return FindingsWatcher(run, self.registry, period_s).start()
+        return FindingsWatcher(run, self.registry, diagnose, period_s).start()
 
     def text(self) -> str:
         """The metrics in the Prometheus text format (what a scrape gets)."""
@@ -359,20 +361,27 @@ def exporting(
     *,
     info: Mapping[str, str] | None = None,
     run: Path | None = None,
+    diagnose: Diagnose | None = None,
 ) -> Iterator[MetricsExporter]:
     """A :class:`MetricsExporter` served at ``addr`` for the duration of the ``with``.
 
     The port is bound before the block runs, so a busy port fails before anything
     is booted or started. The exporter's ``server`` attribute is the running server.
-    With ``run`` (the run file being written), diagnose's findings on it are
-    exported too (:meth:`MetricsExporter.watch_findings`).
+    With ``run`` (the run file being written) and ``diagnose`` (the CLI passes
+    ``juggler.diagnose.diagnose``), the findings on it are exported too
+    (:meth:`MetricsExporter.watch_findings`).
 
     :raise MetricsAddressError: As :func:`serve_metrics`.
+    :raise ValueError: When ``run`` is given without ``diagnose``.
     """
+    if run is not None and diagnose is None:
+        raise ValueError("exporting(run=...) needs diagnose= to export the run's findings")
     exporter = MetricsExporter(info=info)
     with serve_metrics(addr, exporter.registry) as server:
         exporter.server = server
-        watcher = None if run is None else exporter.watch_findings(run)
+        watcher = (
+            None if run is None or diagnose is None else exporter.watch_findings(run, diagnose)
+        )
         try:
             yield exporter
         finally:

@@ -7,15 +7,20 @@ a watcher thread re-runs diagnose every ``period_s`` on a read-only connection
 and exports, per VM and cause, the seconds of suffering attributed to it so far
 (``juggler_finding_seconds``): it only grows, so ``increase()`` over a panel's
 range shows when and why a VM suffered, and ``cause="none"`` never appears.
+
+Why diagnose is passed in: metrics/ sits below diagnose (diagnose reads run
+files through :mod:`juggler.metrics.store`), so the watcher is given the
+function to call (:data:`Diagnose`; ``juggler.diagnose.diagnose`` in the CLI)
+rather than importing it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
@@ -23,10 +28,24 @@ from prometheus_client.registry import CollectorRegistry
 from juggler.errors import JugglerError
 from juggler.metrics.store import RunStore
 
-if TYPE_CHECKING:
-    from juggler.diagnose import Finding
-
 log = logging.getLogger(__name__)
+
+
+class Finding(Protocol):
+    """What the watcher reads of one of diagnose's findings."""
+
+    @property
+    def vm(self) -> str: ...
+    @property
+    def cause(self) -> str: ...
+    @property
+    def start_s(self) -> float: ...
+    @property
+    def end_s(self) -> float: ...
+
+
+#: diagnose's findings on a run file open for reading
+Diagnose = Callable[[RunStore], Iterable[Finding]]
 
 NAME = "juggler_finding_seconds"  # metrics/names.py EXPORTER_METRICS
 
@@ -36,11 +55,19 @@ class FindingsWatcher:
 
     :param run: the run file being written.
     :param registry: the exporter's registry.
+    :param diagnose: how to diagnose the run (``juggler.diagnose.diagnose``).
     :param period_s: seconds between diagnoses (a diagnosis reads the whole run).
     """
 
-    def __init__(self, run: Path, registry: CollectorRegistry, period_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        run: Path,
+        registry: CollectorRegistry,
+        diagnose: Diagnose,
+        period_s: float = 30.0,
+    ) -> None:
         self.run = Path(run)
+        self.diagnose = diagnose
         self.period_s = period_s
         self._seconds: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
@@ -58,11 +85,9 @@ class FindingsWatcher:
 
     def refresh(self) -> None:
         """Diagnose the run as it is now; a run file not readable yet is skipped."""
-        from juggler.diagnose import diagnose  # numpy-heavy: only once a watcher runs
-
         try:
             with RunStore.open(self.run) as store:
-                findings = diagnose(store)
+                findings = list(self.diagnose(store))
         except (JugglerError, OSError, ValueError) as err:
             log.debug("findings: %s not diagnosable yet: %s", self.run, err)
             return
