@@ -47,7 +47,7 @@ from juggler.metrics.store import RunStore
 from juggler.metrics.tee import tee
 from juggler.observation import Decision, Observation
 from juggler.policy import get_policy
-from juggler.summary import summarize
+from juggler.summary import RunSummary, summarize
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def manage(
     host_memory_bytes: int | None = None,
     recorder: Recorder | None = None,
     stop: threading.Event | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Manage ``target``'s VMs for ``duration_s`` (None: until SIGINT or SIGTERM),
     write the run file, return the summary. A lab's policy and interval are the
     defaults, else ``juggler`` and 5 s.

@@ -69,7 +69,7 @@ from juggler.metrics.tee import tee
 from juggler.policy import get_policy
 from juggler.scenario import Phase, Scenario, VmConfig
 from juggler.simulate import _stoppable, _Stopped  # the simulator's way to end a run early
-from juggler.summary import summarize
+from juggler.summary import RunSummary, summarize
 from juggler.units import KIB, MIB
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ def run_lab(
     say: Callable[[str], None] = log.info,
     recorder: Recorder | None = None,
     stop: threading.Event | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Run ``scenario`` on lab VMs under its own policy, write the run file, return the summary.
 
     :param recorder: also record there (such as a live ``MetricsExporter``).
