@@ -46,7 +46,8 @@ def _write(tmp_path: Path) -> Path:
 
 
 def _same_run(summary: dict[str, Any]) -> dict[str, Any]:
-    """The summary less what differs between two runs of the same scenario."""
+    """The summary (as ``--json`` prints it) less what differs between two runs of the
+    same scenario."""
     return {key: value for key, value in summary.items() if key != "run" and "wall" not in key}
 
 
@@ -81,4 +82,4 @@ def test_cli_and_api_agree_on_an_idle_phase(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     cli = json.loads(result.stdout)
-    assert _same_run(cli) == _same_run(json.loads(json.dumps(api)))
+    assert _same_run(cli) == _same_run(json.loads(api.to_json()))

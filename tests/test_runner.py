@@ -51,20 +51,19 @@ def _run(scenario: Scenario, out: Path, duration_s: float, **options: object) ->
 
 def _meta(out: Path, key: str) -> str:
     with RunStore.open(out) as store:
-        (row,) = store.query("SELECT value FROM meta WHERE key = ?", (key,))
-    return str(row[0])
+        return store.meta()[key]
 
 
 def _last_sample_s(out: Path) -> float:
     with RunStore.open(out) as store:
-        return float(store.query("SELECT MAX(time_s) FROM host_samples")[0][0])
+        return float(store.host_samples().time_s[-1])
 
 
 def test_a_run_ends_with_its_duration_and_is_summarized(scenario: Scenario, tmp_path: Path) -> None:
     out = tmp_path / "run.sqlite"
     summary = _run(scenario, out, 30.0)
-    assert summary["duration_s"] == pytest.approx(30.0)
-    assert summary["run"] == str(out) and len(summary["vms"]) == len(scenario.vm)
+    assert summary.duration_s == pytest.approx(30.0)
+    assert summary.run == str(out) and len(summary.vms) == len(scenario.vm)
     assert _meta(out, "ended") == "duration"
     assert float(_meta(out, "wall_seconds")) >= 0
     with RunStore.open(out) as store:
@@ -85,7 +84,7 @@ def test_a_stop_set_mid_run_ends_it_after_that_sample_with_a_whole_run_file(
     out = tmp_path / "run.sqlite"
     summary = _run(scenario, out, 60.0, stop=stop, progress=progress)
     assert seen[-1] == pytest.approx(10.0), "the loop went on after the stop"
-    assert summary["duration_s"] == pytest.approx(10.0)
+    assert summary.duration_s == pytest.approx(10.0)
     assert _last_sample_s(out) == pytest.approx(seen[-1], abs=scenario.run.tick)
     assert _meta(out, "ended") == "stop"
     with RunStore.open(out) as store:
@@ -99,7 +98,7 @@ def test_a_stop_set_before_the_run_still_records_its_first_sample(
     stop.set("quit")
     out = tmp_path / "run.sqlite"
     summary = _run(scenario, out, 60.0, stop=stop)
-    assert summary["duration_s"] == 0.0 and summary["vms"]
+    assert summary.duration_s == 0.0 and summary.vms
     assert _meta(out, "ended") == "quit"
 
 
@@ -115,7 +114,7 @@ def test_a_signal_while_running_stops_the_run_and_is_the_reason(
     out = tmp_path / "run.sqlite"
     with stop.on_signals():
         summary = _run(scenario, out, 60.0, stop=stop, progress=progress)
-    assert summary["duration_s"] == pytest.approx(5.0, abs=1.0)
+    assert summary.duration_s == pytest.approx(5.0, abs=1.0)
     assert _meta(out, "ended") == "signal"
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the handler was not put back"
 

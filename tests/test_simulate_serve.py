@@ -113,10 +113,10 @@ def test_run_simulation_records_to_the_run_file_and_an_extra_recorder(tmp_path: 
     summary = run_simulation(scenario, tmp_path / "run.sqlite", recorder=exporter)
     scrape = Scrape(exporter.text())
     assert set(scrape.by_vm("juggler_resident_bytes")) == SEED_VMS
-    assert scrape.value("juggler_backend_time_seconds") == summary["duration_s"] == 30
+    assert scrape.value("juggler_backend_time_seconds") == summary.duration_s == 30
     assert scrape.value("juggler_manager_loop_seconds_count") == 31  # 0 s, 1 s ... 30 s
     with RunStore.open(tmp_path / "run.sqlite") as store:
-        assert store.query("SELECT COUNT(*) FROM host_samples") == [(31,)]
+        assert store.count("host_samples") == 31
 
 
 # ------------------------------------------------------------------ bad options

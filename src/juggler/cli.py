@@ -11,7 +11,7 @@ import logging
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -27,6 +27,9 @@ from juggler.cli_options import JsonOutput, PolicyOverride, ScenarioFile
 from juggler.errors import JugglerError
 from juggler.metrics.exporter import DEFAULT_METRICS_ADDR, MetricsExporter, exporting
 from juggler.units import format_duration, format_size, parse_duration
+
+if TYPE_CHECKING:
+    from juggler.summary import RunSummary
 
 #: simulated seconds per wall second of ``simulate --serve`` (10 minutes of the seed
 #: story in one minute: fast enough to watch, slow enough for a 5 s scrape interval)
@@ -165,7 +168,6 @@ def simulate(
     """Run a scenario on the simulated host and summarize what happened to each VM."""
     from juggler.policy import get_policy
     from juggler.simulate import default_run_path, run_simulation
-    from juggler.summary import to_json
 
     duration_s = _duration_option(duration)
     serve = serve or metrics_addr is not None
@@ -264,7 +266,7 @@ def simulate(
     except JugglerError as error:
         _fail(error)
     if json_output:
-        out.print_json(to_json(summary))
+        out.print_json(summary.to_json())
         return
     print_summary(summary, source)
 
@@ -546,14 +548,14 @@ def _latency(seconds: float | None) -> str:
     return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-def print_summary(summary: dict[str, Any], source: str) -> None:
+def print_summary(summary: RunSummary, source: str) -> None:
     """The per-VM table and the host line, for people."""
     table = Table(
-        title=f"{summary['scenario']} · policy {summary['policy']} · "
-        f"{format_duration(summary['duration_s'])} ({source})",
+        title=f"{summary.scenario} · policy {summary.policy} · "
+        f"{format_duration(summary.duration_s)} ({source})",
         title_justify="left",
     )
-    latency = any(vm.get("workload") for vm in summary["vms"])
+    latency = any(vm.workload for vm in summary.vms)
     for column in (
         "VM",
         "configured",
@@ -566,48 +568,48 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
         "access p99 mean / worst" if latency else "slowdown",
     ):
         table.add_column(column, justify="left" if column == "VM" else "right")
-    for vm in summary["vms"]:
-        slowdown = vm["slowdown"]
+    for vm in summary.vms:
+        slowdown = vm.slowdown
         style = "red" if (slowdown or 0) > 1.5 else ("yellow" if (slowdown or 0) > 1.1 else "")
         if latency:
-            work = vm.get("workload") or {}
-            last = (
-                f"{_latency(work.get('latency_p99_seconds'))} / "
-                f"{_latency(work.get('latency_p99_max_seconds'))}"
+            work = vm.workload
+            last: str | Text = (
+                f"{_latency(work.latency_p99_seconds if work else None)} / "
+                f"{_latency(work.latency_p99_max_seconds if work else None)}"
             )
         else:
             last = Text(f"{slowdown:.2f}x", style=style) if slowdown is not None else "-"
         table.add_row(
-            vm["name"],
-            _bytes(vm["configured_bytes"]),
-            _bytes(vm["reservation_bytes"]),
-            _bytes(vm["peak_working_set_bytes"]),
-            _bytes(vm["balloon_max_bytes"]),
-            _bytes(vm["balloon_final_bytes"]),
-            f"{_bytes(vm['guest_swap_in_bytes'])} / {_bytes(vm['guest_swap_out_bytes'])}",
-            f"{_bytes(vm['host_swap_in_bytes'])} / {_bytes(vm['host_swap_out_bytes'])}",
+            vm.name,
+            _bytes(vm.configured_bytes),
+            _bytes(vm.reservation_bytes),
+            _bytes(vm.peak_working_set_bytes),
+            _bytes(vm.balloon_max_bytes),
+            _bytes(vm.balloon_final_bytes),
+            f"{_bytes(vm.guest_swap_in_bytes)} / {_bytes(vm.guest_swap_out_bytes)}",
+            f"{_bytes(vm.host_swap_in_bytes)} / {_bytes(vm.host_swap_out_bytes)}",
             last,
         )
     console = _wide()
     console.print(table)
-    host = summary["host"]
+    host = summary.host
     states = ", ".join(
         f"{name} {format_duration(seconds)}"
-        for name, seconds in host["seconds_in_state"].items()
+        for name, seconds in host.seconds_in_state.items()
         if seconds
     )
     console.print(
-        f"host: {_bytes(host['memory_bytes'])}, over-commit {host['overcommit_ratio']:.2f}x, "
-        f"lowest available {_bytes(host['min_available_bytes'])}, "
-        f"host swap in/out {_bytes(host['host_swap_in_bytes'])} / "
-        f"{_bytes(host['host_swap_out_bytes'])}; states: {states}"
+        f"host: {_bytes(host.memory_bytes)}, over-commit {host.overcommit_ratio:.2f}x, "
+        f"lowest available {_bytes(host.min_available_bytes)}, "
+        f"host swap in/out {_bytes(host.host_swap_in_bytes)} / "
+        f"{_bytes(host.host_swap_out_bytes)}; states: {states}"
     )
-    violations = summary["violations"]
+    violations = summary.violations
     console.print(
-        f"violations: reservation {violations['reservation']}, guest OOM "
-        f"{violations['guest_oom']}; decisions {summary['decisions']}"
+        f"violations: reservation {violations.reservation}, guest OOM "
+        f"{violations.guest_oom}; decisions {summary.decisions}"
     )
-    console.print(f"metrics written to [bold]{summary['run']}[/]")
+    console.print(f"metrics written to [bold]{summary.run}[/]")
 
 
 @app.command("run")
@@ -664,7 +666,6 @@ def run_vms(
     import time as clock
 
     from juggler.manage import discover, manage
-    from juggler.summary import to_json
     from juggler.units import parse_size
 
     if backend == "libvirt":
@@ -713,7 +714,7 @@ def run_vms(
                 )
                 _say_serving(exporter)
 
-            def work(stop: threading.Event | None = None) -> dict[str, Any]:
+            def work(stop: threading.Event | None = None) -> RunSummary:
                 return manage(
                     target,
                     path,
@@ -734,7 +735,7 @@ def run_vms(
     except JugglerError as error:
         _fail(error)
     if json_output:
-        out.print_json(to_json(summary))
+        out.print_json(summary.to_json())
         return
     print_summary(summary, f"running VMs in {socket_dir}")
 

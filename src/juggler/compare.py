@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from juggler.errors import JugglerError, PolicyError, ScenarioError
+
+if TYPE_CHECKING:
+    from juggler.summary import RunSummary
 
 #: the metric columns of a result row, in table order; lowest is best for all of them
 METRICS: tuple[str, ...] = (
@@ -165,23 +167,21 @@ def build_jobs(
 
 
 def balloon_moved_bytes(run: str | Path) -> int:
-    """Sum over VMs of |Δ balloon_actual| between consecutive samples of a run file."""
-    con = sqlite3.connect(f"file:{Path(run)}?mode=ro", uri=True)
-    try:
-        (moved,) = con.execute(
-            "SELECT SUM(ABS(d)) FROM (SELECT balloon_actual_bytes - LAG(balloon_actual_bytes) "
-            "OVER (PARTITION BY vm ORDER BY time_s) AS d FROM vm_samples)"
-        ).fetchone()
-    finally:
-        con.close()
-    return round(moved or 0)
+    """Sum over VMs of |Δ balloon_actual| between consecutive samples of a run file.
+
+    :raise StoreError: When the run file cannot be read.
+    """
+    from juggler.metrics.store import RunStore
+
+    with RunStore.open(run) as store:
+        return round(store.balloon_moved_bytes())
 
 
-def row_from_summary(job: Job, summary: dict[str, Any], balloon_moved: int) -> dict[str, Any]:
+def row_from_summary(job: Job, summary: RunSummary, balloon_moved: int) -> dict[str, Any]:
     """A job's result row from its run's summary."""
-    slowdowns = [vm["slowdown"] for vm in summary["vms"] if vm["slowdown"] is not None]
-    host = summary["host"]
-    states = host["seconds_in_state"]
+    slowdowns = [vm.slowdown for vm in summary.vms if vm.slowdown is not None]
+    host = summary.host
+    states = host.seconds_in_state
     return {
         "scenario": job.scenario,
         "policy": job.policy,
@@ -189,15 +189,14 @@ def row_from_summary(job: Job, summary: dict[str, Any], balloon_moved: int) -> d
         "mean_slowdown": round(sum(slowdowns) / len(slowdowns), 4) if slowdowns else None,
         "worst_slowdown": max(slowdowns) if slowdowns else None,
         "guest_swap_bytes": sum(
-            (vm["guest_swap_in_bytes"] or 0) + (vm["guest_swap_out_bytes"] or 0)
-            for vm in summary["vms"]
+            (vm.guest_swap_in_bytes or 0) + (vm.guest_swap_out_bytes or 0) for vm in summary.vms
         ),
-        "host_swap_bytes": (host["host_swap_in_bytes"] or 0) + (host["host_swap_out_bytes"] or 0),
+        "host_swap_bytes": (host.host_swap_in_bytes or 0) + (host.host_swap_out_bytes or 0),
         "balloon_moved_bytes": balloon_moved,
         "seconds_hard_low": round(states.get("hard", 0.0) + states.get("low", 0.0), 3),
-        "reservation_violations": summary["violations"]["reservation"],
-        "guest_oom": summary["violations"]["guest_oom"],
-        "run": summary["run"],
+        "reservation_violations": summary.violations.reservation,
+        "guest_oom": summary.violations.guest_oom,
+        "run": summary.run,
         "error": None,
     }
 
@@ -236,8 +235,6 @@ def run_job(job: Job) -> dict[str, Any]:
         return error_row(job, str(error))
     except OSError as error:
         return error_row(job, f"{job.out}: {error.strerror or error}")
-    except sqlite3.Error as error:
-        return error_row(job, f"{job.out}: cannot read run file: {error}")
 
 
 def _crashed(job: Job, error: BaseException) -> dict[str, Any]:

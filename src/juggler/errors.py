@@ -17,6 +17,7 @@ converted at the edge of the backend that met them, keeping the cause
      ├── PolicyError            a policy name or parameter is wrong
      ├── SimulationError        the simulated host met an impossible state
      ├── StoreError             a metrics file is unreadable or not juggler's
+     │    └── RunFileBusyError  its writer held the lock longer than a follower waits
      ├── MetricsAddressError    --metrics-addr is malformed, or its port cannot be bound
      ├── ReportError            a report cannot be written where asked
      └── LabError               the lab could not build its guest image or boot a VM
@@ -87,6 +88,11 @@ class SimulationError(JugglerError):
 
 class StoreError(JugglerError):
     """A metrics file cannot be opened or is not a juggler run."""
+
+
+class RunFileBusyError(StoreError):
+    """The writer of a run file held its lock longer than a reader following it waits
+    (``juggler top`` then keeps showing what it read last)."""
 
 
 class MetricsAddressError(JugglerError):

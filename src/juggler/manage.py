@@ -42,6 +42,7 @@ from juggler.hosts.description import HOST_FILE, HostDescription, read_descripti
 from juggler.manager import Limits, Recorder
 from juggler.policy import get_policy
 from juggler.runner import Schedule, Stop, run
+from juggler.summary import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ def manage(
     host_memory_bytes: int | None = None,
     recorder: Recorder | None = None,
     stop: threading.Event | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Manage ``target``'s VMs for ``duration_s`` (None: until SIGINT or SIGTERM),
     write the run file, return the summary. The description's policy and interval
     are the defaults, else ``juggler`` and 5 s.

@@ -35,7 +35,7 @@ from juggler.metrics.store import RunStore
 from juggler.metrics.tee import tee
 from juggler.pacing import StoppableWait
 from juggler.policy.base import Policy
-from juggler.summary import summarize
+from juggler.summary import RunSummary, summarize
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def run(
     progress: ProgressFn | None = None,
     wall_clock: bool = False,
     final_meta: Callable[[], Mapping[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Manage ``backend`` with ``policy``, recording to a new run file ``out``, and
     return its summary (:func:`~juggler.summary.summarize`).
 

@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from juggler import __version__
 from juggler.backend import Backend
@@ -16,6 +15,7 @@ from juggler.policy import get_policy
 from juggler.runner import Schedule, Stop, run
 from juggler.scenario import Scenario
 from juggler.sim.host import SimulatedHost
+from juggler.summary import RunSummary
 
 
 def default_run_path(scenario: Scenario, directory: str | Path = "runs") -> Path:
@@ -34,7 +34,7 @@ def run_simulation(
     recorder: Recorder | None = None,
     speed: float | None = None,
     stop: threading.Event | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Simulate ``scenario`` under its own policy, write the run file, return the summary.
 
     :param recorder: also record there (such as a live ``MetricsExporter``).

@@ -3,172 +3,211 @@
 Rates are integrated over the period each sample covers (since the previous
 sample). Fields a real host cannot measure (working set truth, slowdown,
 stall time by cause) are ``None`` for runs without simulator truth.
+
+:func:`summarize` is the entry point; its :class:`RunSummary` is what
+``simulate``, ``lab run`` and ``run`` print, and :meth:`RunSummary.to_json`
+is their ``--json`` output (keys in field order, so the shape is the classes').
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Any
+from dataclasses import dataclass
 
 from juggler.metrics.names import HOST_STATES
 from juggler.metrics.store import RunStore
 
-_DT = "time_s - LAG(time_s, 1, time_s) OVER (ORDER BY time_s)"
-_VM_DT = "time_s - LAG(time_s, 1, time_s) OVER (PARTITION BY vm ORDER BY time_s)"
+
+@dataclass(frozen=True)
+class StallSeconds:
+    """vCPU seconds a VM lost, by cause (simulator truth; ``None`` without it)."""
+
+    guest_swap: float | None
+    host_swap: float | None
+    cache_miss: float | None
 
 
-def _integral(store: RunStore, table: str, column: str, vm: str | None = None) -> float | None:
-    if vm is None:
-        sql = f"SELECT SUM(v * dt), COUNT(v) FROM (SELECT {column} AS v, {_DT} AS dt FROM {table})"
-        row = store.query(sql)[0]
-    else:
-        sql = (
-            f"SELECT SUM(v * dt), COUNT(v) FROM (SELECT {column} AS v, {_VM_DT} AS dt "
-            f"FROM {table} WHERE vm = ?)"
-        )
-        row = store.query(sql, (vm,))[0]
-    return None if not row[1] else float(row[0] or 0.0)
+@dataclass(frozen=True)
+class WorkloadSummary:
+    """What a VM's own workload reported (lab runs): means over the samples, and the
+    worst sample's p99."""
+
+    accesses_per_s: float
+    latency_p50_seconds: float | None
+    latency_p99_seconds: float | None
+    latency_p99_max_seconds: float | None
+
+
+@dataclass(frozen=True)
+class VmSummary:
+    """One VM over the run; ``None`` is not measured (or not known without truth)."""
+
+    name: str
+    configured_bytes: int | None
+    reservation_bytes: int | None
+    peak_working_set_bytes: int | None
+    balloon_max_bytes: int | None
+    balloon_final_bytes: int | None
+    #: lowest resident memory once resident first reached the reservation
+    min_resident_bytes: int | None
+    guest_swap_in_bytes: int | None
+    guest_swap_out_bytes: int | None
+    host_swap_in_bytes: int | None
+    host_swap_out_bytes: int | None
+    #: nominal over achieved work (simulator truth)
+    slowdown: float | None
+    stall_seconds: StallSeconds
+    workload: WorkloadSummary | None
+
+
+@dataclass(frozen=True)
+class HostSummary:
+    """The host over the run."""
+
+    memory_bytes: int
+    #: the VMs' configured memory over the host the scenario means
+    overcommit_ratio: float | None
+    min_available_bytes: int | None
+    host_swap_in_bytes: int | None
+    host_swap_out_bytes: int | None
+    #: seconds in each of :data:`~juggler.metrics.names.HOST_STATES`, in that order
+    seconds_in_state: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Violations:
+    """Samples below a VM's reservation, and guest OOM kills."""
+
+    reservation: int
+    guest_oom: int
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The summary of one run, whatever world it came from."""
+
+    scenario: str
+    policy: str
+    backend: str
+    duration_s: float
+    #: the run file it was computed from
+    run: str
+    decisions: int
+    host: HostSummary
+    vms: tuple[VmSummary, ...]
+    violations: Violations
+
+    def to_json(self) -> str:
+        """The ``--json`` output of ``simulate``, ``lab run`` and ``run``."""
+        return json.dumps(dataclasses.asdict(self), indent=2)
 
 
 def _int(value: float | None) -> int | None:
     return None if value is None else round(value)
 
 
-def _min_resident(store: RunStore, vm: str, reservation: int) -> tuple[int | None, int]:
-    """Lowest resident memory once resident first reached the reservation (or over
-    the whole run if it never did), and how many samples fell below the reservation
-    after reaching it."""
-    first = store.query(
-        "SELECT MIN(time_s) FROM vm_samples WHERE vm = ? AND resident_bytes >= ?",
-        (vm, reservation),
-    )[0][0]
-    if reservation <= 0 or first is None:
-        low = store.query("SELECT MIN(resident_bytes) FROM vm_samples WHERE vm = ?", (vm,))[0][0]
-        return _int(low), 0
-    low, below = store.query(
-        "SELECT MIN(resident_bytes), SUM(resident_bytes < ?) FROM vm_samples "
-        "WHERE vm = ? AND time_s >= ?",
-        (reservation, vm, first),
-    )[0]
-    return _int(low), int(below or 0)
+def _round(value: float | None, digits: int) -> float:
+    return round(value or 0.0, digits)
 
 
-def _workload(store: RunStore, vm: str) -> dict[str, float] | None:
-    """What the VM's own workload reported (lab runs): mean accesses per second, mean
-    p50 and p99 latency over the samples, and the worst sample's p99; None without
-    reports."""
-    accesses, p50, p99, worst, count = store.query(
-        "SELECT AVG(workload_accesses_per_s), AVG(workload_latency_p50_seconds), "
-        "AVG(workload_latency_p99_seconds), MAX(workload_latency_p99_seconds), "
-        "COUNT(workload_latency_p99_seconds) FROM vm_samples WHERE vm = ?",
-        (vm,),
-    )[0]
-    if not count:
+def _workload(store: RunStore, vm: str) -> WorkloadSummary | None:
+    means = store.workload_means(vm)
+    if means is None:
         return None
-    return {
-        "accesses_per_s": round(accesses, 1),
-        "latency_p50_seconds": p50,
-        "latency_p99_seconds": p99,
-        "latency_p99_max_seconds": worst,
-    }
+    return WorkloadSummary(
+        accesses_per_s=round(means.accesses_per_s, 1),
+        latency_p50_seconds=means.latency_p50_seconds,
+        latency_p99_seconds=means.latency_p99_seconds,
+        latency_p99_max_seconds=means.latency_p99_max_seconds,
+    )
 
 
-def summarize(store: RunStore) -> dict[str, Any]:
-    """The ``--json`` summary of a run."""
-    meta = store.meta()
-    has_truth = store.query("SELECT COUNT(*) FROM truth")[0][0] > 0
-    first, last = store.query("SELECT MIN(time_s), MAX(time_s) FROM host_samples")[0]
-    memory = store.query("SELECT MAX(host_memory_bytes) FROM host_samples")[0][0] or 0
+def _host(store: RunStore, meta: dict[str, str], configured: int) -> HostSummary:
+    memory = store.maximum("host_memory_bytes") or 0
     # a lab's cgroup holds the scaled host plus QEMU's own overhead: over-commitment
     # is against the host the scenario means
     shared = int(meta.get("lab_host_bytes", 0)) or memory
-    configured = store.query("SELECT SUM(configured_bytes) FROM vms")[0][0] or 0
     states = dict.fromkeys(HOST_STATES, 0.0)
-    for state, seconds in store.query(
-        f"SELECT host_state, SUM(dt) FROM (SELECT host_state, {_DT} AS dt FROM host_samples) "
-        "GROUP BY host_state"
-    ):
+    for state, seconds in store.seconds_in_state().items():
         if state in states:
-            states[state] = round(float(seconds or 0.0), 3)
-    host = {
-        "memory_bytes": int(memory),
-        "overcommit_ratio": round(configured / shared, 4) if shared else None,
-        "min_available_bytes": _int(
-            store.query("SELECT MIN(host_available_bytes) FROM host_samples")[0][0]
-        ),
-        "host_swap_in_bytes": _int(_integral(store, "host_samples", "host_swap_in_bytes_per_s")),
-        "host_swap_out_bytes": _int(_integral(store, "host_samples", "host_swap_out_bytes_per_s")),
-        "seconds_in_state": states,
-    }
+            states[state] = round(seconds, 3)
+    return HostSummary(
+        memory_bytes=int(memory),
+        overcommit_ratio=round(configured / shared, 4) if shared else None,
+        min_available_bytes=_int(store.minimum("host_available_bytes")),
+        host_swap_in_bytes=_int(store.integral("host_swap_in_bytes_per_s")),
+        host_swap_out_bytes=_int(store.integral("host_swap_out_bytes_per_s")),
+        seconds_in_state=states,
+    )
+
+
+def _vm(
+    store: RunStore, name: str, configured: int | None, reservation: int | None, has_truth: bool
+) -> tuple[VmSummary, int]:
+    """One VM's summary, and its samples below its reservation."""
+    floor = store.resident_floor(name, reservation or 0)
+    peak = slowdown = None
+    stalls = StallSeconds(None, None, None)
+    if has_truth:
+        truth = store.truth_totals(name)
+        peak = _int(truth.peak_working_set_bytes)
+        nominal, achieved = truth.nominal_accesses, truth.achieved_accesses
+        slowdown = round(nominal / achieved, 4) if achieved and nominal is not None else None
+        stalls = StallSeconds(
+            guest_swap=_round(truth.stall_seconds_guest_swap, 3),
+            host_swap=_round(truth.stall_seconds_host_swap, 3),
+            cache_miss=_round(truth.stall_seconds_cache_miss, 3),
+        )
+    summary = VmSummary(
+        name=name,
+        configured_bytes=configured,
+        reservation_bytes=reservation,
+        peak_working_set_bytes=peak,
+        balloon_max_bytes=_int(store.maximum("balloon_actual_bytes", name)),
+        balloon_final_bytes=_int(store.last("balloon_actual_bytes", name)),
+        min_resident_bytes=_int(floor.lowest_bytes),
+        guest_swap_in_bytes=_int(store.integral("guest_swap_in_bytes_per_s", name)),
+        guest_swap_out_bytes=_int(store.integral("guest_swap_out_bytes_per_s", name)),
+        host_swap_in_bytes=_int(store.integral("vm_host_swap_in_bytes_per_s", name)),
+        host_swap_out_bytes=_int(store.integral("vm_host_swap_out_bytes_per_s", name)),
+        slowdown=slowdown,
+        stall_seconds=stalls,
+        workload=_workload(store, name),
+    )
+    return summary, floor.samples_below
+
+
+def summarize(store: RunStore) -> RunSummary:
+    """The summary of the run in ``store``.
+
+    :raise StoreError: When the run file cannot be read.
+    """
+    meta = store.meta()
+    has_truth = store.count("truth") > 0
+    first, last = store.time_span()
+    configs = store.vms()
+    configured = sum(vm.configured_bytes or 0 for vm in configs)
     vms = []
     reservation_violations = 0
-    for name, conf, reservation in store.query(
-        "SELECT name, configured_bytes, reservation_bytes FROM vms ORDER BY rowid"
-    ):
-        low, below = _min_resident(store, name, reservation or 0)
-        reservation_violations += below
-        (balloon_max,) = store.query(
-            "SELECT MAX(balloon_actual_bytes) FROM vm_samples WHERE vm = ?", (name,)
-        )[0]
-        final = store.query(
-            "SELECT balloon_actual_bytes FROM vm_samples WHERE vm = ? ORDER BY time_s DESC LIMIT 1",
-            (name,),
+    for config in configs:
+        vm, below = _vm(
+            store, config.name, config.configured_bytes, config.reservation_bytes, has_truth
         )
-        entry: dict[str, Any] = {
-            "name": name,
-            "configured_bytes": conf,
-            "reservation_bytes": reservation,
-            "peak_working_set_bytes": None,
-            "balloon_max_bytes": _int(balloon_max),
-            "balloon_final_bytes": _int(final[0][0]) if final else None,
-            "min_resident_bytes": low,
-            "guest_swap_in_bytes": _int(
-                _integral(store, "vm_samples", "guest_swap_in_bytes_per_s", name)
-            ),
-            "guest_swap_out_bytes": _int(
-                _integral(store, "vm_samples", "guest_swap_out_bytes_per_s", name)
-            ),
-            "host_swap_in_bytes": _int(
-                _integral(store, "vm_samples", "vm_host_swap_in_bytes_per_s", name)
-            ),
-            "host_swap_out_bytes": _int(
-                _integral(store, "vm_samples", "vm_host_swap_out_bytes_per_s", name)
-            ),
-            "slowdown": None,
-            "stall_seconds": {"guest_swap": None, "host_swap": None, "cache_miss": None},
-            "workload": _workload(store, name),
-        }
-        if has_truth:
-            peak, gs, hs, cm, nominal, achieved = store.query(
-                "SELECT MAX(true_working_set_bytes), SUM(stall_seconds_guest_swap), "
-                "SUM(stall_seconds_host_swap), SUM(stall_seconds_cache_miss), "
-                "SUM(nominal_accesses), SUM(achieved_accesses) FROM truth WHERE vm = ?",
-                (name,),
-            )[0]
-            entry["peak_working_set_bytes"] = _int(peak)
-            entry["slowdown"] = round(nominal / achieved, 4) if achieved else None
-            entry["stall_seconds"] = {
-                "guest_swap": round(gs or 0.0, 3),
-                "host_swap": round(hs or 0.0, 3),
-                "cache_miss": round(cm or 0.0, 3),
-            }
-        vms.append(entry)
+        vms.append(vm)
+        reservation_violations += below
     if has_truth:
-        guest_oom = int(store.query("SELECT SUM(guest_oom_events) FROM truth")[0][0] or 0)
+        guest_oom = int(store.total("guest_oom_events") or 0)
     else:
-        guest_oom = store.query("SELECT COUNT(*) FROM events WHERE kind = 'guest_oom'")[0][0]
-    return {
-        "scenario": meta.get("scenario", ""),
-        "policy": meta.get("policy", ""),
-        "backend": meta.get("backend", ""),
-        "duration_s": round((last or 0.0) - (first or 0.0), 3),
-        "run": str(store.path),
-        "decisions": store.query("SELECT COUNT(*) FROM decisions")[0][0],
-        "host": host,
-        "vms": vms,
-        "violations": {"reservation": reservation_violations, "guest_oom": guest_oom},
-    }
-
-
-def to_json(summary: dict[str, Any]) -> str:
-    return json.dumps(summary, indent=2)
+        guest_oom = store.count("events", kind="guest_oom")
+    return RunSummary(
+        scenario=meta.get("scenario", ""),
+        policy=meta.get("policy", ""),
+        backend=meta.get("backend", ""),
+        duration_s=round((last or 0.0) - (first or 0.0), 3),
+        run=str(store.path),
+        decisions=store.count("decisions"),
+        host=_host(store, meta, configured),
+        vms=tuple(vms),
+        violations=Violations(reservation=reservation_violations, guest_oom=guest_oom),
+    )

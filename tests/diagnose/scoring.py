@@ -23,6 +23,7 @@ from juggler.diagnose import CAUSES, Finding, diagnose
 from juggler.metrics.store import RunStore
 from juggler.scenario import load_scenario
 from juggler.simulate import run_simulation
+from tests.runfile import run_sql
 
 INCIDENTS = Path(__file__).resolve().parents[1] / "incidents"
 STALL_FRACTION = 0.05
@@ -54,7 +55,8 @@ def expectations(path: Path) -> list[Expectation]:
 
 def truth_windows(store: RunStore, vm: str) -> list[tuple[float, float]]:
     """When ``vm`` really suffered, from the simulator's truth."""
-    rows = store.query(
+    rows = run_sql(
+        store,
         "SELECT time_s, stall_seconds_guest_swap + stall_seconds_host_swap "
         "+ stall_seconds_cache_miss FROM truth WHERE vm = ? ORDER BY time_s",
         (vm,),

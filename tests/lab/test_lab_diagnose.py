@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lab_helpers import lab
+from tests.runfile import run_sql
 
 from juggler.diagnose import diagnose
 from juggler.lab.run import run_lab
@@ -36,7 +37,9 @@ def outgrow_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _series(run: Path, vm: str, column: str) -> np.ndarray:
     with RunStore.open(run) as store:
-        rows = store.query(f"SELECT {column} FROM vm_samples WHERE vm = ? ORDER BY time_s", (vm,))
+        rows = run_sql(
+            store, f"SELECT {column} FROM vm_samples WHERE vm = ? ORDER BY time_s", (vm,)
+        )
     return np.array([np.nan if v is None else v for (v,) in rows], dtype=float)
 
 

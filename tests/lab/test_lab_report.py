@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lab_helpers import lab
 from tests.report.browser import assert_drew, needs_chromium, render
+from tests.runfile import run_sql
 from typer.testing import CliRunner
 
 from juggler.cli import app
@@ -42,7 +43,7 @@ def test_a_lab_runs_report_draws_in_chromium(tmp_path: Path) -> None:
     assert "VM A: workload latency" not in page and "timed no access" in page
     assert page.count("disk read (QEMU blockstats)") >= 2
     with RunStore.open(run) as store:
-        decided = store.query("SELECT COUNT(*) FROM decisions")[0][0] > 0
+        decided = run_sql(store, "SELECT COUNT(*) FROM decisions")[0][0] > 0
     rendered = render(html, tmp_path / "lab.png")
     # the decisions timeline has marks only if the policy decided (it does by 30 s, see
     # test_lab_run); its rows are drawn either way

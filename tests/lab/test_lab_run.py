@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from lab_helpers import alive, lab, wait_for
+from tests.runfile import run_sql
 from typer.testing import CliRunner
 
 from juggler.errors import StoreError
@@ -73,9 +74,9 @@ def test_lab_run_manages_two_vms_and_leaves_nothing(tmp_path: Path) -> None:
     assert summary["vms"][0]["slowdown"] is None  # a real run cannot measure it
     with RunStore.open(out) as store:
         meta = store.meta()
-        per_vm = dict(store.query("SELECT vm, COUNT(*) FROM vm_samples GROUP BY vm"))
-        decisions = store.query("SELECT vm, balloon_target_bytes, reason FROM decisions")
-        limits = store.query("SELECT DISTINCT host_memory_bytes FROM host_samples")
+        per_vm = dict(run_sql(store, "SELECT vm, COUNT(*) FROM vm_samples GROUP BY vm"))
+        decisions = run_sql(store, "SELECT vm, balloon_target_bytes, reason FROM decisions")
+        limits = run_sql(store, "SELECT DISTINCT host_memory_bytes FROM host_samples")
     assert per_vm["A"] >= 15 and per_vm["B"] >= 15  # every 2 s for 40 s
     assert limits == [(int(meta["lab_cgroup_limit_bytes"]),)]
     assert decisions, "the policy never ballooned"
@@ -135,7 +136,7 @@ def test_killing_one_qemu_mid_run_leaves_the_others_managed_and_the_run_file_who
         try:
             with RunStore.open(out) as store:
                 pids = store.meta().get("lab_qemu_pids")
-                samples = store.query("SELECT COUNT(*) FROM vm_samples WHERE vm = 'A'")[0][0]
+                samples = run_sql(store, "SELECT COUNT(*) FROM vm_samples WHERE vm = 'A'")[0][0]
         except (StoreError, sqlite3.Error):
             return None
         return json.loads(pids)["A"] if pids and samples >= 3 else None
@@ -146,18 +147,20 @@ def test_killing_one_qemu_mid_run_leaves_the_others_managed_and_the_run_file_who
     assert not thread.is_alive(), "the run did not end"
     assert "error" not in result, result.get("error")
     with RunStore.open(out) as store:
-        killed_at = store.query(
-            "SELECT MIN(time_s) FROM events WHERE vm = 'A' AND kind = 'vm_missing'"
+        killed_at = run_sql(
+            store, "SELECT MIN(time_s) FROM events WHERE vm = 'A' AND kind = 'vm_missing'"
         )[0][0]
-        after = store.query(
-            "SELECT COUNT(*) FROM vm_samples WHERE vm = 'B' AND time_s > ?", (killed_at or 1e9,)
+        after = run_sql(
+            store,
+            "SELECT COUNT(*) FROM vm_samples WHERE vm = 'B' AND time_s > ?",
+            (killed_at or 1e9,),
         )[0][0]
-        last_a = store.query("SELECT MAX(time_s) FROM vm_samples WHERE vm = 'A'")[0][0]
-        end = store.query("SELECT MAX(time_s) FROM host_samples")[0][0]
+        last_a = run_sql(store, "SELECT MAX(time_s) FROM vm_samples WHERE vm = 'A'")[0][0]
+        end = run_sql(store, "SELECT MAX(time_s) FROM host_samples")[0][0]
         summary = summarize(store)
     assert killed_at is not None, "A's death was not recorded"
     assert last_a < killed_at
     assert after >= 5, "B was not observed after A died"
     assert end >= 40  # the run went on to its end
-    assert [vm["name"] for vm in summary["vms"]] == ["A", "B"]
+    assert [vm.name for vm in summary.vms] == ["A", "B"]
     assert not alive(pid)

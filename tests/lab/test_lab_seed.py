@@ -29,18 +29,20 @@ from typing import Any
 
 import pytest
 from lab_helpers import lab
+from tests.runfile import run_sql
 
 from juggler.diagnose import diagnose
 from juggler.lab.run import run_lab
 from juggler.metrics.store import RunStore
 from juggler.scenario import load_scenario
+from juggler.summary import RunSummary, Violations
 
 LAB_SEED = Path(__file__).parents[2] / "examples" / "lab-seed.toml"
 SCALE = 1.0
 
 
 @pytest.fixture(scope="module")
-def seed_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict[str, Any]]]:
+def seed_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, RunSummary]]:
     if os.geteuid() != 0:
         pytest.skip("needs root for the cgroup and the host swap file")
     directory = tmp_path_factory.mktemp("lab-seed")
@@ -58,9 +60,10 @@ def _growth_window(run: Path) -> tuple[float, float]:
     """From A's first sample reporting its grown working set, 30 s on (the phase
     starts at A's boot, a few seconds before the run's clock)."""
     with RunStore.open(run) as store:
-        first = store.query(
+        first = run_sql(
+            store,
             "SELECT MIN(time_s) FROM vm_samples WHERE vm = 'A' AND resident_bytes >= "
-            "(SELECT MIN(resident_bytes) FROM vm_samples WHERE vm = 'A') + 64 * 1048576"
+            "(SELECT MIN(resident_bytes) FROM vm_samples WHERE vm = 'A') + 64 * 1048576",
         )[0][0]
     start = (first or 0.0) - 10.0
     return start, start + 40.0
@@ -69,24 +72,26 @@ def _growth_window(run: Path) -> tuple[float, float]:
 def _a_worst_p99(run: Path) -> float:
     start, end = _growth_window(run)
     with RunStore.open(run) as store:
-        return store.query(
+        return run_sql(
+            store,
             "SELECT MAX(workload_latency_p99_seconds) FROM vm_samples WHERE vm = 'A' "
             "AND time_s BETWEEN ? AND ?",
             (start, end),
         )[0][0]
 
 
-def _figures(run: Path, summary: dict[str, Any]) -> dict[str, Any]:
-    a = next(vm for vm in summary["vms"] if vm["name"] == "A")
+def _figures(run: Path, summary: RunSummary) -> dict[str, Any]:
+    a = next(vm for vm in summary.vms if vm.name == "A")
+    assert a.workload is not None and a.workload.latency_p99_seconds is not None
     return {
-        "host_swap_out_mib": round(summary["host"]["host_swap_out_bytes"] / 2**20, 1),
-        "host_swap_in_mib": round(summary["host"]["host_swap_in_bytes"] / 2**20, 1),
-        "a_p99_mean_us": round(a["workload"]["latency_p99_seconds"] * 1e6, 1),
+        "host_swap_out_mib": round((summary.host.host_swap_out_bytes or 0) / 2**20, 1),
+        "host_swap_in_mib": round((summary.host.host_swap_in_bytes or 0) / 2**20, 1),
+        "a_p99_mean_us": round(a.workload.latency_p99_seconds * 1e6, 1),
         "a_p99_worst_in_growth_us": round(_a_worst_p99(run) * 1e6, 1),
         "balloon_max_mib": {
-            vm["name"]: round((vm["balloon_max_bytes"] or 0) / 2**20, 1) for vm in summary["vms"]
+            vm.name: round((vm.balloon_max_bytes or 0) / 2**20, 1) for vm in summary.vms
         },
-        "guest_oom": summary["violations"]["guest_oom"],
+        "guest_oom": summary.violations.guest_oom,
     }
 
 
@@ -95,20 +100,20 @@ def test_both_policies_run_the_story_to_its_end_and_only_juggler_balloons(
     seed_runs: dict,
 ) -> None:
     for policy, (_, summary) in seed_runs.items():
-        assert [vm["name"] for vm in summary["vms"]] == ["A", "B", "C", "D"], policy
-        assert summary["duration_s"] >= 110, policy  # 2 minutes, every VM observed
-        assert summary["violations"] == {"reservation": 0, "guest_oom": 0}, policy
-        assert summary["host"]["host_swap_out_bytes"] > 0, policy  # the host did swap
-        assert all(vm["workload"] for vm in summary["vms"]), policy  # latency was reported
+        assert [vm.name for vm in summary.vms] == ["A", "B", "C", "D"], policy
+        assert summary.duration_s >= 110, policy  # 2 minutes, every VM observed
+        assert summary.violations == Violations(reservation=0, guest_oom=0), policy
+        assert (summary.host.host_swap_out_bytes or 0) > 0, policy  # the host did swap
+        assert all(vm.workload for vm in summary.vms), policy  # latency was reported
     juggler, static = seed_runs["juggler"][1], seed_runs["static"][1]
-    assert static["decisions"] == 0 and juggler["decisions"] > 0
-    assert max(vm["balloon_max_bytes"] or 0 for vm in juggler["vms"]) > 0
+    assert static.decisions == 0 and juggler.decisions > 0
+    assert max(vm.balloon_max_bytes or 0 for vm in juggler.vms) > 0
 
 
 @lab
 def test_juggler_keeps_the_host_cgroup_swapping_less_than_static(seed_runs: dict) -> None:
     juggler, static = (
-        seed_runs[policy][1]["host"]["host_swap_out_bytes"] for policy in ("juggler", "static")
+        seed_runs[policy][1].host.host_swap_out_bytes or 0 for policy in ("juggler", "static")
     )
     assert juggler < static, (juggler / 2**20, static / 2**20)
 

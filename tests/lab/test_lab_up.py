@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from lab_helpers import alive, lab
+from tests.runfile import run_sql
 from typer.testing import CliRunner
 
 import juggler
@@ -117,9 +118,9 @@ def test_lab_up_leaves_vms_running_juggler_run_manages_them_and_lab_down_removes
     assert [vm["name"] for vm in summary["vms"]] == ["A", "B"]
     with RunStore.open(out) as store:
         meta = store.meta()
-        per_vm = dict(store.query("SELECT vm, COUNT(*) FROM vm_samples GROUP BY vm"))
-        limits = store.query("SELECT DISTINCT host_memory_bytes FROM host_samples")
-        reservations = dict(store.query("SELECT name, reservation_bytes FROM vms"))
+        per_vm = dict(run_sql(store, "SELECT vm, COUNT(*) FROM vm_samples GROUP BY vm"))
+        limits = run_sql(store, "SELECT DISTINCT host_memory_bytes FROM host_samples")
+        reservations = dict(run_sql(store, "SELECT name, reservation_bytes FROM vms"))
     assert per_vm["A"] >= 5 and per_vm["B"] >= 5  # every 2 s for 20 s
     assert limits == [(state.cgroup_limit_bytes,)]  # the cgroup is the host
     assert meta["lab_cgroup"] == state.cgroup and meta["ended"] == "duration"

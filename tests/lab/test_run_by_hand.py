@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from lab_helpers import alive, lab, wait_for
+from tests.runfile import run_sql
 from tests.scrape import LiveCommand, scrape
 
 from juggler.errors import StoreError
@@ -23,7 +24,7 @@ def _samples(out: Path) -> dict[str, int]:
         return {}
     try:
         with RunStore.open(out) as store:
-            return dict(store.query("SELECT vm, COUNT(*) FROM vm_samples GROUP BY vm"))
+            return dict(run_sql(store, "SELECT vm, COUNT(*) FROM vm_samples GROUP BY vm"))
     except (StoreError, sqlite3.Error):
         return {}
 
@@ -96,9 +97,9 @@ def test_run_manages_qemus_started_by_hand_until_sigterm_and_leaves_them_running
         assert "metrics written to" in stdout and "web" in stdout and "db" in stdout
         with RunStore.open(out) as store:
             meta = store.meta()
-            hosts = store.query("SELECT DISTINCT host_memory_bytes FROM host_samples")
-            missing = store.query("SELECT DISTINCT vm FROM events WHERE kind = 'vm_missing'")
-            configured = dict(store.query("SELECT name, configured_bytes FROM vms"))
+            hosts = run_sql(store, "SELECT DISTINCT host_memory_bytes FROM host_samples")
+            missing = run_sql(store, "SELECT DISTINCT vm FROM events WHERE kind = 'vm_missing'")
+            configured = dict(run_sql(store, "SELECT name, configured_bytes FROM vms"))
         assert meta["backend"] == "qemu" and meta["ended"] == "signal"
         assert "lab_cgroup" not in meta
         assert hosts == [(GIB,)]  # --host-memory caps the machine's memory

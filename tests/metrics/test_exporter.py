@@ -15,7 +15,6 @@ from tests.scrape import Scrape, scrape
 from juggler.errors import MetricsAddressError
 from juggler.manager import ERROR_KINDS, STAGES, Limits, guard
 from juggler.metrics.exporter import (
-    _HELP,
     REASON_KINDS,
     MetricsExporter,
     exporting,
@@ -27,6 +26,7 @@ from juggler.metrics.names import (
     EXPORTER_METRICS,
     HOST_METRICS,
     HOST_STATES,
+    METRIC_HELP,
     TRUTH_METRICS,
     VM_METRICS,
 )
@@ -265,9 +265,17 @@ def test_the_tee_records_everywhere_and_timings_only_where_wanted() -> None:
 def test_every_series_has_help_and_is_documented() -> None:
     docs = DOCS.read_text(encoding="utf-8")
     for name in HOST_METRICS + VM_METRICS + TRUTH_METRICS:
-        assert name in _HELP, f"{name}: add a help line to metrics/exporter.py _HELP"
+        assert METRIC_HELP.get(name), f"{name}: add a help line to metrics/names.py"
     for name in HOST_METRICS + VM_METRICS + TRUTH_METRICS + EXPORTER_METRICS:
         assert f"`juggler_{name}" in docs, f"juggler_{name} is not in docs/metrics.md"
+
+
+def test_the_help_text_served_is_the_one_beside_the_name_in_names_py() -> None:
+    exporter = MetricsExporter()
+    exporter.record_observation(_obs())
+    text = exporter.text()
+    for name in ("host_memory_bytes", "host_available_bytes", "resident_bytes"):
+        assert f"# HELP juggler_{name} {METRIC_HELP[name]}\n" in text
 
 
 # ------------------------------------------------------------------ serving

@@ -7,7 +7,7 @@ import pytest
 from juggler.errors import StoreError
 from juggler.metrics.store import RunStore
 from juggler.observation import HostSample, Observation, VmSample, VmTruth
-from juggler.summary import summarize
+from juggler.summary import StallSeconds, Violations, summarize
 from juggler.units import MIB
 
 
@@ -41,23 +41,23 @@ def test_summary_integrates_rates_over_the_period_each_sample_covers(tmp_path):
         store.record_decision(1.0, "v", 64 * MIB, 0, "because")
     with RunStore.open(path) as store:
         summary = summarize(store)
-    vm = summary["vms"][0]
-    assert summary["duration_s"] == 3.0
-    assert summary["host"]["seconds_in_state"] == {
+    vm = summary.vms[0]
+    assert summary.duration_s == 3.0
+    assert summary.host.seconds_in_state == {
         "high": 0.0,
         "soft": 1.0,
         "hard": 2.0,
         "low": 0.0,
     }
-    assert vm["guest_swap_in_bytes"] == 1 * MIB * 1 + 2 * MIB * 2
-    assert summary["host"]["min_available_bytes"] == 10 * MIB
+    assert vm.guest_swap_in_bytes == 1 * MIB * 1 + 2 * MIB * 2
+    assert summary.host.min_available_bytes == 10 * MIB
     # resident first reached the 300 MiB reservation at 1 s: 100 MiB before does not count
-    assert vm["min_resident_bytes"] == 320 * MIB
-    assert vm["balloon_max_bytes"] == 64 * MIB and vm["balloon_final_bytes"] == 32 * MIB
-    assert vm["slowdown"] == pytest.approx(300 / 240)
-    assert vm["stall_seconds"] == {"guest_swap": 1.5, "host_swap": 0.75, "cache_miss": 0.0}
-    assert summary["decisions"] == 1
-    assert summary["violations"] == {"reservation": 0, "guest_oom": 0}
+    assert vm.min_resident_bytes == 320 * MIB
+    assert vm.balloon_max_bytes == 64 * MIB and vm.balloon_final_bytes == 32 * MIB
+    assert vm.slowdown == pytest.approx(300 / 240)
+    assert vm.stall_seconds == StallSeconds(guest_swap=1.5, host_swap=0.75, cache_miss=0.0)
+    assert summary.decisions == 1
+    assert summary.violations == Violations(reservation=0, guest_oom=0)
 
 
 def test_summary_of_a_run_without_truth_has_nulls_not_guesses(tmp_path):
@@ -67,10 +67,10 @@ def test_summary_of_a_run_without_truth_has_nulls_not_guesses(tmp_path):
         store.record_observation(_obs(5.0, 500 * MIB, "high", 0.0, 200 * MIB, 0, truth=False))
     with RunStore.open(path) as store:
         summary = summarize(store)
-    vm = summary["vms"][0]
-    assert vm["slowdown"] is None and vm["peak_working_set_bytes"] is None
-    assert vm["stall_seconds"] == {"guest_swap": None, "host_swap": None, "cache_miss": None}
-    assert summary["violations"]["reservation"] == 1
+    vm = summary.vms[0]
+    assert vm.slowdown is None and vm.peak_working_set_bytes is None
+    assert vm.stall_seconds == StallSeconds(None, None, None)
+    assert summary.violations.reservation == 1
 
 
 def test_opening_something_else_is_a_clear_error(tmp_path):

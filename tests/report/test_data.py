@@ -42,7 +42,7 @@ def test_the_seed_runs_layers_add_up_to_each_vms_configured_memory(
         assert len(truth.t) == len(vm.t) and np.all(truth.cols["slowdown"] >= 1.0)
     assert ballooned >= 3  # the seed story balloons B, C and D for A
     assert any(f.cause != "none" for f in data.findings)
-    assert data.summary["decisions"] == len(data.run.decisions) > 0
+    assert data.summary.decisions == len(data.run.decisions) > 0
 
 
 def test_a_stack_above_configured_memory_is_shown_not_hidden() -> None:

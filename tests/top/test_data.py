@@ -24,12 +24,13 @@ from juggler.top.columns import (
 )
 from juggler.top.data import RunReader, VmRow, build_snapshot, check_run_path
 from juggler.units import MIB
+from tests.runfile import run_sql
 
 from .runs import SQUEEZE
 
 
 def _last(store: RunStore, sql: str, vm: str) -> tuple:
-    rows = store.query(sql, (vm,))
+    rows = run_sql(store, sql, (vm,))
     assert rows, f"no rows for {vm}"
     return rows[0]
 
@@ -94,9 +95,10 @@ def test_the_header_has_the_host_and_the_run(squeeze_run: Path) -> None:
     assert snapshot is not None
     header = snapshot.header
     with RunStore.open(squeeze_run) as store:
-        state, memory, available, psi_some, psi_full = store.query(
+        state, memory, available, psi_some, psi_full = run_sql(
+            store,
             "SELECT host_state, host_memory_bytes, host_available_bytes, host_psi_some_avg10, "
-            "host_psi_full_avg10 FROM host_samples ORDER BY time_s DESC LIMIT 1"
+            "host_psi_full_avg10 FROM host_samples ORDER BY time_s DESC LIMIT 1",
         )[0]
     assert (header.scenario, header.policy, header.backend) == ("squeeze", "juggler", "sim")
     assert (header.time_s, header.duration_s, header.finished) == (40.0, 40.0, True)
@@ -115,8 +117,8 @@ def test_the_last_reason_is_the_newest_decision_and_unknowns_stay_unknown(
     assert snapshot is not None
     a, b = snapshot.rows
     with RunStore.open(squeeze_run) as store:
-        decided = store.query(
-            "SELECT time_s, reason FROM decisions WHERE vm = 'A' ORDER BY rowid DESC LIMIT 1"
+        decided = run_sql(
+            store, "SELECT time_s, reason FROM decisions WHERE vm = 'A' ORDER BY rowid DESC LIMIT 1"
         )[0]
     assert (a.reason_time_s, a.reason) == decided
     assert a.reason
@@ -181,7 +183,7 @@ def test_stopping_a_paced_simulation_ends_it_early_with_a_summary(tmp_path: Path
     result: dict = {}
     thread = threading.Thread(
         target=lambda: result.update(
-            run_simulation(load_scenario(SQUEEZE), out, speed=2, stop=stop)
+            summary=run_simulation(load_scenario(SQUEEZE), out, speed=2, stop=stop)
         )
     )
     thread.start()
@@ -195,7 +197,7 @@ def test_stopping_a_paced_simulation_ends_it_early_with_a_summary(tmp_path: Path
     stop.set()
     thread.join(timeout=60)
     assert not thread.is_alive(), "the simulation did not stop"
-    assert 3 <= result["duration_s"] < 40
+    assert 3 <= result["summary"].duration_s < 40
     with RunStore.open(out) as store:
         assert "wall_seconds" in store.meta()
 
@@ -303,7 +305,7 @@ def test_a_simulation_stopped_before_it_began_still_closes_with_a_summary(tmp_pa
     stop = threading.Event()
     stop.set()  # the user quit top while the engine was still compiling
     summary = run_simulation(load_scenario(SQUEEZE), tmp_path / "r.sqlite", speed=1, stop=stop)
-    assert (summary["duration_s"], summary["decisions"]) == (0.0, 0)
+    assert (summary.duration_s, summary.decisions) == (0.0, 0)
     with RunReader(tmp_path / "r.sqlite") as reader:
         snapshot = reader.poll()
     assert snapshot is not None and snapshot.header.finished

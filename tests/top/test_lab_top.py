@@ -16,6 +16,7 @@ from juggler.metrics.names import HOST_STATES
 from juggler.metrics.store import RunStore
 from juggler.top.data import RunReader
 from juggler.units import MIB
+from tests.runfile import run_sql
 
 from . import tmux as screens
 from .tmux import Tmux, juggler_command, needs_tmux, rows
@@ -79,9 +80,10 @@ def test_top_follows_a_lab_run_from_before_its_file_exists(tmp_path: Path) -> No
     with RunStore.open(out) as store:
         meta = store.meta()
         decided = dict(
-            store.query(
+            run_sql(
+                store,
                 "SELECT vm, reason FROM decisions WHERE rowid IN "
-                "(SELECT MAX(rowid) FROM decisions GROUP BY vm)"
+                "(SELECT MAX(rowid) FROM decisions GROUP BY vm)",
             )
         )
     header = snapshot.header
@@ -146,7 +148,7 @@ def test_lab_run_top_shows_the_vms_and_q_stops_the_run_and_tears_the_lab_down(
     run_dir = Path(json.loads(meta["lab_qmp_sockets"])["A"]).parents[1]
     assert run_dir.name.startswith("juggler-lab-") and not run_dir.exists(), run_dir
     with RunStore.open(out) as store:
-        duration = float(store.query("SELECT MAX(time_s) FROM host_samples")[0][0])
+        duration = float(run_sql(store, "SELECT MAX(time_s) FROM host_samples")[0][0])
         finished = store.meta()
     assert "wall_seconds" in finished  # closed like a complete run
     assert duration < 40  # stopped before the scenario's end (run time, not wall clock)
@@ -196,7 +198,7 @@ def test_juggler_run_top_watches_running_vms_and_q_stops_managing_them(tmp_path:
         assert tmux.wait_exit(120) == 0
         with RunStore.open(out) as store:
             assert store.meta()["ended"] == "stop"  # top's quit (a signal says "signal")
-            assert store.query("SELECT COUNT(*) FROM vm_samples WHERE vm = 'web'")[0][0] >= 1
+            assert run_sql(store, "SELECT COUNT(*) FROM vm_samples WHERE vm = 'web'")[0][0] >= 1
         assert web.pid is not None and _alive(web.pid), "juggler run must leave its VMs running"
     finally:
         if tmux is not None:

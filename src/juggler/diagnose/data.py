@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from juggler.metrics.names import HOST_METRICS, VM_METRICS
-from juggler.metrics.store import RunStore
+from juggler.metrics.store import DecisionRow, EventRow, RunStore
 
 
 @dataclass
@@ -41,10 +40,8 @@ class Run:
     meta: dict[str, str]
     host: HostSeries
     vms: dict[str, VmSeries]
-    #: (time_s, vm, target, previous, reason)
-    decisions: list[tuple[float, str, int, int, str]] = field(default_factory=list)
-    #: (time_s, vm, kind, message)
-    events: list[tuple[float, str | None, str, str]] = field(default_factory=list)
+    decisions: list[DecisionRow] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
 
     @property
     def page_size(self) -> int:
@@ -54,50 +51,26 @@ class Run:
             return 4096
 
 
-def _array(values: list[object]) -> np.ndarray:
-    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)  # type: ignore[arg-type]
-
-
 def load_run(store: RunStore) -> Run:
-    """Read everything diagnose needs from ``store``."""
-    rows = store.query(
-        f"SELECT time_s, host_state, {', '.join(HOST_METRICS)} FROM host_samples ORDER BY time_s"
-    )
-    host = HostSeries(
-        t=_array([r[0] for r in rows]),
-        state=[r[1] or "" for r in rows],
-        cols={m: _array([r[i + 2] for r in rows]) for i, m in enumerate(HOST_METRICS)},
-    )
+    """Read everything diagnose needs from ``store``.
+
+    :raise StoreError: When the run file cannot be read.
+    """
+    samples = store.host_samples()
+    host = HostSeries(t=samples.time_s, state=samples.states, cols=samples.columns)
     vms: dict[str, VmSeries] = {}
-    for name, conf, resv, limit, balloon in store.query(
-        "SELECT name, configured_bytes, reservation_bytes, limit_bytes, balloon_present "
-        "FROM vms ORDER BY rowid"
-    ):
-        rows = store.query(
-            f"SELECT time_s, {', '.join(VM_METRICS)} FROM vm_samples WHERE vm = ? ORDER BY time_s",
-            (name,),
+    for config in store.vms():
+        vm = store.vm_samples(config.name)
+        vms[config.name] = VmSeries(
+            name=config.name,
+            configured_bytes=int(config.configured_bytes or 0),
+            reservation_bytes=int(config.reservation_bytes or 0),
+            limit_bytes=config.limit_bytes,
+            balloon_present=config.balloon_present,
+            t=vm.time_s,
+            cols=vm.columns,
         )
-        vms[name] = VmSeries(
-            name=name,
-            configured_bytes=int(conf or 0),
-            reservation_bytes=int(resv or 0),
-            limit_bytes=None if limit is None else int(limit),
-            balloon_present=bool(balloon),
-            t=_array([r[0] for r in rows]),
-            cols={m: _array([r[i + 1] for r in rows]) for i, m in enumerate(VM_METRICS)},
-        )
-    decisions = [
-        tuple(r)
-        for r in store.query(
-            "SELECT time_s, vm, balloon_target_bytes, previous_target_bytes, reason FROM decisions "
-            "ORDER BY time_s"
-        )
-    ]
-    events = [
-        tuple(r)
-        for r in store.query("SELECT time_s, vm, kind, message FROM events ORDER BY time_s")
-    ]
-    return Run(store.meta(), host, vms, decisions, events)  # type: ignore[arg-type]
+    return Run(store.meta(), host, vms, store.decisions(), store.events())
 
 
 def between(t: np.ndarray, start: float, end: float) -> np.ndarray:
@@ -107,4 +80,5 @@ def between(t: np.ndarray, start: float, end: float) -> np.ndarray:
 
 def nz(values: np.ndarray) -> np.ndarray:
     """NaN as 0 (for rates a backend did not report)."""
-    return np.nan_to_num(values, nan=0.0)
+    zeroed: np.ndarray = np.nan_to_num(values, nan=0.0)
+    return zeroed

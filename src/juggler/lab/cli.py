@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -33,6 +33,9 @@ from juggler.errors import JugglerError
 from juggler.lab.image import build_image
 from juggler.lab.vm import LabVm, VmSpec
 from juggler.units import format_size, parse_duration, parse_size
+
+if TYPE_CHECKING:
+    from juggler.summary import RunSummary
 
 lab_app = typer.Typer(
     help="The lab: tiny real QEMU guests with a virtio balloon and a workload.",
@@ -160,7 +163,6 @@ def run(
     from juggler.metrics.exporter import exporting
     from juggler.policy import get_policy
     from juggler.simulate import default_run_path
-    from juggler.summary import to_json
 
     duration_s = _duration_option(duration)
     with _lab_errors():
@@ -204,7 +206,7 @@ def run(
                 )
                 _say_serving(exporter)
 
-            def work(stop: threading.Event | None, say: Callable[[str], None]) -> dict[str, Any]:
+            def work(stop: threading.Event | None, say: Callable[[str], None]) -> RunSummary:
                 return run_lab(
                     loaded,
                     path,
@@ -220,7 +222,7 @@ def run(
 
             summary = _run_lab_with_top(path, say, work) if top else work(None, say)
     if json_output:
-        out.print_json(to_json(summary))
+        out.print_json(summary.to_json())
         return
     print_summary(summary, f"{source}, lab at scale {scale:g}")
 
@@ -321,8 +323,8 @@ def down(
 def _run_lab_with_top(
     path: Path,
     say: Callable[[str], None],
-    work: Callable[[threading.Event, Callable[[str], None]], dict[str, Any]],
-) -> dict[str, Any]:
+    work: Callable[[threading.Event, Callable[[str], None]], RunSummary],
+) -> RunSummary:
     """``work`` (the lab run) beside ``juggler top`` on its run file; the lines the lab
     says while the screen is up (boots, the cgroup's limit) are held and said after it
     closes, since printing under a full-screen view would garble it."""

@@ -68,6 +68,7 @@ from juggler.manager import Limits, Recorder
 from juggler.policy import get_policy
 from juggler.runner import Schedule, Stop, run
 from juggler.scenario import Phase, Scenario, VmConfig
+from juggler.summary import RunSummary
 from juggler.units import KIB, MIB
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ def run_lab(
     say: Callable[[str], None] = log.info,
     recorder: Recorder | None = None,
     stop: threading.Event | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Run ``scenario`` on lab VMs under its own policy, write the run file, return the summary.
 
     :param recorder: also record there (such as a live ``MetricsExporter``).

@@ -42,6 +42,7 @@ from juggler.metrics.findings import Diagnose, FindingsWatcher
 from juggler.metrics.names import (
     HOST_METRICS,
     HOST_STATES,
+    METRIC_HELP,
     PROMETHEUS_PREFIX,
     TRUTH_METRICS,
     VM_METRICS,
@@ -65,46 +66,6 @@ _GUARD_NOTES: tuple[tuple[str, str], ...] = (
 #: histogram buckets for the Manager's stages: a simulated observe takes well under
 #: a millisecond, a QMP round trip to a busy guest can take seconds
 _STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-
-#: one line of help per sampled series; docs/metrics.md says more
-_HELP: dict[str, str] = {
-    "host_memory_bytes": "Physical memory the VMs share (the lab: its cgroup limit).",
-    "host_available_bytes": "Memory the host could hand out now without reclaiming.",
-    "host_swap_used_bytes": "Host swap in use.",
-    "host_swap_in_bytes_per_s": "Host swap-in rate over the last sample period.",
-    "host_swap_out_bytes_per_s": "Host swap-out rate over the last sample period.",
-    "host_psi_some_avg10": "Host memory pressure (PSI some avg10, percent).",
-    "host_psi_full_avg10": "Host memory pressure (PSI full avg10, percent).",
-    "configured_bytes": "Memory the VM is configured with.",
-    "balloon_target_bytes": "Memory the balloon is asked to take from the guest.",
-    "balloon_actual_bytes": "Memory the balloon actually holds.",
-    "resident_bytes": "Guest memory resident in host memory.",
-    "host_swapped_bytes": "Guest memory the host has swapped out (invisible to the guest).",
-    "vm_host_swap_in_bytes_per_s": "Host swap-in rate of this VM's memory.",
-    "vm_host_swap_out_bytes_per_s": "Host swap-out rate of this VM's memory.",
-    "reservation_bytes": "Host memory guaranteed to the VM.",
-    "working_set_estimate_bytes": "The Manager's working-set estimate (sampled, as ESX does).",
-    "vm_disk_read_bytes_per_s": "The guest's disk reads as QEMU counts them (query-blockstats).",
-    "vm_disk_write_bytes_per_s": "The guest's disk writes as QEMU counts them (query-blockstats).",
-    "guest_total_bytes": "Memory the guest sees (configured minus balloon).",
-    "guest_free_bytes": "Free memory inside the guest.",
-    "guest_available_bytes": "Available memory inside the guest (free plus reclaimable cache).",
-    "guest_cache_bytes": "Page cache inside the guest.",
-    "guest_swap_in_bytes_per_s": "The guest's own swap-in rate (its disk I/O).",
-    "guest_swap_out_bytes_per_s": "The guest's own swap-out rate (its disk I/O).",
-    "guest_major_faults_per_s": "Major page faults per second inside the guest.",
-    "workload_accesses_per_s": "Memory accesses per second the lab workload reported.",
-    "workload_latency_p50_seconds": "Median memory access latency the lab workload reported.",
-    "workload_latency_p99_seconds": "Worst second's p99 access latency the lab workload reported.",
-    "true_working_set_bytes": "Simulator only: the workload's true working set.",
-    "stall_seconds_guest_swap": "Simulator only: vCPU seconds lost to guest swap in the period.",
-    "stall_seconds_host_swap": "Simulator only: vCPU seconds lost to host swap in the period.",
-    "stall_seconds_cache_miss": "Simulator only: vCPU seconds lost to page-cache misses.",
-    "nominal_accesses": "Simulator only: page accesses the workload asked for in the period.",
-    "achieved_accesses": "Simulator only: page accesses done within the vCPU budget.",
-    "guest_oom_events": "Simulator only: guest OOM kills in the period.",
-    "slowdown": "Simulator only: nominal over achieved work (1 = no slowdown).",
-}
 
 
 def reason_kind(reason: str, balloon_bytes: int, previous_bytes: int) -> str:
@@ -168,7 +129,7 @@ class _LatestCollector:
             clock.add_metric([], obs.time_s)
         yield clock
         for metric in HOST_METRICS:
-            family = GaugeMetricFamily(_name(metric), _HELP.get(metric, metric))
+            family = GaugeMetricFamily(_name(metric), METRIC_HELP.get(metric, metric))
             value = getattr(obs.host, metric) if obs is not None else None
             if value is not None:
                 family.add_metric([], float(value))
@@ -184,7 +145,9 @@ class _LatestCollector:
         yield state
         present = [vm for vm in obs.vms if vm.name not in obs.missing] if obs is not None else []
         for metric in VM_METRICS:
-            family = GaugeMetricFamily(_name(metric), _HELP.get(metric, metric), labels=["vm"])
+            family = GaugeMetricFamily(
+                _name(metric), METRIC_HELP.get(metric, metric), labels=["vm"]
+            )
             for vm in present:
                 value = getattr(vm, metric)
                 if value is not None:
@@ -192,7 +155,9 @@ class _LatestCollector:
             yield family
         truth = obs.truth.items() if obs is not None else ()
         for metric in TRUTH_METRICS:
-            family = GaugeMetricFamily(_name(metric), _HELP.get(metric, metric), labels=["vm"])
+            family = GaugeMetricFamily(
+                _name(metric), METRIC_HELP.get(metric, metric), labels=["vm"]
+            )
             for vm_name, vm_truth in truth:
                 family.add_metric([vm_name], float(getattr(vm_truth, metric)))
             yield family

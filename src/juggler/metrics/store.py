@@ -15,18 +15,30 @@ A rate sampled at ``time_s`` covers the period since the previous sample.
 Rows are written in batches and committed every few hundred rows or every
 second, whichever comes first, so a reader (``juggler top``) can follow a run
 that is still going and a killed run loses at most a batch.
+
+This module is the only code that opens a run file or knows its SQL: every
+reader (``summary``, ``diagnose``, ``report``, ``top``, ``compare``) asks
+:class:`RunStore`'s typed queries, and the schema version is checked once, in
+:func:`_check_schema_version`. :class:`RunFollower` is the read-only follow
+mode ``juggler top`` uses on a file that is still being written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
-from juggler.errors import StoreError
+import numpy as np
+import numpy.typing as npt
+
+from juggler.errors import RunFileBusyError, StoreError
 from juggler.metrics.names import HOST_METRICS, TRUTH_METRICS, VM_METRICS
 from juggler.observation import Observation
 
@@ -52,9 +64,171 @@ CREATE INDEX vm_samples_vm_time ON vm_samples (vm, time_s);
 CREATE INDEX truth_vm_time ON truth (vm, time_s);
 """
 
+#: the tables of a run file, read from the schema itself: a SQLite file holding only
+#: some of them is still being laid out by its writer, one holding others is not ours
+RUN_TABLES: frozenset[str] = frozenset(re.findall(r"CREATE TABLE (\w+)", _SCHEMA))
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+#: a column of floats, one per row in time order; NULL (not measured) is NaN
+FloatArray = npt.NDArray[np.float64]
+
+#: what a path holds, for a reader that may arrive before the writer (``juggler top``)
+FileState = Literal["absent", "creating", "ready", "foreign"]
+
+#: a table a count can be asked of
+CountedTable = Literal["host_samples", "vm_samples", "truth", "decisions", "events"]
+
+#: which table holds a metric's column (the name lists are disjoint)
+_TABLE_OF: dict[str, str] = {
+    **dict.fromkeys(HOST_METRICS, "host_samples"),
+    **dict.fromkeys(VM_METRICS, "vm_samples"),
+    **dict.fromkeys(TRUTH_METRICS, "truth"),
+}
+
+#: the period a sample covers: since the previous sample (the host's, or the VM's own)
+_DT = "time_s - LAG(time_s, 1, time_s) OVER (ORDER BY time_s)"
+_VM_DT = "time_s - LAG(time_s, 1, time_s) OVER (PARTITION BY vm ORDER BY time_s)"
+
+
+@dataclass(frozen=True)
+class VmConfig:
+    """A VM as the ``vms`` table holds it (``None``: the backend did not say)."""
+
+    name: str
+    configured_bytes: int | None
+    reservation_bytes: int | None
+    limit_bytes: int | None
+    shares: int | None
+    balloon_present: bool
+
+
+@dataclass(frozen=True)
+class Samples:
+    """One VM's rows of a table (or the host's), in time order, one array per metric."""
+
+    time_s: FloatArray
+    #: metric name -> values; NULL (not measured) is NaN
+    columns: dict[str, FloatArray]
+
+
+@dataclass(frozen=True)
+class HostSamples(Samples):
+    """The host's rows, with the free-memory state of each (``""`` where unknown)."""
+
+    states: list[str]
+
+
+class DecisionRow(NamedTuple):
+    """One balloon target the Manager sent."""
+
+    time_s: float
+    vm: str
+    balloon_target_bytes: int
+    previous_target_bytes: int
+    reason: str
+
+
+class EventRow(NamedTuple):
+    """One error, missing VM or guest OOM."""
+
+    time_s: float
+    vm: str | None
+    kind: str
+    message: str
+
+
+class ResidentFloor(NamedTuple):
+    """A VM's lowest resident memory once it first reached its reservation (over the
+    whole run if it never did, or has none), and how many samples after that fell
+    below the reservation."""
+
+    lowest_bytes: float | None
+    samples_below: int
+
+
+class WorkloadMeans(NamedTuple):
+    """What a VM's own workload reported (lab runs), over the samples that carry it."""
+
+    accesses_per_s: float
+    latency_p50_seconds: float | None
+    latency_p99_seconds: float | None
+    latency_p99_max_seconds: float | None
+
+
+class TruthTotals(NamedTuple):
+    """A VM's simulator truth over the run: the peak working set and the sums."""
+
+    peak_working_set_bytes: float | None
+    stall_seconds_guest_swap: float | None
+    stall_seconds_host_swap: float | None
+    stall_seconds_cache_miss: float | None
+    nominal_accesses: float | None
+    achieved_accesses: float | None
+
+
+def _floats(values: list[Any]) -> FloatArray:
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+
+
+def _check_schema_version(path: Path, db: sqlite3.Connection) -> None:
+    """Refuse a file this juggler cannot read: the one place the version is checked.
+
+    :raise StoreError: When it has no version (not a run file) or another version.
+    """
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is None:
+        raise StoreError(f"{path}: not a juggler run file (it records no schema version)")
+    if row[0] != SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: run file schema version {row[0]}, but this juggler reads version "
+            f"{SCHEMA_VERSION}; read it with the juggler that wrote it"
+        )
+
+
+def run_file_state(path: Path) -> FileState:
+    """What ``path`` holds now: nothing yet, a run file its writer is still laying out,
+    a complete run file, or something that will never be one.
+
+    Opens the file read-only and briefly; it never waits long on the writer's lock.
+    """
+    try:
+        with path.open("rb") as file:
+            magic = file.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        return "absent"
+    except OSError:
+        return "foreign"
+    if not magic:
+        return "creating"
+    if magic != _SQLITE_MAGIC:
+        return "foreign"
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.5)
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not tables <= RUN_TABLES:
+                return "foreign"
+            if tables != RUN_TABLES:
+                return "creating"
+            version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            return "ready" if version else "creating"
+        finally:
+            db.close()
+    except sqlite3.OperationalError as err:
+        # the writer holds the lock while it lays out the schema
+        return "creating" if "locked" in str(err) else "foreign"
+    except sqlite3.DatabaseError:
+        return "foreign"
+
 
 class RunStore:
-    """A run file, open for writing (``create``) or reading (``open``)."""
+    """A run file, open for writing (``create``) or reading (``open``).
+
+    Readers ask the typed queries below (samples as arrays, rows as named tuples,
+    aggregates as numbers) and never write SQL; a file still being written is
+    opened through :class:`RunFollower`. Every read error is a
+    :class:`~juggler.errors.StoreError` naming the file.
+    """
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
@@ -88,16 +262,46 @@ class RunStore:
     def open(cls, path: str | Path) -> RunStore:
         """Open an existing run file for reading.
 
-        :raise StoreError: When it is missing or not a juggler run file.
+        :raise StoreError: When it is missing, not a juggler run file, or of a schema
+            version this juggler does not read.
         """
         path = Path(path)
         if not path.is_file():
             raise StoreError(f"{path}: no such run file")
         try:
             db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.Error as err:
             raise StoreError(f"{path}: not a juggler run file ({err})") from None
+        try:
+            _check_schema_version(path, db)
+        except sqlite3.Error as err:
+            db.close()
+            raise StoreError(f"{path}: not a juggler run file ({err})") from None
+        except StoreError:
+            db.close()
+            raise
+        return cls(path, db)
+
+    @classmethod
+    def _open_following(cls, path: Path, lock_timeout_s: float) -> RunStore:
+        """Open a complete run file that its writer may still be appending to: read-only,
+        waiting at most ``lock_timeout_s`` for the writer's lock, usable from the thread
+        that draws (see :class:`RunFollower`).
+
+        :raise RunFileBusyError: When the writer held its lock all that time.
+        :raise StoreError: When it is not a run file this juggler reads.
+        """
+        db = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, timeout=lock_timeout_s, check_same_thread=False
+        )
+        try:
+            _check_schema_version(path, db)
+        except sqlite3.Error as err:
+            db.close()
+            raise _read_error(path, err) from err
+        except StoreError:
+            db.close()
+            raise
         return cls(path, db)
 
     # ------------------------------------------------------------ writing
@@ -178,12 +382,356 @@ class RunStore:
 
     # ------------------------------------------------------------ reading
 
-    def meta(self) -> dict[str, str]:
-        return dict(self.db.execute("SELECT key, value FROM meta"))
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Every read goes through here, so SQLite's errors reach readers as ours."""
+        try:
+            return self.db.execute(sql, params).fetchall()
+        except sqlite3.Error as err:
+            raise _read_error(self.path, err) from err
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+        return self._rows(sql, params)[0]
+
+    def meta(self, *, with_scenario_toml: bool = True) -> dict[str, str]:
+        """The ``meta`` table: scenario, policy, backend, page size, how the run ended.
+
+        :param with_scenario_toml: also the scenario's TOML text, which is only for
+            people reading the file (a reader polling every second skips it).
+        """
+        where = "" if with_scenario_toml else " WHERE key != 'scenario_toml'"
+        return {str(k): str(v) for k, v in self._rows(f"SELECT key, value FROM meta{where}")}
 
     def vm_names(self) -> list[str]:
-        return [row[0] for row in self.db.execute("SELECT name FROM vms ORDER BY rowid")]
+        """The VMs in the order the run first saw them."""
+        return [str(row[0]) for row in self._rows("SELECT name FROM vms ORDER BY rowid")]
 
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Run a read-only query (for summaries, diagnose, reports)."""
-        return self.db.execute(sql, params).fetchall()
+    def vms(self) -> list[VmConfig]:
+        """Each VM's configuration, in the order the run first saw them."""
+        return [
+            VmConfig(name, configured, reservation, limit, shares, bool(balloon))
+            for name, configured, reservation, limit, shares, balloon in self._rows(
+                "SELECT name, configured_bytes, reservation_bytes, limit_bytes, shares, "
+                "balloon_present FROM vms ORDER BY rowid"
+            )
+        ]
+
+    def count(self, table: CountedTable, *, kind: str | None = None) -> int:
+        """How many rows ``table`` has (``kind``: only events of that kind).
+
+        :raise ValueError: When ``table`` is not one of :data:`CountedTable`, or ``kind``
+            is given for a table other than ``events``.
+        """
+        if table not in ("host_samples", "vm_samples", "truth", "decisions", "events"):
+            raise ValueError(f"table {table!r} is not a table of a run file")
+        if kind is None:
+            return int(self._one(f"SELECT COUNT(*) FROM {table}")[0])
+        if table != "events":
+            raise ValueError(f"kind={kind!r} applies to the events table only, not {table}")
+        return int(self._one("SELECT COUNT(*) FROM events WHERE kind = ?", (kind,))[0])
+
+    def host_samples(self) -> HostSamples:
+        """Every host sample, in time order."""
+        rows = self._rows(
+            f"SELECT time_s, host_state, {', '.join(HOST_METRICS)} FROM host_samples "
+            "ORDER BY time_s"
+        )
+        return HostSamples(
+            time_s=_floats([r[0] for r in rows]),
+            columns={m: _floats([r[i + 2] for r in rows]) for i, m in enumerate(HOST_METRICS)},
+            states=[r[1] or "" for r in rows],
+        )
+
+    def vm_samples(self, vm: str) -> Samples:
+        """Every sample of ``vm``, in time order (what a real host can observe)."""
+        rows = self._rows(
+            f"SELECT time_s, {', '.join(VM_METRICS)} FROM vm_samples WHERE vm = ? ORDER BY time_s",
+            (vm,),
+        )
+        return Samples(
+            time_s=_floats([r[0] for r in rows]),
+            columns={m: _floats([r[i + 1] for r in rows]) for i, m in enumerate(VM_METRICS)},
+        )
+
+    def truth_samples(self) -> dict[str, Samples]:
+        """The simulator's ground truth per VM (by VM name), or ``{}`` for a run without it."""
+        rows = self._rows(
+            f"SELECT vm, time_s, {', '.join(TRUTH_METRICS)} FROM truth ORDER BY vm, time_s"
+        )
+        by_vm: dict[str, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            by_vm.setdefault(row[0], []).append(row[1:])
+        return {
+            vm: Samples(
+                time_s=_floats([r[0] for r in items]),
+                columns={
+                    m: _floats([r[i + 1] for r in items]) for i, m in enumerate(TRUTH_METRICS)
+                },
+            )
+            for vm, items in by_vm.items()
+        }
+
+    def decisions(self) -> list[DecisionRow]:
+        """Every balloon target sent, in time order."""
+        return [
+            DecisionRow(*row)
+            for row in self._rows(
+                "SELECT time_s, vm, balloon_target_bytes, previous_target_bytes, reason "
+                "FROM decisions ORDER BY time_s"
+            )
+        ]
+
+    def events(self) -> list[EventRow]:
+        """Every event (errors, missing VMs, guest OOMs), in time order."""
+        return [
+            EventRow(*row)
+            for row in self._rows("SELECT time_s, vm, kind, message FROM events ORDER BY time_s")
+        ]
+
+    # ------------------------------------------------------------ aggregates
+
+    def _table_of(self, metric: str, vm: str | None) -> str:
+        table = _TABLE_OF.get(metric)
+        if table is None:
+            raise ValueError(f"{metric!r} is not a metric of metrics/names.py")
+        if (vm is None) != (table == "host_samples"):
+            raise ValueError(
+                f"{metric} is a {'host' if table == 'host_samples' else 'per-VM'} metric: "
+                f"{'give no vm' if table == 'host_samples' else 'name the vm'}"
+            )
+        return table
+
+    def _aggregate(self, function: str, metric: str, vm: str | None) -> float | None:
+        table = self._table_of(metric, vm)
+        if vm is None:
+            (value,) = self._one(f"SELECT {function}({metric}) FROM {table}")
+        else:
+            (value,) = self._one(f"SELECT {function}({metric}) FROM {table} WHERE vm = ?", (vm,))
+        return None if value is None else float(value)
+
+    def minimum(self, metric: str, vm: str | None = None) -> float | None:
+        """The lowest value of ``metric`` (the host's, or ``vm``'s); ``None`` if never measured.
+
+        :raise ValueError: When ``metric`` is no metric name, or ``vm`` is given for a
+            host metric or missing for a per-VM one.
+        """
+        return self._aggregate("MIN", metric, vm)
+
+    def maximum(self, metric: str, vm: str | None = None) -> float | None:
+        """The highest value of ``metric``; as :meth:`minimum`."""
+        return self._aggregate("MAX", metric, vm)
+
+    def total(self, metric: str, vm: str | None = None) -> float | None:
+        """The sum of ``metric`` over its rows (for per-period counts such as
+        ``guest_oom_events``; a rate wants :meth:`integral`); ``vm`` may be left out for a
+        truth metric, to sum over every VM. As :meth:`minimum` otherwise."""
+        if vm is None and _TABLE_OF.get(metric) == "truth":
+            (value,) = self._one(f"SELECT SUM({metric}) FROM truth")
+            return None if value is None else float(value)
+        return self._aggregate("SUM", metric, vm)
+
+    def last(self, metric: str, vm: str) -> float | None:
+        """``vm``'s newest value of ``metric`` (``None``: no sample, or not measured)."""
+        table = self._table_of(metric, vm)
+        rows = self._rows(
+            f"SELECT {metric} FROM {table} WHERE vm = ? ORDER BY time_s DESC LIMIT 1", (vm,)
+        )
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
+
+    def time_span(self) -> tuple[float | None, float | None]:
+        """The first and last host sample's time (``None`` before the first)."""
+        first, last = self._one("SELECT MIN(time_s), MAX(time_s) FROM host_samples")
+        return first, last
+
+    def integral(self, rate: str, vm: str | None = None) -> float | None:
+        """A rate integrated over the run: each sample's value times the period it covers
+        (since the previous sample); ``None`` when no sample measured it.
+
+        :raise ValueError: As :meth:`minimum`.
+        """
+        table = self._table_of(rate, vm)
+        if vm is None:
+            row = self._one(
+                f"SELECT SUM(v * dt), COUNT(v) FROM (SELECT {rate} AS v, {_DT} AS dt FROM {table})"
+            )
+        else:
+            row = self._one(
+                f"SELECT SUM(v * dt), COUNT(v) FROM (SELECT {rate} AS v, {_VM_DT} AS dt "
+                f"FROM {table} WHERE vm = ?)",
+                (vm,),
+            )
+        return None if not row[1] else float(row[0] or 0.0)
+
+    def seconds_in_state(self) -> dict[str | None, float]:
+        """Seconds the host spent in each free-memory state it was seen in (each sample
+        counting for the period it covers); a sample without a state is under ``None``."""
+        return {
+            state: float(seconds or 0.0)
+            for state, seconds in self._rows(
+                f"SELECT host_state, SUM(dt) FROM (SELECT host_state, {_DT} AS dt "
+                "FROM host_samples) GROUP BY host_state"
+            )
+        }
+
+    def resident_floor(self, vm: str, reservation_bytes: int) -> ResidentFloor:
+        """``vm``'s lowest resident memory once it first reached ``reservation_bytes``,
+        and the samples below the reservation after that (see :class:`ResidentFloor`)."""
+        (first,) = self._one(
+            "SELECT MIN(time_s) FROM vm_samples WHERE vm = ? AND resident_bytes >= ?",
+            (vm, reservation_bytes),
+        )
+        if reservation_bytes <= 0 or first is None:
+            (low,) = self._one("SELECT MIN(resident_bytes) FROM vm_samples WHERE vm = ?", (vm,))
+            return ResidentFloor(low, 0)
+        low, below = self._one(
+            "SELECT MIN(resident_bytes), SUM(resident_bytes < ?) FROM vm_samples "
+            "WHERE vm = ? AND time_s >= ?",
+            (reservation_bytes, vm, first),
+        )
+        return ResidentFloor(low, int(below or 0))
+
+    def workload_means(self, vm: str) -> WorkloadMeans | None:
+        """The mean of what ``vm``'s workload reported and its worst p99; ``None`` when
+        it never reported a latency (a simulated run, or no workload program)."""
+        accesses, p50, p99, worst, count = self._one(
+            "SELECT AVG(workload_accesses_per_s), AVG(workload_latency_p50_seconds), "
+            "AVG(workload_latency_p99_seconds), MAX(workload_latency_p99_seconds), "
+            "COUNT(workload_latency_p99_seconds) FROM vm_samples WHERE vm = ?",
+            (vm,),
+        )
+        if not count:
+            return None
+        return WorkloadMeans(accesses, p50, p99, worst)
+
+    def truth_totals(self, vm: str) -> TruthTotals:
+        """``vm``'s simulator truth over the run (all ``None`` without a truth table)."""
+        return TruthTotals(
+            *self._one(
+                "SELECT MAX(true_working_set_bytes), SUM(stall_seconds_guest_swap), "
+                "SUM(stall_seconds_host_swap), SUM(stall_seconds_cache_miss), "
+                "SUM(nominal_accesses), SUM(achieved_accesses) FROM truth WHERE vm = ?",
+                (vm,),
+            )
+        )
+
+    def balloon_moved_bytes(self) -> float:
+        """Sum over VMs of |Δ balloon_actual| between consecutive samples: how much
+        memory the balloons moved in all."""
+        (moved,) = self._one(
+            "SELECT SUM(ABS(d)) FROM (SELECT balloon_actual_bytes - LAG(balloon_actual_bytes) "
+            "OVER (PARTITION BY vm ORDER BY time_s) AS d FROM vm_samples)"
+        )
+        return float(moved or 0.0)
+
+    # ------------------------------------------------------------ following
+
+    def latest_host_sample(self) -> dict[str, Any] | None:
+        """The newest host sample by column (``time_s``, ``host_state``, the host metrics),
+        or ``None`` before the first."""
+        columns = ("time_s", "host_state", *HOST_METRICS)
+        rows = self._rows(
+            f"SELECT {', '.join(columns)} FROM host_samples ORDER BY rowid DESC LIMIT 1"
+        )
+        return dict(zip(columns, rows[0], strict=True)) if rows else None
+
+    def latest_vm_sample(self, vm: str) -> dict[str, Any] | None:
+        """``vm``'s newest sample by column (``time_s`` and the VM metrics), or ``None``."""
+        columns = ("time_s", *VM_METRICS)
+        rows = self._rows(
+            f"SELECT {', '.join(columns)} FROM vm_samples WHERE vm = ? "
+            "ORDER BY time_s DESC LIMIT 1",
+            (vm,),
+        )
+        return dict(zip(columns, rows[0], strict=True)) if rows else None
+
+    def latest_truth(self, metric: str, vm: str) -> float | None:
+        """``vm``'s newest value of the truth metric ``metric`` (``None`` without truth)."""
+        if _TABLE_OF.get(metric) != "truth":
+            raise ValueError(f"{metric!r} is not a truth metric of metrics/names.py")
+        return self.last(metric, vm)
+
+    def decisions_after(self, rowid: int) -> tuple[int, list[DecisionRow]]:
+        """The decisions written after the one numbered ``rowid`` (0: from the start), in
+        the order written, and the number of the last of them (``rowid`` if none), so a
+        reader following a growing file reads each decision once."""
+        rows = self._rows(
+            "SELECT rowid, time_s, vm, balloon_target_bytes, previous_target_bytes, reason "
+            "FROM decisions WHERE rowid > ? ORDER BY rowid",
+            (rowid,),
+        )
+        return (int(rows[-1][0]) if rows else rowid), [DecisionRow(*row[1:]) for row in rows]
+
+
+def _read_error(path: Path, err: sqlite3.Error) -> StoreError:
+    """SQLite's error as ours: the writer's lock, an unreadable file, or not a run file."""
+    if isinstance(err, sqlite3.OperationalError):
+        if "locked" in str(err) or "busy" in str(err):
+            return RunFileBusyError(f"{path}: its writer holds the lock ({err})")
+        return StoreError(f"{path}: cannot read run file ({err})")
+    return StoreError(f"{path}: not a juggler run file ({err})")
+
+
+class RunFollower:
+    """A run file that may not exist yet, may still be written, or may be replaced by a
+    new run of the same name, opened read-only (``juggler top``'s view of it).
+
+    :param path: the run file; it need not exist yet.
+    :param lock_timeout_s: how long a read may wait for the writer's lock before it
+        raises :class:`~juggler.errors.RunFileBusyError` (the view must stay responsive).
+    """
+
+    def __init__(self, path: str | Path, lock_timeout_s: float = 0.25) -> None:
+        self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
+        self._store: RunStore | None = None
+        self._inode: int | None = None
+        #: the file was open and has since been removed
+        self.removed = False
+
+    @property
+    def waiting(self) -> str | None:
+        """Why there is nothing to read yet (None once the run file is open)."""
+        if self._store is not None:
+            return None
+        if run_file_state(self.path) == "absent":
+            return f"waiting for {self.path} to appear"
+        return f"waiting for {self.path} to be laid out by its writer"
+
+    def current(self) -> RunStore | None:
+        """The run file, open for reading; a new :class:`RunStore` when a new run replaced
+        the file (so a reader knows to start over); ``None`` while it does not exist or
+        its writer is still laying it out, or since it was removed (:attr:`removed`).
+
+        :raise RunFileBusyError: When the writer held its lock while it was opened.
+        :raise StoreError: When the path is not a run file this juggler reads.
+        """
+        try:
+            inode: int | None = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            inode = None
+        if self._store is not None and inode == self._inode:
+            return self._store
+        was_open = self._store is not None
+        self.close()
+        if inode is None:
+            self.removed = self.removed or was_open
+            return None
+        self.removed = False
+        state = run_file_state(self.path)
+        if state == "foreign":
+            raise StoreError(f"{self.path}: not a juggler run file")
+        if state != "ready":
+            return None
+        self._store = RunStore._open_following(self.path, self.lock_timeout_s)
+        self._inode = inode
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> RunFollower:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

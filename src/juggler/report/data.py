@@ -17,15 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from juggler.diagnose import Finding, diagnose_run
 from juggler.diagnose.data import Run, VmSeries, load_run
-from juggler.metrics.names import TRUTH_METRICS
 from juggler.metrics.store import RunStore
-from juggler.summary import summarize
+from juggler.summary import RunSummary, summarize
 
 #: the layers of a VM's configured memory, bottom to top: (key, label). The balloon is
 #: on top because it takes memory from the top: its lower edge is configured − balloon,
@@ -54,7 +52,7 @@ class ReportData:
     run: Run
     #: VM name -> truth; empty for runs without simulator truth (lab, production)
     truth: dict[str, Truth]
-    summary: dict[str, Any]
+    summary: RunSummary
     findings: list[Finding]
     t0: float
     t1: float
@@ -68,24 +66,11 @@ class ReportData:
         return bool(self.truth)
 
 
-def _floats(values: list[Any]) -> np.ndarray:
-    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
-
-
 def load_truth(store: RunStore) -> dict[str, Truth]:
     """The truth table per VM, or ``{}`` when the run has none."""
-    rows = store.query(
-        f"SELECT vm, time_s, {', '.join(TRUTH_METRICS)} FROM truth ORDER BY vm, time_s"
-    )
-    by_vm: dict[str, list[tuple[Any, ...]]] = {}
-    for row in rows:
-        by_vm.setdefault(row[0], []).append(row[1:])
     return {
-        vm: Truth(
-            t=_floats([r[0] for r in items]),
-            cols={m: _floats([r[i + 1] for r in items]) for i, m in enumerate(TRUTH_METRICS)},
-        )
-        for vm, items in by_vm.items()
+        vm: Truth(t=samples.time_s, cols=samples.columns)
+        for vm, samples in store.truth_samples().items()
     }
 
 
@@ -147,7 +132,7 @@ def guest_swapped_estimate(vm: VmSeries) -> np.ndarray | None:
     delta = (np.nan_to_num(swap_out) - np.nan_to_num(swap_in)) * dt
     if not np.any(delta):
         return None
-    used = np.empty_like(delta)
+    used: np.ndarray = np.empty_like(delta)
     level = 0.0
     for i, step in enumerate(delta):
         level = max(0.0, level + step)

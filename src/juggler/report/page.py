@@ -11,7 +11,6 @@ request.
 from __future__ import annotations
 
 from html import escape
-from typing import Any
 
 from juggler import __version__
 from juggler.diagnose.data import VmSeries
@@ -22,6 +21,7 @@ from juggler.report.data import LAYERS, ReportData
 from juggler.report.downsample import MAX_POINTS
 from juggler.report.style import CSS, SCRIPT
 from juggler.report.svg import TimeAxis
+from juggler.summary import RunSummary
 from juggler.units import format_duration, format_size
 
 #: the decisions table lists at most this many (the timeline shows them all)
@@ -56,10 +56,10 @@ def _latency(seconds: float | None) -> str:
     return "-" if not seconds else charts.format_latency(seconds)
 
 
-def _summary(summary: dict[str, Any]) -> str:
+def _summary(summary: RunSummary) -> str:
     """The summary table; a lab run's last column is its workload's p99 latency (mean over
     the run / worst interval) where a simulated run's is slowdown."""
-    workload = any(vm.get("workload") for vm in summary["vms"])
+    workload = any(vm.workload for vm in summary.vms)
     last_head = "access p99 mean / worst" if workload else "slowdown"
     head = (
         "<tr><th class=l>VM</th><th>configured</th><th>reservation</th><th>peak WS</th>"
@@ -67,43 +67,43 @@ def _summary(summary: dict[str, Any]) -> str:
         f"<th>guest swap in / out</th><th>host swap in / out</th><th>{last_head}</th></tr>"
     )
     rows = []
-    for vm in summary["vms"]:
-        slowdown = vm["slowdown"]
+    for vm in summary.vms:
+        slowdown = vm.slowdown
         cls = "bad" if (slowdown or 0) > 1.5 else ("warn" if (slowdown or 0) > 1.1 else "")
         if workload:
-            work = vm.get("workload") or {}
+            work = vm.workload
             last = (
-                f"{_latency(work.get('latency_p99_seconds'))} / "
-                f"{_latency(work.get('latency_p99_max_seconds'))}"
+                f"{_latency(work.latency_p99_seconds if work else None)} / "
+                f"{_latency(work.latency_p99_max_seconds if work else None)}"
             )
         else:
             last = "-" if slowdown is None else f"{slowdown:.2f}×"
         rows.append(
-            f'<tr><td class=l><a href="#vm-{escape(vm["name"])}">{escape(vm["name"])}</a></td>'
-            f"<td>{_size(vm['configured_bytes'])}</td><td>{_size(vm['reservation_bytes'])}</td>"
-            f"<td>{_size(vm['peak_working_set_bytes'])}</td>"
-            f"<td>{_size(vm['balloon_max_bytes'])}</td><td>{_size(vm['balloon_final_bytes'])}</td>"
-            f"<td>{_size(vm['min_resident_bytes'])}</td>"
-            f"<td>{_size(vm['guest_swap_in_bytes'])} / {_size(vm['guest_swap_out_bytes'])}</td>"
-            f"<td>{_size(vm['host_swap_in_bytes'])} / {_size(vm['host_swap_out_bytes'])}</td>"
+            f'<tr><td class=l><a href="#vm-{escape(vm.name)}">{escape(vm.name)}</a></td>'
+            f"<td>{_size(vm.configured_bytes)}</td><td>{_size(vm.reservation_bytes)}</td>"
+            f"<td>{_size(vm.peak_working_set_bytes)}</td>"
+            f"<td>{_size(vm.balloon_max_bytes)}</td><td>{_size(vm.balloon_final_bytes)}</td>"
+            f"<td>{_size(vm.min_resident_bytes)}</td>"
+            f"<td>{_size(vm.guest_swap_in_bytes)} / {_size(vm.guest_swap_out_bytes)}</td>"
+            f"<td>{_size(vm.host_swap_in_bytes)} / {_size(vm.host_swap_out_bytes)}</td>"
             f'<td class="{cls}">{last}</td></tr>'
         )
-    host = summary["host"]
+    host = summary.host
     states = ", ".join(
         f"{name} {format_duration(seconds)}"
-        for name, seconds in host["seconds_in_state"].items()
+        for name, seconds in host.seconds_in_state.items()
         if seconds
     )
-    ratio = host["overcommit_ratio"]
-    violations = summary["violations"]
+    ratio = host.overcommit_ratio
+    violations = summary.violations
     return (
         f'<table id="summary-table">{head}{"".join(rows)}</table>'
-        f"<p>host: {_size(host['memory_bytes'])}, over-commit "
+        f"<p>host: {_size(host.memory_bytes)}, over-commit "
         f"{'-' if ratio is None else f'{ratio:.2f}×'}, lowest available "
-        f"{_size(host['min_available_bytes'])}, host swap in / out "
-        f"{_size(host['host_swap_in_bytes'])} / {_size(host['host_swap_out_bytes'])}; "
-        f"states: {escape(states)}</p><p>violations: reservation {violations['reservation']}, "
-        f"guest OOM {violations['guest_oom']}; decisions {summary['decisions']}</p>"
+        f"{_size(host.min_available_bytes)}, host swap in / out "
+        f"{_size(host.host_swap_in_bytes)} / {_size(host.host_swap_out_bytes)}; "
+        f"states: {escape(states)}</p><p>violations: reservation {violations.reservation}, "
+        f"guest OOM {violations.guest_oom}; decisions {summary.decisions}</p>"
     )
 
 

@@ -5,7 +5,8 @@ alone, so the same rows can be checked in tests without a terminal. A run
 file may still be growing (the writer commits at least every second), may
 not exist yet (a lab run creates it once its guests have booted), or may be
 replaced by a new run of the same name: :class:`RunReader` copes with all
-three and never blocks the view for long on the writer's lock.
+three (through :class:`~juggler.metrics.store.RunFollower`, the run file's
+read-only follow mode) and never blocks the view for long on the writer's lock.
 
 "Latest" means the VM's newest sample, which is the host's newest too unless
 the VM went missing (``age_s`` then says how old its row is). Rates are those
@@ -17,48 +18,12 @@ stays ``None`` here and is drawn ``-``: unknown is never shown as 0.
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from juggler.errors import StoreError
-
-#: the tables a run file has (metrics/store.py); a SQLite file holding only
-#: some of them is still being created, one holding others is not ours
-_RUN_TABLES = frozenset(
-    {"meta", "vms", "host_samples", "vm_samples", "truth", "decisions", "events"}
-)
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-_HOST_COLUMNS = (
-    "time_s",
-    "host_state",
-    "host_memory_bytes",
-    "host_available_bytes",
-    "host_swap_used_bytes",
-    "host_swap_in_bytes_per_s",
-    "host_swap_out_bytes_per_s",
-    "host_psi_some_avg10",
-    "host_psi_full_avg10",
-)
-_VM_COLUMNS = (
-    "time_s",
-    "configured_bytes",
-    "balloon_target_bytes",
-    "balloon_actual_bytes",
-    "resident_bytes",
-    "host_swapped_bytes",
-    "vm_host_swap_in_bytes_per_s",
-    "vm_host_swap_out_bytes_per_s",
-    "guest_swap_in_bytes_per_s",
-    "guest_swap_out_bytes_per_s",
-    "guest_available_bytes",
-    "working_set_estimate_bytes",
-    "workload_accesses_per_s",
-    "workload_latency_p99_seconds",
-)
+from juggler.errors import RunFileBusyError, StoreError
+from juggler.metrics.store import RunFollower, RunStore, run_file_state
 
 
 @dataclass(frozen=True)
@@ -240,40 +205,8 @@ def check_run_path(path: Path) -> None:
     """
     if path.is_dir():
         raise StoreError(f"{path}: is a directory, not a run file")
-    if _state(path) == "foreign":
+    if run_file_state(path) == "foreign":
         raise StoreError(f"{path}: not a juggler run file")
-
-
-def _state(path: Path) -> str:
-    """``absent``, ``creating`` (the writer is laying out the schema), ``ready`` or ``foreign``."""
-    try:
-        with path.open("rb") as file:
-            magic = file.read(len(_SQLITE_MAGIC))
-    except FileNotFoundError:
-        return "absent"
-    except OSError:
-        return "foreign"
-    if not magic:
-        return "creating"
-    if magic != _SQLITE_MAGIC:
-        return "foreign"
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.5)
-        try:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if not tables <= _RUN_TABLES:
-                return "foreign"
-            if tables != _RUN_TABLES:
-                return "creating"
-            version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            return "ready" if version else "creating"
-        finally:
-            db.close()
-    except sqlite3.OperationalError as err:
-        # the writer holds the lock while it lays out the schema
-        return "creating" if "locked" in str(err) else "foreign"
-    except sqlite3.DatabaseError:
-        return "foreign"
 
 
 class RunReader:
@@ -285,10 +218,10 @@ class RunReader:
     """
 
     def __init__(self, path: str | Path, lock_timeout_s: float = 0.25) -> None:
-        self.path = Path(path)
+        self._follower = RunFollower(path, lock_timeout_s)
+        self.path = self._follower.path
         self.lock_timeout_s = lock_timeout_s
-        self._db: sqlite3.Connection | None = None
-        self._inode: int | None = None
+        self._store: RunStore | None = None
         self._meta: dict[str, str] = {}
         self._last_decision = 0
         self._reasons: dict[str, tuple[float, str]] = {}
@@ -297,11 +230,7 @@ class RunReader:
     @property
     def waiting(self) -> str | None:
         """Why there is nothing to show yet (None once the run file is readable)."""
-        if self._db is not None:
-            return None
-        if _state(self.path) == "absent":
-            return f"waiting for {self.path} to appear"
-        return f"waiting for {self.path} to be laid out by its writer"
+        return self._follower.waiting
 
     def poll(self) -> Snapshot | None:
         """The newest snapshot; the previous one while the writer holds its lock; None
@@ -310,20 +239,24 @@ class RunReader:
         :raise StoreError: When the path turns out not to be a juggler run file.
         """
         try:
-            if not self._connected():
-                return None
-            self._last = self._read()
-        except sqlite3.OperationalError as err:
-            if "locked" not in str(err) and "busy" not in str(err):
-                raise StoreError(f"{self.path}: cannot read run file ({err})") from err
-        except sqlite3.DatabaseError as err:
-            raise StoreError(f"{self.path}: not a juggler run file ({err})") from err
+            store = self._follower.current()
+            if store is None:
+                # removed: keep showing what was there
+                return self._last if self._follower.removed else None
+            if store is not self._store:  # opened, or a new run replaced the file
+                self._store = store
+                self._meta = {}
+                self._last_decision = 0
+                self._reasons = {}
+                self._last = None
+            self._last = self._read(store)
+        except RunFileBusyError:
+            pass
         return self._last
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        self._follower.close()
+        self._store = None
 
     def __enter__(self) -> RunReader:
         return self
@@ -331,77 +264,20 @@ class RunReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ------------------------------------------------------------ internals
-
-    def _connected(self) -> bool:
-        """Open the file once it is a complete run file; reopen it when a new run replaced it."""
-        try:
-            inode = os.stat(self.path).st_ino
-        except FileNotFoundError:
-            inode = None
-        if self._db is not None and inode == self._inode:
-            return True
-        self.close()
-        if inode is None:
-            return self._last is not None  # removed: keep showing what was there
-        state = _state(self.path)
-        if state == "foreign":
-            raise StoreError(f"{self.path}: not a juggler run file")
-        if state != "ready":
-            return False
-        self._db = sqlite3.connect(
-            f"file:{self.path}?mode=ro",
-            uri=True,
-            timeout=self.lock_timeout_s,
-            check_same_thread=False,
-        )
-        self._inode = inode
-        self._meta = {}
-        self._last_decision = 0
-        self._reasons = {}
-        self._last = None
-        return True
-
-    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        assert self._db is not None
-        return self._db.execute(sql, params).fetchall()
-
-    def _read(self) -> Snapshot:
-        if self._db is None:
-            assert self._last is not None
-            return self._last
+    def _read(self, store: RunStore) -> Snapshot:
         if not self._meta or "wall_seconds" not in self._meta:
             # scenario_toml is only for people reading the file; skip it
-            self._meta = dict(
-                self._rows("SELECT key, value FROM meta WHERE key != 'scenario_toml'")
-            )
-        configured = {
-            name: _int(conf)
-            for name, conf in self._rows("SELECT name, configured_bytes FROM vms ORDER BY rowid")
-        }
-        newest = self._rows(
-            f"SELECT {', '.join(_HOST_COLUMNS)} FROM host_samples ORDER BY rowid DESC LIMIT 1"
-        )
-        host = dict(zip(_HOST_COLUMNS, newest[0], strict=True)) if newest else None
+            self._meta = store.meta(with_scenario_toml=False)
+        configured = {vm.name: vm.configured_bytes for vm in store.vms()}
+        host = store.latest_host_sample()
         samples: dict[str, dict[str, Any]] = {}
         slowdowns: dict[str, float | None] = {}
         for name in configured:
-            row = self._rows(
-                f"SELECT {', '.join(_VM_COLUMNS)} FROM vm_samples WHERE vm = ? "
-                "ORDER BY time_s DESC LIMIT 1",
-                (name,),
-            )
-            if row:
-                samples[name] = dict(zip(_VM_COLUMNS, row[0], strict=True))
-            truth = self._rows(
-                "SELECT slowdown FROM truth WHERE vm = ? ORDER BY time_s DESC LIMIT 1", (name,)
-            )
-            if truth:
-                slowdowns[name] = _float(truth[0][0])
-        for rowid, time_s, vm, reason in self._rows(
-            "SELECT rowid, time_s, vm, reason FROM decisions WHERE rowid > ? ORDER BY rowid",
-            (self._last_decision,),
-        ):
-            self._last_decision = rowid
-            self._reasons[vm] = (float(time_s), reason or "")
+            sample = store.latest_vm_sample(name)
+            if sample is not None:
+                samples[name] = sample
+            slowdowns[name] = store.latest_truth("slowdown", name)
+        self._last_decision, decisions = store.decisions_after(self._last_decision)
+        for decision in decisions:
+            self._reasons[decision.vm] = (float(decision.time_s), decision.reason or "")
         return build_snapshot(self._meta, configured, host, samples, slowdowns, self._reasons)
