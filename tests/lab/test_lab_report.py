@@ -15,7 +15,7 @@ from tests.report.browser import assert_drew, needs_chromium, render
 from typer.testing import CliRunner
 
 from juggler.cli import app
-from juggler.lab.cli import lab_app
+from juggler.cli.lab import lab_app
 from juggler.metrics.store import RunStore
 
 TINY = Path(__file__).parent / "data" / "tiny.toml"

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from juggler.errors import StoreError
 from juggler.lab.cgroup import PREFIX, MemoryCgroup, detect_parent
-from juggler.lab.cli import lab_app
+from juggler.cli.lab import lab_app
 from juggler.lab.run import (
     RUN_PREFIX,
     _fresh_run_dir,

@@ -1,6 +1,6 @@
 """``juggler lab``: build the guest image, boot a trial VM, run a scenario for real.
 
-A typer sub-app (``lab_app``) that ``juggler.cli`` registers with
+A typer sub-app (``lab_app``) that ``juggler.cli.app`` registers with
 ``app.add_typer(lab_app, name="lab")``. Like the main CLI it prints a
 :class:`~juggler.errors.JugglerError` as one line and exits with status 2.
 Logging is configured by the main CLI, not here.
@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from juggler.backends import QemuBackend, QemuVm
-from juggler.cli_options import (
+from juggler.cli.options import (
     Accel,
     FreePageReporting,
     HostSwap,
@@ -155,7 +155,8 @@ def run(
 ) -> None:
     """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, manage them
     with the policy for the duration, summarize like ``simulate``, and tear down."""
-    from juggler.cli import _duration_option, _load, _say_serving, print_summary
+    from juggler.cli.options import _duration_option, _load
+    from juggler.cli.output import _say_serving, print_summary
     from juggler.lab.run import run_lab
     from juggler.metrics.exporter import exporting
     from juggler.policy import get_policy
@@ -244,7 +245,7 @@ def up(
     """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, as `lab run`
     does, and leave them running: manage them with `juggler run`, remove them with
     `juggler lab down`."""
-    from juggler.cli import _load
+    from juggler.cli.options import _load
     from juggler.lab.up import lab_up
 
     with _lab_errors():

@@ -1,0 +1,85 @@
+"""Command-line options that several commands share, declared once, and what their
+values turn into (a duration in seconds, a scenario).
+
+An option reads the same (name, help, default) wherever it appears, and a bad
+value gets the same message from every command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from juggler.cli.output import _fail
+from juggler.units import parse_duration
+
+ScenarioFile = Annotated[
+    str | None,
+    typer.Argument(help="Scenario TOML file; the built-in seed story when omitted."),
+]
+
+PolicyOverride = Annotated[
+    str | None, typer.Option("--policy", "-p", help="Policy (overrides the scenario's).")
+]
+
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+
+Scale = Annotated[
+    float, typer.Option(help="Fraction of the scenario's sizes the lab boots (0 < scale <= 1).")
+]
+
+Accel = Annotated[str, typer.Option(help="auto, kvm or tcg.")]
+
+FreePageReporting = Annotated[
+    bool,
+    typer.Option(
+        "--free-page-reporting",
+        help="Guests hand freed pages back to the host (virtio-balloon free page reporting).",
+    ),
+]
+
+HostSwap = Annotated[
+    bool | None,
+    typer.Option(
+        "--host-swap/--no-host-swap",
+        help="Enable a swap file of host.swap × scale while the VMs run, so the host swaps "
+        "guest memory instead of OOM-killing a VM (default: when the scenario's host has "
+        "swap; needs root).",
+        show_default=False,
+    ),
+]
+
+
+def _duration_option(
+    duration: str | None, flag: str = "--duration", example: str = "30s or 10m"
+) -> float | None:
+    """A positive time option (``--duration`` unless ``flag`` says) in seconds, None
+    when not given; exits on a bad value."""
+    if duration is None:
+        return None
+    try:
+        duration_s = parse_duration(duration)
+    except ValueError as error:
+        _fail(f"{flag}: {error}")
+    if duration_s <= 0:
+        _fail(f"{flag}: {duration!r} must be more than 0 (such as {example})")
+    return duration_s
+
+
+def _load(scenario: str | None) -> tuple[Any, str, str]:
+    """The scenario object, its TOML text and where it came from."""
+    from juggler.scenario import (
+        BUILTIN_SCENARIOS,
+        builtin_scenario_text,
+        load_scenario,
+        parse_scenario,
+    )
+
+    if scenario is None or (scenario in BUILTIN_SCENARIOS and not Path(scenario).exists()):
+        name = scenario or "seed"
+        text = builtin_scenario_text(name)
+        return parse_scenario(text, f"<built-in {name}>"), text, f"built-in {name}"
+    loaded = load_scenario(scenario)
+    return loaded, Path(scenario).read_text(encoding="utf-8"), scenario

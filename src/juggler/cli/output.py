@@ -1,0 +1,191 @@
+"""What every ``juggler`` command prints: the two consoles, the one-line error exit,
+the summary and comparison tables, and where a run's HTML report goes.
+
+One module so that a message, a table or the exit status of an error reads the
+same whichever command prints it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from juggler.metrics.exporter import MetricsExporter
+from juggler.units import format_duration, format_size
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _wide() -> Console:
+    """The output console, drawn at least 132 columns wide when it is not a terminal
+    (a pipe or file gets whole table rows rather than cells wrapped at 80)."""
+    return out if out.is_terminal else Console(file=out.file, width=max(out.width, 132))
+
+
+def _fail(error: Exception | str) -> None:
+    # escape: the message quotes user input ("[/x]" would be read as markup);
+    # soft_wrap: a long message stays on its lines rather than being cut mid-path
+    err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _check_report_path(path: Path) -> None:
+    """Refuse an unwritable ``--report`` path before spending time on a run."""
+    from juggler.report import check_writable
+
+    check_writable(path)
+
+
+def _write_run_report(run: Path, path: Path) -> Path:
+    from juggler.report import write_report
+
+    return write_report(run, path)
+
+
+def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
+    """One table per scenario, a row per policy (means over seeds), best cells marked."""
+    from juggler.compare import METRICS, aggregate, best_marks
+
+    formats = {
+        "mean_slowdown": lambda v: f"{v:.3f}x",
+        "worst_slowdown": lambda v: f"{v:.3f}x",
+        "guest_swap_bytes": lambda v: format_size(round(v)),
+        "host_swap_bytes": lambda v: format_size(round(v)),
+        "balloon_moved_bytes": lambda v: format_size(round(v)),
+        "seconds_hard_low": lambda v: format_duration(round(v, 1)),
+        "reservation_violations": lambda v: f"{v:g}",
+        "guest_oom": lambda v: f"{v:g}",
+    }
+    headers = (
+        "mean slowdown",
+        "worst slowdown",
+        "guest swap",
+        "host swap",
+        "balloon moved",
+        "hard+low",
+        "resv. viol.",
+        "guest OOM",
+    )
+    any_failed = any(row["error"] for row in rows)
+    for scenario, by_policy in aggregate(rows).items():
+        marks = best_marks(by_policy)
+        table = Table(
+            title=f"{scenario} · mean of {seeds} seed{'s' if seeds > 1 else ''} "
+            "· [bold green]best[/] per column",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+        )
+        table.add_column("policy", no_wrap=True)
+        for header in headers:
+            table.add_column(header, justify="right", min_width=6)
+        if any_failed:
+            table.add_column("runs", justify="right")
+        for policy, entry in by_policy.items():
+            cells: list[Any] = [policy]
+            for metric in METRICS:
+                value = entry[metric]
+                style = "bold green" if policy in marks[metric] else ""
+                text = formats[metric](value) if value is not None else "-"
+                cells.append(Text(text, style=style, no_wrap=True))
+            if any_failed:
+                runs = f"{entry['runs']} ok"
+                if entry["failed"]:
+                    runs += f", {entry['failed']} failed"
+                cells.append(Text(runs, style="red" if entry["failed"] else ""))
+            table.add_row(*cells)
+        # piped output is not cut to 80 columns: the table is for reading in a file too
+        _wide().print(table)
+    out.print("swap: bytes in + out; hard+low: time the host spent in those states")
+    out.print("resv. viol.: samples below a reservation after first reaching it")
+    if rows:
+        out.print(f"run files in [bold]{escape(str(Path(rows[0]['run']).parent))}[/]")
+
+
+def _bytes(value: int | None) -> str:
+    return format_size(value)
+
+
+def _say_serving(exporter: MetricsExporter, what: str = "") -> None:
+    """Tell the user (on stderr) where the live metrics are."""
+    url = exporter.server.url if exporter.server is not None else "(not serving)"
+    err.print(f"serving metrics at {url}{what}", highlight=False, soft_wrap=True)
+
+
+def _latency(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def print_summary(summary: dict[str, Any], source: str) -> None:
+    """The per-VM table and the host line, for people."""
+    table = Table(
+        title=f"{summary['scenario']} · policy {summary['policy']} · "
+        f"{format_duration(summary['duration_s'])} ({source})",
+        title_justify="left",
+    )
+    latency = any(vm.get("workload") for vm in summary["vms"])
+    for column in (
+        "VM",
+        "configured",
+        "reservation",
+        "peak WS",
+        "peak balloon",
+        "final balloon",
+        "guest swap in/out",
+        "host swap in/out",
+        "access p99 mean / worst" if latency else "slowdown",
+    ):
+        table.add_column(column, justify="left" if column == "VM" else "right")
+    for vm in summary["vms"]:
+        slowdown = vm["slowdown"]
+        style = "red" if (slowdown or 0) > 1.5 else ("yellow" if (slowdown or 0) > 1.1 else "")
+        if latency:
+            work = vm.get("workload") or {}
+            last = (
+                f"{_latency(work.get('latency_p99_seconds'))} / "
+                f"{_latency(work.get('latency_p99_max_seconds'))}"
+            )
+        else:
+            last = Text(f"{slowdown:.2f}x", style=style) if slowdown is not None else "-"
+        table.add_row(
+            vm["name"],
+            _bytes(vm["configured_bytes"]),
+            _bytes(vm["reservation_bytes"]),
+            _bytes(vm["peak_working_set_bytes"]),
+            _bytes(vm["balloon_max_bytes"]),
+            _bytes(vm["balloon_final_bytes"]),
+            f"{_bytes(vm['guest_swap_in_bytes'])} / {_bytes(vm['guest_swap_out_bytes'])}",
+            f"{_bytes(vm['host_swap_in_bytes'])} / {_bytes(vm['host_swap_out_bytes'])}",
+            last,
+        )
+    console = _wide()
+    console.print(table)
+    host = summary["host"]
+    states = ", ".join(
+        f"{name} {format_duration(seconds)}"
+        for name, seconds in host["seconds_in_state"].items()
+        if seconds
+    )
+    console.print(
+        f"host: {_bytes(host['memory_bytes'])}, over-commit {host['overcommit_ratio']:.2f}x, "
+        f"lowest available {_bytes(host['min_available_bytes'])}, "
+        f"host swap in/out {_bytes(host['host_swap_in_bytes'])} / "
+        f"{_bytes(host['host_swap_out_bytes'])}; states: {states}"
+    )
+    violations = summary["violations"]
+    console.print(
+        f"violations: reservation {violations['reservation']}, guest OOM "
+        f"{violations['guest_oom']}; decisions {summary['decisions']}"
+    )
+    console.print(f"metrics written to [bold]{summary['run']}[/]")
