@@ -15,9 +15,9 @@ import pytest
 from lab_helpers import alive, lab, wait_for
 from typer.testing import CliRunner
 
+from juggler.cli.lab import lab_app
 from juggler.errors import StoreError
 from juggler.lab.cgroup import PREFIX, MemoryCgroup, detect_parent
-from juggler.cli.lab import lab_app
 from juggler.lab.run import (
     RUN_PREFIX,
     _fresh_run_dir,

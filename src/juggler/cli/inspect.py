@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from juggler.cli.output import _fail, _wide, _write_run_report, out
+from juggler.cli.output import fail, out, wide, write_run_report
 from juggler.errors import JugglerError
 from juggler.units import parse_duration
 
@@ -42,21 +42,21 @@ def diagnose(
         try:
             seconds = parse_duration(value)
         except ValueError as error:
-            _fail(f"{flag}: {error}")
+            fail(f"{flag}: {error}")
         if seconds < 0:
-            _fail(f"{flag}: {value!r} must not be negative")
+            fail(f"{flag}: {value!r} must not be negative")
         bounds.append(seconds)
     if bounds[0] is not None and bounds[1] is not None and bounds[1] <= bounds[0]:
-        _fail(f"--to ({end}) must be later than --from ({start})")
+        fail(f"--to ({end}) must be later than --from ({start})")
     try:
         with RunStore.open(run) as store:
             findings = run_diagnosis(store, vm=vm, start_s=bounds[0], end_s=bounds[1])
     except JugglerError as error:
-        _fail(error)
+        fail(error)
     if json_output:
         out.print_json(to_json(findings))
         return
-    print_findings(findings, _wide(), str(run))
+    print_findings(findings, wide(), str(run))
 
 
 def top(
@@ -73,13 +73,13 @@ def top(
     try:
         refresh_s = parse_duration(refresh)
     except ValueError as error:
-        _fail(f"--refresh: {error}")
+        fail(f"--refresh: {error}")
     if refresh_s < 0.1:
-        _fail(f"--refresh: {refresh!r} must be at least 100ms")
+        fail(f"--refresh: {refresh!r} must be at least 100ms")
     try:
         show_top(run, refresh_s=refresh_s)
     except JugglerError as error:
-        _fail(error)
+        fail(error)
 
 
 def report(
@@ -96,7 +96,7 @@ def report(
     """Draw a run as one self-contained HTML page: memory per VM, the host, decisions,
     slowdown and swap on one time axis, and the diagnose findings."""
     try:
-        written = _write_run_report(run, out_path or run.with_suffix(".html"))
+        written = write_run_report(run, out_path or run.with_suffix(".html"))
     except JugglerError as error:
-        _fail(error)
+        fail(error)
     out.print(f"report written to [bold]{escape(str(written))}[/]", highlight=False)

@@ -13,10 +13,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from juggler.backends import QemuBackend, QemuVm
@@ -28,7 +27,10 @@ from juggler.cli.options import (
     PolicyOverride,
     Scale,
     ScenarioFile,
+    duration_option,
+    load_scenario_argument,
 )
+from juggler.cli.output import err, fail, out, say_serving, show_summary
 from juggler.errors import JugglerError
 from juggler.lab.image import build_image
 from juggler.lab.vm import LabVm, VmSpec
@@ -38,13 +40,6 @@ lab_app = typer.Typer(
     help="The lab: tiny real QEMU guests with a virtio balloon and a workload.",
     no_args_is_help=True,
 )
-out = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: object) -> NoReturn:
-    err.print(f"[red]error:[/] {escape(str(message))}", soft_wrap=True)
-    raise typer.Exit(2)
 
 
 @contextlib.contextmanager
@@ -55,7 +50,7 @@ def _lab_errors() -> Iterator[None]:
     try:
         yield
     except JugglerError as error:
-        _fail(error)
+        fail(error)
     except KeyboardInterrupt:
         err.print("[red]interrupted:[/] the VMs, the cgroup and the host swap are gone")
         raise typer.Exit(130) from None
@@ -70,7 +65,7 @@ def build(
     try:
         image = build_image(force=force)
     except JugglerError as error:
-        _fail(error)
+        fail(error)
     out.print(
         f"guest image [bold]{image.key}[/] ({image.kernel_release}) ready in "
         f"{time.monotonic() - started:.1f} s"
@@ -93,7 +88,7 @@ def boot(
         spec = VmSpec("trial", parse_size(memory), phases=phases, swap_bytes=parse_size(swap))
         seconds = parse_duration(duration)
     except ValueError as error:
-        _fail(error)
+        fail(error)
     try:
         with LabVm(spec, build_image(), accel=accel) as vm:
             out.print(f"booted under {vm.accel} in {vm.boot_seconds:.1f} s (pid {vm.pid})")
@@ -103,7 +98,7 @@ def boot(
                     time.sleep(2)
                     obs = backend.observe()
                     if "trial" in obs.missing:
-                        _fail(obs.missing["trial"])
+                        fail(obs.missing["trial"])
                     sample = obs.vm("trial")
                     report = vm.reports()[-1:] or None
                     last = (
@@ -117,7 +112,7 @@ def boot(
                         f"{format_size(sample.guest_free_bytes)}; {last}"
                     )
     except JugglerError as error:
-        _fail(error)
+        fail(error)
 
 
 @lab_app.command()
@@ -155,19 +150,16 @@ def run(
 ) -> None:
     """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, manage them
     with the policy for the duration, summarize like ``simulate``, and tear down."""
-    from juggler.cli.options import _duration_option, _load
-    from juggler.cli.output import _say_serving, print_summary
     from juggler.lab.run import run_lab
     from juggler.metrics.exporter import exporting
     from juggler.policy import get_policy
     from juggler.simulate import default_run_path
-    from juggler.summary import to_json
 
-    duration_s = _duration_option(duration)
+    duration_s = duration_option(duration)
     with _lab_errors():
         if policy is not None:
             get_policy(policy)
-        loaded, text, source = _load(scenario)
+        loaded, text, source = load_scenario_argument(scenario)
         options = [
             f"{flag} {value}"
             for flag, value in (("--policy", policy), ("--duration", duration))
@@ -200,7 +192,7 @@ def run(
                         },
                     )
                 )
-                _say_serving(exporter)
+                say_serving(exporter)
 
             def work(stop: threading.Event | None, say: Callable[[str], None]) -> dict[str, Any]:
                 return run_lab(
@@ -217,10 +209,7 @@ def run(
                 )
 
             summary = _run_lab_with_top(path, say, work) if top else work(None, say)
-    if json_output:
-        out.print_json(to_json(summary))
-        return
-    print_summary(summary, f"{source}, lab at scale {scale:g}")
+    show_summary(summary, f"{source}, lab at scale {scale:g}", as_json=json_output)
 
 
 @lab_app.command()
@@ -245,11 +234,10 @@ def up(
     """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, as `lab run`
     does, and leave them running: manage them with `juggler run`, remove them with
     `juggler lab down`."""
-    from juggler.cli.options import _load
     from juggler.lab.up import lab_up
 
     with _lab_errors():
-        loaded, _, _ = _load(scenario)
+        loaded, _, _ = load_scenario_argument(scenario)
         state = lab_up(
             loaded,
             name=name,
@@ -299,11 +287,11 @@ def down(
     from juggler.lab.up import lab_down
 
     if sum((name is not None, directory is not None, every)) > 1:
-        _fail("give one of NAME, --dir and --all")
+        fail("give one of NAME, --dir and --all")
     try:
         downed = lab_down(name, directory, every)
     except JugglerError as error:
-        _fail(error)
+        fail(error)
     if not downed:
         what = name or (directory and str(directory))
         out.print(f"no lab {escape(what)} is up" if what else "no lab is up")

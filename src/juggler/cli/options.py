@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from juggler.cli.output import _fail
+from juggler.cli.output import fail
 from juggler.units import parse_duration
 
 ScenarioFile = Annotated[
@@ -52,7 +52,7 @@ HostSwap = Annotated[
 ]
 
 
-def _duration_option(
+def duration_option(
     duration: str | None, flag: str = "--duration", example: str = "30s or 10m"
 ) -> float | None:
     """A positive time option (``--duration`` unless ``flag`` says) in seconds, None
@@ -62,13 +62,13 @@ def _duration_option(
     try:
         duration_s = parse_duration(duration)
     except ValueError as error:
-        _fail(f"{flag}: {error}")
+        fail(f"{flag}: {error}")
     if duration_s <= 0:
-        _fail(f"{flag}: {duration!r} must be more than 0 (such as {example})")
+        fail(f"{flag}: {duration!r} must be more than 0 (such as {example})")
     return duration_s
 
 
-def _load(scenario: str | None) -> tuple[Any, str, str]:
+def load_scenario_argument(scenario: str | None) -> tuple[Any, str, str]:
     """The scenario object, its TOML text and where it came from."""
     from juggler.scenario import (
         BUILTIN_SCENARIOS,

@@ -8,7 +8,7 @@ same whichever command prints it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich import box
@@ -24,27 +24,33 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _wide() -> Console:
+def wide() -> Console:
     """The output console, drawn at least 132 columns wide when it is not a terminal
     (a pipe or file gets whole table rows rather than cells wrapped at 80)."""
     return out if out.is_terminal else Console(file=out.file, width=max(out.width, 132))
 
 
-def _fail(error: Exception | str) -> None:
+def fail(error: object) -> NoReturn:
+    """Print ``error`` as one line on stderr and exit with status 2: how every command
+    reports a user error (a bad option, a missing file, a refused scenario).
+
+    :param error: the message, or the exception whose text it is.
+    :raise typer.Exit: Always, with status 2.
+    """
     # escape: the message quotes user input ("[/x]" would be read as markup);
     # soft_wrap: a long message stays on its lines rather than being cut mid-path
     err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
-def _check_report_path(path: Path) -> None:
+def check_report_path(path: Path) -> None:
     """Refuse an unwritable ``--report`` path before spending time on a run."""
     from juggler.report import check_writable
 
     check_writable(path)
 
 
-def _write_run_report(run: Path, path: Path) -> Path:
+def write_run_report(run: Path, path: Path) -> Path:
     from juggler.report import write_report
 
     return write_report(run, path)
@@ -102,18 +108,14 @@ def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
                 cells.append(Text(runs, style="red" if entry["failed"] else ""))
             table.add_row(*cells)
         # piped output is not cut to 80 columns: the table is for reading in a file too
-        _wide().print(table)
+        wide().print(table)
     out.print("swap: bytes in + out; hard+low: time the host spent in those states")
     out.print("resv. viol.: samples below a reservation after first reaching it")
     if rows:
         out.print(f"run files in [bold]{escape(str(Path(rows[0]['run']).parent))}[/]")
 
 
-def _bytes(value: int | None) -> str:
-    return format_size(value)
-
-
-def _say_serving(exporter: MetricsExporter, what: str = "") -> None:
+def say_serving(exporter: MetricsExporter, what: str = "") -> None:
     """Tell the user (on stderr) where the live metrics are."""
     url = exporter.server.url if exporter.server is not None else "(not serving)"
     err.print(f"serving metrics at {url}{what}", highlight=False, soft_wrap=True)
@@ -125,6 +127,22 @@ def _latency(seconds: float | None) -> str:
     if seconds < 1e-3:
         return f"{seconds * 1e6:.1f} µs"
     return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def show_summary(summary: dict[str, Any], source: str, *, as_json: bool) -> None:
+    """A run's summary on stdout: JSON for ``--json`` (the same for simulate, run and
+    ``lab run``), else the table.
+
+    :param summary: the run's summary (:func:`juggler.summary.summarize`'s shape).
+    :param source: where the VMs came from, for the table's title.
+    :param as_json: JSON rather than the table.
+    """
+    from juggler.summary import to_json
+
+    if as_json:
+        out.print_json(to_json(summary))
+        return
+    print_summary(summary, source)
 
 
 def print_summary(summary: dict[str, Any], source: str) -> None:
@@ -150,6 +168,7 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
     for vm in summary["vms"]:
         slowdown = vm["slowdown"]
         style = "red" if (slowdown or 0) > 1.5 else ("yellow" if (slowdown or 0) > 1.1 else "")
+        last: str | Text
         if latency:
             work = vm.get("workload") or {}
             last = (
@@ -160,16 +179,16 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
             last = Text(f"{slowdown:.2f}x", style=style) if slowdown is not None else "-"
         table.add_row(
             vm["name"],
-            _bytes(vm["configured_bytes"]),
-            _bytes(vm["reservation_bytes"]),
-            _bytes(vm["peak_working_set_bytes"]),
-            _bytes(vm["balloon_max_bytes"]),
-            _bytes(vm["balloon_final_bytes"]),
-            f"{_bytes(vm['guest_swap_in_bytes'])} / {_bytes(vm['guest_swap_out_bytes'])}",
-            f"{_bytes(vm['host_swap_in_bytes'])} / {_bytes(vm['host_swap_out_bytes'])}",
+            format_size(vm["configured_bytes"]),
+            format_size(vm["reservation_bytes"]),
+            format_size(vm["peak_working_set_bytes"]),
+            format_size(vm["balloon_max_bytes"]),
+            format_size(vm["balloon_final_bytes"]),
+            f"{format_size(vm['guest_swap_in_bytes'])} / {format_size(vm['guest_swap_out_bytes'])}",
+            f"{format_size(vm['host_swap_in_bytes'])} / {format_size(vm['host_swap_out_bytes'])}",
             last,
         )
-    console = _wide()
+    console = wide()
     console.print(table)
     host = summary["host"]
     states = ", ".join(
@@ -178,10 +197,10 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
         if seconds
     )
     console.print(
-        f"host: {_bytes(host['memory_bytes'])}, over-commit {host['overcommit_ratio']:.2f}x, "
-        f"lowest available {_bytes(host['min_available_bytes'])}, "
-        f"host swap in/out {_bytes(host['host_swap_in_bytes'])} / "
-        f"{_bytes(host['host_swap_out_bytes'])}; states: {states}"
+        f"host: {format_size(host['memory_bytes'])}, over-commit {host['overcommit_ratio']:.2f}x, "
+        f"lowest available {format_size(host['min_available_bytes'])}, "
+        f"host swap in/out {format_size(host['host_swap_in_bytes'])} / "
+        f"{format_size(host['host_swap_out_bytes'])}; states: {states}"
     )
     violations = summary["violations"]
     console.print(

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from juggler.cli.options import JsonOutput, _duration_option
-from juggler.cli.output import _fail, _say_serving, err, out, print_summary
+from juggler.cli.options import JsonOutput, duration_option
+from juggler.cli.output import err, fail, say_serving, show_summary
 from juggler.errors import JugglerError
 from juggler.metrics.exporter import DEFAULT_METRICS_ADDR, exporting
 from juggler.units import format_duration
@@ -70,23 +70,22 @@ def run_vms(
     import time as clock
 
     from juggler.manage import discover, manage
-    from juggler.summary import to_json
     from juggler.units import parse_size
 
     if backend == "libvirt":
-        _fail("--backend libvirt is not implemented yet; use --backend qemu")
+        fail("--backend libvirt is not implemented yet; use --backend qemu")
     if backend != "qemu":
-        _fail(f"--backend {backend!r}: must be qemu (or, later, libvirt)")
+        fail(f"--backend {backend!r}: must be qemu (or, later, libvirt)")
     if socket_dir is None:
-        _fail("--socket-dir is needed with --backend qemu")
-    duration_s = _duration_option(duration)
-    interval_s = _duration_option(interval, "--interval", "5s")
+        fail("--socket-dir is needed with --backend qemu")
+    duration_s = duration_option(duration)
+    interval_s = duration_option(interval, "--interval", "5s")
     host_bytes = None
     if host_memory is not None:
         try:
             host_bytes = parse_size(host_memory)
         except ValueError as error:
-            _fail(f"--host-memory: {error}")
+            fail(f"--host-memory: {error}")
     try:
         target = discover(socket_dir)
         path = out_path or Path("runs") / (
@@ -114,7 +113,7 @@ def run_vms(
                         },
                     )
                 )
-                _say_serving(exporter)
+                say_serving(exporter)
 
             def work(stop: threading.Event | None = None) -> dict[str, Any]:
                 return manage(
@@ -135,8 +134,5 @@ def run_vms(
             else:
                 summary = work()
     except JugglerError as error:
-        _fail(error)
-    if json_output:
-        out.print_json(to_json(summary))
-        return
-    print_summary(summary, f"running VMs in {socket_dir}")
+        fail(error)
+    show_summary(summary, f"running VMs in {socket_dir}", as_json=json_output)

@@ -15,18 +15,18 @@ from juggler.cli.options import (
     JsonOutput,
     PolicyOverride,
     ScenarioFile,
-    _duration_option,
-    _load,
+    duration_option,
+    load_scenario_argument,
 )
 from juggler.cli.output import (
-    _check_report_path,
-    _fail,
-    _say_serving,
-    _write_run_report,
+    check_report_path,
     err,
+    fail,
     out,
     print_comparison,
-    print_summary,
+    say_serving,
+    show_summary,
+    write_run_report,
 )
 from juggler.errors import JugglerError
 from juggler.metrics.exporter import DEFAULT_METRICS_ADDR, exporting
@@ -84,20 +84,19 @@ def simulate(
     """Run a scenario on the simulated host and summarize what happened to each VM."""
     from juggler.policy import get_policy
     from juggler.simulate import default_run_path, run_simulation
-    from juggler.summary import to_json
 
-    duration_s = _duration_option(duration)
+    duration_s = duration_option(duration)
     serve = serve or metrics_addr is not None
     if speed is not None and not speed > 0:
-        _fail(f"--speed: {speed:g} must be more than 0 (simulated seconds per wall second)")
+        fail(f"--speed: {speed:g} must be more than 0 (simulated seconds per wall second)")
     pace = speed if speed is not None else (SERVE_SPEED if serve else (1.0 if top else None))
     if policy is not None:
         try:
             get_policy(policy)
         except JugglerError as error:
-            _fail(f"--policy: {error}")
+            fail(f"--policy: {error}")
     try:
-        loaded, text, source = _load(scenario)
+        loaded, text, source = load_scenario_argument(scenario)
         options = [
             f"{flag} {value}"
             for flag, value in (("--policy", policy), ("--duration", duration), ("--seed", seed))
@@ -111,7 +110,7 @@ def simulate(
         )
         path = out_path or default_run_path(loaded)
         if report is not None:
-            _check_report_path(report)
+            check_report_path(report)
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -135,7 +134,7 @@ def simulate(
                         },
                     )
                 )
-                _say_serving(exporter, f" ({pace:g} simulated seconds per second)")
+                say_serving(exporter, f" ({pace:g} simulated seconds per second)")
             stack.enter_context(progress)
             task = progress.add_task(
                 f"simulating {loaded.name} ({loaded.manager.policy})",
@@ -175,14 +174,11 @@ def simulate(
                     speed=pace,
                 )
         if report is not None:
-            _write_run_report(path, report)
+            write_run_report(path, report)
             err.print(f"report written to [bold]{escape(str(report))}[/]", highlight=False)
     except JugglerError as error:
-        _fail(error)
-    if json_output:
-        out.print_json(to_json(summary))
-        return
-    print_summary(summary, source)
+        fail(error)
+    show_summary(summary, source, as_json=json_output)
 
 
 def compare(
@@ -228,11 +224,11 @@ def compare(
     from juggler import compare as cmp
     from juggler.policy import POLICIES
 
-    duration_s = _duration_option(duration)
+    duration_s = duration_option(duration)
     try:
         names = cmp.parse_policies(policies or ",".join(sorted(POLICIES)), POLICIES)
     except JugglerError as error:
-        _fail(f"--policies: {error}")
+        fail(f"--policies: {error}")
     try:
         if dask is not None:
             cmp.import_distributed()
@@ -240,7 +236,7 @@ def compare(
             logging.getLogger("distributed").setLevel(logging.getLogger().level)
         files = cmp.load_scenario_files([str(path) for path in scenarios or []])
         if report is not None:
-            _check_report_path(report)
+            check_report_path(report)
         work = cmp.build_jobs(files, names, seeds, out_dir or cmp.default_out_dir(), duration_s)
         progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -262,7 +258,7 @@ def compare(
             write_compare_report(rows, seeds, report)
             err.print(f"report written to [bold]{escape(str(report))}[/]", highlight=False)
     except JugglerError as error:
-        _fail(error)
+        fail(error)
     if json_output:
         out.print_json(json.dumps({"results": rows}))
     else:
