@@ -18,10 +18,14 @@ from rich.table import Table
 from rich.text import Text
 
 from juggler.metrics.exporter import MetricsExporter
+from juggler.render import format_host_states, slowdown_level
 from juggler.units import format_duration, format_size
 
 out = Console()
 err = Console(stderr=True)
+
+#: a slowdown's colour in the summary table, by :func:`~juggler.render.slowdown_level`
+_SLOWDOWN_STYLES = {"bad": "red", "warn": "yellow", "": ""}
 
 
 def wide() -> Console:
@@ -167,7 +171,7 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
         table.add_column(column, justify="left" if column == "VM" else "right")
     for vm in summary["vms"]:
         slowdown = vm["slowdown"]
-        style = "red" if (slowdown or 0) > 1.5 else ("yellow" if (slowdown or 0) > 1.1 else "")
+        style = _SLOWDOWN_STYLES[slowdown_level(slowdown)]
         last: str | Text
         if latency:
             work = vm.get("workload") or {}
@@ -191,11 +195,7 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
     console = wide()
     console.print(table)
     host = summary["host"]
-    states = ", ".join(
-        f"{name} {format_duration(seconds)}"
-        for name, seconds in host["seconds_in_state"].items()
-        if seconds
-    )
+    states = format_host_states(host["seconds_in_state"])
     console.print(
         f"host: {format_size(host['memory_bytes'])}, over-commit {host['overcommit_ratio']:.2f}x, "
         f"lowest available {format_size(host['min_available_bytes'])}, "

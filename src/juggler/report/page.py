@@ -17,6 +17,7 @@ from juggler import __version__
 from juggler.diagnose.data import VmSeries
 from juggler.diagnose.report import _WHAT as CAUSE_TEXT  # the words `diagnose` prints
 from juggler.metrics.names import HOST_STATES
+from juggler.render import format_host_states, format_latency, slowdown_level
 from juggler.report import charts
 from juggler.report.data import LAYERS, ReportData
 from juggler.report.downsample import MAX_POINTS
@@ -53,7 +54,7 @@ def html_page(title: str, body: str) -> str:
 
 
 def _latency(seconds: float | None) -> str:
-    return "-" if not seconds else charts.format_latency(seconds)
+    return format_latency(seconds or None)  # 0: the workload timed no access
 
 
 def _summary(summary: dict[str, Any]) -> str:
@@ -69,7 +70,7 @@ def _summary(summary: dict[str, Any]) -> str:
     rows = []
     for vm in summary["vms"]:
         slowdown = vm["slowdown"]
-        cls = "bad" if (slowdown or 0) > 1.5 else ("warn" if (slowdown or 0) > 1.1 else "")
+        cls = slowdown_level(slowdown)
         if workload:
             work = vm.get("workload") or {}
             last = (
@@ -89,11 +90,7 @@ def _summary(summary: dict[str, Any]) -> str:
             f'<td class="{cls}">{last}</td></tr>'
         )
     host = summary["host"]
-    states = ", ".join(
-        f"{name} {format_duration(seconds)}"
-        for name, seconds in host["seconds_in_state"].items()
-        if seconds
-    )
+    states = format_host_states(host["seconds_in_state"])
     ratio = host["overcommit_ratio"]
     violations = summary["violations"]
     return (
