@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from juggler.render import format_host_states, format_latency, format_rate, slowdown_level
+from juggler.render import (
+    format_host_states,
+    format_latency,
+    format_rate,
+    format_reported_latency,
+    slowdown_level,
+)
 from juggler.units import MIB
 
 
@@ -27,6 +33,10 @@ def test_latency_reads_in_the_unit_that_reads_best(
 ) -> None:
     assert format_latency(seconds) == text
     assert format_latency(seconds, compact=True) == compact
+
+
+def test_a_reported_latency_of_0_is_unknown() -> None:
+    assert [format_reported_latency(s) for s in (None, 0.0, 8.71e-6)] == ["-", "-", "8.71 µs"]
 
 
 def test_rate_is_a_size_per_second() -> None:

@@ -52,6 +52,12 @@ def format_latency(seconds: float | None, *, compact: bool = False) -> str:
     return f"{seconds / scale:.3g} {unit}"
 
 
+def format_reported_latency(seconds: float | None) -> str:
+    """A workload's reported latency in a run's summary, as :func:`format_latency`
+    writes it; 0 means the workload timed no access, so it reads ``-`` like an unknown."""
+    return format_latency(seconds or None)
+
+
 def slowdown_level(slowdown: float | None) -> SlowdownLevel:
     """How a slowdown is marked: ``bad`` above 1.5x, ``warn`` above 1.1x, else ``""``
     (also when unknown)."""

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from juggler.metrics.exporter import MetricsExporter
-from juggler.render import format_host_states, slowdown_level
+from juggler.render import format_host_states, format_reported_latency, slowdown_level
 from juggler.units import format_duration, format_size
 
 out = Console()
@@ -125,14 +125,6 @@ def say_serving(exporter: MetricsExporter, what: str = "") -> None:
     err.print(f"serving metrics at {url}{what}", highlight=False, soft_wrap=True)
 
 
-def _latency(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.1f} µs"
-    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
 def show_summary(summary: dict[str, Any], source: str, *, as_json: bool) -> None:
     """A run's summary on stdout: JSON for ``--json`` (the same for simulate, run and
     ``lab run``), else the table.
@@ -176,8 +168,8 @@ def print_summary(summary: dict[str, Any], source: str) -> None:
         if latency:
             work = vm.get("workload") or {}
             last = (
-                f"{_latency(work.get('latency_p99_seconds'))} / "
-                f"{_latency(work.get('latency_p99_max_seconds'))}"
+                f"{format_reported_latency(work.get('latency_p99_seconds'))} / "
+                f"{format_reported_latency(work.get('latency_p99_max_seconds'))}"
             )
         else:
             last = Text(f"{slowdown:.2f}x", style=style) if slowdown is not None else "-"

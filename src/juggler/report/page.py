@@ -17,7 +17,7 @@ from juggler import __version__
 from juggler.diagnose.data import VmSeries
 from juggler.diagnose.report import _WHAT as CAUSE_TEXT  # the words `diagnose` prints
 from juggler.metrics.names import HOST_STATES
-from juggler.render import format_host_states, format_latency, slowdown_level
+from juggler.render import format_host_states, format_reported_latency, slowdown_level
 from juggler.report import charts
 from juggler.report.data import LAYERS, ReportData
 from juggler.report.downsample import MAX_POINTS
@@ -53,10 +53,6 @@ def html_page(title: str, body: str) -> str:
     )
 
 
-def _latency(seconds: float | None) -> str:
-    return format_latency(seconds or None)  # 0: the workload timed no access
-
-
 def _summary(summary: dict[str, Any]) -> str:
     """The summary table; a lab run's last column is its workload's p99 latency (mean over
     the run / worst interval) where a simulated run's is slowdown."""
@@ -74,8 +70,8 @@ def _summary(summary: dict[str, Any]) -> str:
         if workload:
             work = vm.get("workload") or {}
             last = (
-                f"{_latency(work.get('latency_p99_seconds'))} / "
-                f"{_latency(work.get('latency_p99_max_seconds'))}"
+                f"{format_reported_latency(work.get('latency_p99_seconds'))} / "
+                f"{format_reported_latency(work.get('latency_p99_max_seconds'))}"
             )
         else:
             last = "-" if slowdown is None else f"{slowdown:.2f}×"
