@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from juggler.cli.options import parsed_option
 from juggler.cli.output import fail, out, wide, write_run_report
 from juggler.errors import JugglerError
 from juggler.units import parse_duration
@@ -39,10 +40,7 @@ def diagnose(
         if value is None:
             bounds.append(None)
             continue
-        try:
-            seconds = parse_duration(value)
-        except ValueError as error:
-            fail(f"{flag}: {error}")
+        seconds = parsed_option(parse_duration, value, flag)
         if seconds < 0:
             fail(f"{flag}: {value!r} must not be negative")
         bounds.append(seconds)
@@ -70,10 +68,7 @@ def top(
     """A live view of a run, like esxtop's memory panel: one row per VM, sortable; q quits."""
     from juggler.top import show_top
 
-    try:
-        refresh_s = parse_duration(refresh)
-    except ValueError as error:
-        fail(f"--refresh: {error}")
+    refresh_s = parsed_option(parse_duration, refresh, "--refresh")
     if refresh_s < 0.1:
         fail(f"--refresh: {refresh!r} must be at least 100ms")
     try:

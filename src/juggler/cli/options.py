@@ -7,13 +7,16 @@ value gets the same message from every command.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from juggler.cli.output import fail
 from juggler.units import parse_duration
+
+T = TypeVar("T")
 
 ScenarioFile = Annotated[
     str | None,
@@ -52,6 +55,21 @@ HostSwap = Annotated[
 ]
 
 
+def parsed_option(parse: Callable[[str], T], value: str, flag: str) -> T:
+    """``parse(value)``, exiting with a message that names ``flag`` when ``value`` is
+    not what ``parse`` reads (the parsers' messages say what a valid value looks like).
+
+    :param parse: a parser that raises ValueError, such as :func:`~juggler.units.parse_size`.
+    :param value: what the user typed.
+    :param flag: the option, for the message: ``--refresh: '1x' is not a duration ...``.
+    :return: the parsed value.
+    """
+    try:
+        return parse(value)
+    except ValueError as error:
+        fail(f"{flag}: {error}")
+
+
 def duration_option(
     duration: str | None, flag: str = "--duration", example: str = "30s or 10m"
 ) -> float | None:
@@ -59,10 +77,7 @@ def duration_option(
     when not given; exits on a bad value."""
     if duration is None:
         return None
-    try:
-        duration_s = parse_duration(duration)
-    except ValueError as error:
-        fail(f"{flag}: {error}")
+    duration_s = parsed_option(parse_duration, duration, flag)
     if duration_s <= 0:
         fail(f"{flag}: {duration!r} must be more than 0 (such as {example})")
     return duration_s

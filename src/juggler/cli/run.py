@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from juggler.cli.options import JsonOutput, duration_option
+from juggler.cli.options import JsonOutput, duration_option, parsed_option
 from juggler.cli.output import err, fail, say_serving, show_summary
 from juggler.errors import JugglerError
 from juggler.metrics.exporter import DEFAULT_METRICS_ADDR, exporting
@@ -82,10 +82,7 @@ def run_vms(
     interval_s = duration_option(interval, "--interval", "5s")
     host_bytes = None
     if host_memory is not None:
-        try:
-            host_bytes = parse_size(host_memory)
-        except ValueError as error:
-            fail(f"--host-memory: {error}")
+        host_bytes = parsed_option(parse_size, host_memory, "--host-memory")
     try:
         target = discover(socket_dir)
         path = out_path or Path("runs") / (
