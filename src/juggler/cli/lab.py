@@ -29,6 +29,7 @@ from juggler.cli.options import (
     ScenarioFile,
     duration_option,
     load_scenario_argument,
+    overridden_scenario,
 )
 from juggler.cli.output import err, fail, out, say_serving, show_summary
 from juggler.errors import JugglerError
@@ -160,15 +161,8 @@ def run(
         if policy is not None:
             get_policy(policy)
         loaded, text, source = load_scenario_argument(scenario)
-        options = [
-            f"{flag} {value}"
-            for flag, value in (("--policy", policy), ("--duration", duration))
-            if value is not None
-        ]
-        loaded = loaded.with_overrides(
-            policy=policy,
-            duration_s=duration_s,
-            source=f"{source} with {' '.join(options)}" if options else source,
+        loaded = overridden_scenario(
+            loaded, source, policy=policy, duration=duration, duration_s=duration_s
         )
         path = out_path or default_run_path(loaded).with_name(
             f"lab-{default_run_path(loaded).name}"

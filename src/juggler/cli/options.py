@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from juggler.cli.output import fail
 from juggler.units import parse_duration
+
+if TYPE_CHECKING:
+    from juggler.scenario import Scenario
 
 T = TypeVar("T")
 
@@ -98,3 +101,33 @@ def load_scenario_argument(scenario: str | None) -> tuple[Any, str, str]:
         return parse_scenario(text, f"<built-in {name}>"), text, f"built-in {name}"
     loaded = load_scenario(scenario)
     return loaded, Path(scenario).read_text(encoding="utf-8"), scenario
+
+
+def overridden_scenario(
+    scenario: Scenario,
+    source: str,
+    *,
+    policy: str | None,
+    duration: str | None,
+    duration_s: float | None,
+    seed: int | None = None,
+) -> Scenario:
+    """The scenario with the options given on the command line over its own values,
+    its source naming them (``examples/seed.toml with --policy static``) so the run
+    file and any error say how it was run.
+
+    :param source: where the scenario came from, as :func:`load_scenario_argument` says.
+    :param duration: ``--duration`` as typed, for the source; ``duration_s`` its seconds.
+    :raise ScenarioError: When the overrides make the scenario invalid.
+    """
+    options = [
+        f"{flag} {value}"
+        for flag, value in (("--policy", policy), ("--duration", duration), ("--seed", seed))
+        if value is not None
+    ]
+    return scenario.with_overrides(
+        policy=policy,
+        duration_s=duration_s,
+        seed=seed,
+        source=f"{source} with {' '.join(options)}" if options else source,
+    )

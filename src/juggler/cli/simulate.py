@@ -17,6 +17,7 @@ from juggler.cli.options import (
     ScenarioFile,
     duration_option,
     load_scenario_argument,
+    overridden_scenario,
 )
 from juggler.cli.output import (
     check_report_path,
@@ -97,16 +98,8 @@ def simulate(
             fail(f"--policy: {error}")
     try:
         loaded, text, source = load_scenario_argument(scenario)
-        options = [
-            f"{flag} {value}"
-            for flag, value in (("--policy", policy), ("--duration", duration), ("--seed", seed))
-            if value is not None
-        ]
-        loaded = loaded.with_overrides(
-            policy=policy,
-            duration_s=duration_s,
-            seed=seed,
-            source=f"{source} with {' '.join(options)}" if options else source,
+        loaded = overridden_scenario(
+            loaded, source, policy=policy, duration=duration, duration_s=duration_s, seed=seed
         )
         path = out_path or default_run_path(loaded)
         if report is not None:
