@@ -14,6 +14,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -32,6 +33,26 @@ def wide() -> Console:
     """The output console, drawn at least 132 columns wide when it is not a terminal
     (a pipe or file gets whole table rows rather than cells wrapped at 80)."""
     return out if out.is_terminal else Console(file=out.file, width=max(out.width, 132))
+
+
+def progress_bar(done: str, *, quiet: bool) -> Progress:
+    """A progress bar on stderr that goes away when done, so stdout stays the result
+    alone; off when ``quiet`` or when stderr is not a terminal (a log gets no bar).
+
+    :param done: how far the task is, as a rich column template such as
+        ``"{task.completed}/{task.total} runs"``.
+    :param quiet: no bar at all.
+    :return: the bar, to use as a context manager.
+    """
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn(done),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet or not err.is_terminal,
+    )
 
 
 def fail(error: object) -> NoReturn:

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from juggler.cli.options import (
     JsonOutput,
@@ -25,6 +24,7 @@ from juggler.cli.output import (
     fail,
     out,
     print_comparison,
+    progress_bar,
     say_serving,
     show_summary,
     write_run_report,
@@ -104,15 +104,7 @@ def simulate(
         path = out_path or default_run_path(loaded)
         if report is not None:
             check_report_path(report)
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[simulated]}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=quiet or top or not err.is_terminal,
-        )
+        progress = progress_bar("{task.fields[simulated]}", quiet=quiet or top)
         with contextlib.ExitStack() as stack:
             exporter = None
             if serve:
@@ -231,15 +223,7 @@ def compare(
         if report is not None:
             check_report_path(report)
         work = cmp.build_jobs(files, names, seeds, out_dir or cmp.default_out_dir(), duration_s)
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} runs"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=quiet or not err.is_terminal,
-        )
+        progress = progress_bar("{task.completed}/{task.total} runs", quiet=quiet)
         with progress:
             task = progress.add_task(f"comparing {len(names)} policies", total=len(work))
             rows = cmp.run_jobs(work, jobs, dask, on_done=lambda row: progress.advance(task))
