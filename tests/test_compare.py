@@ -215,7 +215,7 @@ def test_table_marks_the_best_cells_bold_green(monkeypatch: pytest.MonkeyPatch) 
 
     from rich.console import Console
 
-    from juggler import cli
+    from juggler.cli import output
 
     def row(policy: str, seed: int, slowdown: float, host_swap: int) -> dict[str, Any]:
         values = dict.fromkeys(cmp.ROW_KEYS, 0)
@@ -225,9 +225,9 @@ def test_table_marks_the_best_cells_bold_green(monkeypatch: pytest.MonkeyPatch) 
 
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, color_system="standard", width=200)
-    monkeypatch.setattr(cli, "out", console)
+    monkeypatch.setattr(output, "out", console)
     mib = 1024**2
-    cli.print_comparison(
+    output.print_comparison(
         [
             row("p", 1, 1.25, 100 * mib),
             row("p", 2, 1.75, 100 * mib),  # means 1.5x, 100 MiB

@@ -1,11 +1,11 @@
-"""``juggler lab`` commands (the sub-app juggler.cli registers)."""
+"""``juggler lab`` commands (the sub-app juggler.cli.app registers)."""
 
 from __future__ import annotations
 
 from lab_helpers import lab
 from typer.testing import CliRunner
 
-from juggler.lab.cli import lab_app
+from juggler.cli.lab import lab_app
 from juggler.lab.image import GuestImage
 
 

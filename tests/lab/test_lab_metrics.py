@@ -13,7 +13,7 @@ from lab_helpers import alive, lab
 from tests.scrape import LiveCommand, Scrape, wait_for_scrape
 from typer.testing import CliRunner
 
-from juggler.lab.cli import lab_app
+from juggler.cli.lab import lab_app
 from juggler.metrics.store import RunStore
 
 TINY = Path(__file__).parent / "data" / "tiny.toml"

@@ -16,7 +16,7 @@ from tests.runfile import run_sql
 from typer.testing import CliRunner
 
 from juggler.cli import app
-from juggler.lab.cli import lab_app
+from juggler.cli.lab import lab_app
 from juggler.metrics.store import RunStore
 
 TINY = Path(__file__).parent / "data" / "tiny.toml"

@@ -16,9 +16,9 @@ from lab_helpers import alive, lab, wait_for
 from tests.runfile import run_sql
 from typer.testing import CliRunner
 
+from juggler.cli.lab import lab_app
 from juggler.errors import StoreError
 from juggler.lab.cgroup import PREFIX, MemoryCgroup, detect_parent
-from juggler.lab.cli import lab_app
 from juggler.lab.run import (
     RUN_PREFIX,
     _fresh_run_dir,

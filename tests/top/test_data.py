@@ -17,7 +17,6 @@ from juggler.top.columns import (
     COLUMNS,
     cells,
     column,
-    format_latency,
     format_value,
     sort_rows,
     visible_columns,
@@ -356,7 +355,7 @@ def test_a_lab_run_shows_the_workloads_latency_and_accesses_instead_of_slowdown(
         if c.field not in ("slowdown", "workload_latency_p99_seconds", "workload_accesses_per_s")
     ]
     assert "workload_accesses_per_s" in [c.field for c in visible_columns("real", [b])]
-    assert [format_latency(s) for s in (8.5e-7, 1e-6, 1.8e-4, 0.012, 1.2)] == [
+    assert [format_value(s, "latency") for s in (8.5e-7, 1e-6, 1.8e-4, 0.012, 1.2)] == [
         "850ns",
         "1us",
         "180us",

@@ -16,9 +16,10 @@ import numpy as np
 from juggler.diagnose import Finding
 from juggler.diagnose.data import VmSeries
 from juggler.metrics.names import HOST_STATES
+from juggler.render import format_latency, format_rate
 from juggler.report.data import LAYERS, ReportData, guest_swapped_estimate, memory_layers
 from juggler.report.downsample import Buckets
-from juggler.report.svg import Chart, TimeAxis, format_rate_tick, nice_step
+from juggler.report.svg import Chart, TimeAxis, nice_step
 from juggler.units import MIB, format_duration, format_size
 
 MEMORY_HEIGHT = 220
@@ -112,7 +113,7 @@ def host_swap_chart(data: ReportData, axis: TimeAxis) -> str:
         SMALL_HEIGHT,
         _peak(swap_in, swap_out) * 1.05 or MIB,
         "host swap in/out",
-        fmt=format_rate_tick,
+        fmt=format_rate,
     )
     buckets = Buckets(host.t)
     _draw(chart, buckets, swap_out, "s-swap-out", "host swap-out")
@@ -235,14 +236,6 @@ def workload_latencies(vm: VmSeries) -> dict[str, np.ndarray]:
     return out
 
 
-def format_latency(seconds: float) -> str:
-    """``1 µs``, ``100 µs``, ``2.5 ms``, ``1 s``: a latency tick in the unit that reads best."""
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if seconds >= scale * 0.999:
-            return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds * 1e9:.3g} ns"
-
-
 def vm_latency_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str | None:
     """The workload's own access latency, p50 and p99, on a log axis (a page in RAM is
     touched in about a microsecond, one read back from swap in a millisecond or more, so
@@ -330,9 +323,7 @@ def vm_io_chart(data: ReportData, vm: VmSeries, axis: TimeAxis) -> str:
     series = io_series(vm)
     peak = _peak(*(vm.col(col) for col, _, _ in series))
     what = "swap and disk I/O" if len(series) > 4 else "swap I/O"
-    chart = Chart(
-        axis, SMALL_HEIGHT, peak * 1.05 or MIB, f"VM {vm.name}: {what}", fmt=format_rate_tick
-    )
+    chart = Chart(axis, SMALL_HEIGHT, peak * 1.05 or MIB, f"VM {vm.name}: {what}", fmt=format_rate)
     _windows(chart, data, vm.name, anchor=False)
     buckets = Buckets(vm.t)
     for col, cls, title in series:

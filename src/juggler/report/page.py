@@ -16,6 +16,7 @@ from juggler import __version__
 from juggler.diagnose.data import VmSeries
 from juggler.diagnose.report import _WHAT as CAUSE_TEXT  # the words `diagnose` prints
 from juggler.metrics.names import HOST_STATES
+from juggler.render import format_host_states, format_reported_latency, slowdown_level
 from juggler.report import charts
 from juggler.report.data import LAYERS, ReportData
 from juggler.report.downsample import MAX_POINTS
@@ -52,10 +53,6 @@ def html_page(title: str, body: str) -> str:
     )
 
 
-def _latency(seconds: float | None) -> str:
-    return "-" if not seconds else charts.format_latency(seconds)
-
-
 def _summary(summary: RunSummary) -> str:
     """The summary table; a lab run's last column is its workload's p99 latency (mean over
     the run / worst interval) where a simulated run's is slowdown."""
@@ -69,12 +66,12 @@ def _summary(summary: RunSummary) -> str:
     rows = []
     for vm in summary.vms:
         slowdown = vm.slowdown
-        cls = "bad" if (slowdown or 0) > 1.5 else ("warn" if (slowdown or 0) > 1.1 else "")
+        cls = slowdown_level(slowdown)
         if workload:
             work = vm.workload
             last = (
-                f"{_latency(work.latency_p99_seconds if work else None)} / "
-                f"{_latency(work.latency_p99_max_seconds if work else None)}"
+                f"{format_reported_latency(work.latency_p99_seconds if work else None)} / "
+                f"{format_reported_latency(work.latency_p99_max_seconds if work else None)}"
             )
         else:
             last = "-" if slowdown is None else f"{slowdown:.2f}×"
@@ -89,11 +86,7 @@ def _summary(summary: RunSummary) -> str:
             f'<td class="{cls}">{last}</td></tr>'
         )
     host = summary.host
-    states = ", ".join(
-        f"{name} {format_duration(seconds)}"
-        for name, seconds in host.seconds_in_state.items()
-        if seconds
-    )
+    states = format_host_states(host.seconds_in_state)
     ratio = host.overcommit_ratio
     violations = summary.violations
     return (

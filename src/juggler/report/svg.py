@@ -82,10 +82,6 @@ def format_bytes_tick(value: float) -> str:
     return format_size(value)
 
 
-def format_rate_tick(value: float) -> str:
-    return f"{format_size(value)}/s"
-
-
 @dataclass
 class Chart:
     """One chart: a y range over the shared time axis, elements added in drawing order.

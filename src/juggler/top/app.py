@@ -17,13 +17,10 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
 from juggler.errors import JugglerError
+from juggler.render import format_rate
 from juggler.top.columns import COLUMNS, Column, cells, column, sort_rows, visible_columns
 from juggler.top.data import Header, RunReader, Snapshot
 from juggler.units import format_duration, format_size
-
-
-def _rate(value: float | None) -> str:
-    return "-" if value is None else f"{format_size(value)}/s"
 
 
 def _number(value: float | None, spec: str) -> str:
@@ -58,7 +55,8 @@ def header_text(header: Header, path: str) -> Text:
         f"  over-commit {'-' if ratio is None else f'{ratio:.2f}x'}  "
         f"PSI some {_number(header.psi_some, '.1f')} full {_number(header.psi_full, '.1f')}  "
         f"host swap {format_size(header.host_swap_used_bytes)} "
-        f"in {_rate(header.host_swap_in_bytes_per_s)} out {_rate(header.host_swap_out_bytes_per_s)}"
+        f"in {format_rate(header.host_swap_in_bytes_per_s)} "
+        f"out {format_rate(header.host_swap_out_bytes_per_s)}"
     )
     return text
 

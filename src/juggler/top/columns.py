@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from juggler.render import format_latency
 from juggler.top.data import VmRow
 from juggler.units import format_size
 
@@ -96,14 +97,6 @@ def visible_columns(backend: str | None, rows: Sequence[VmRow]) -> tuple[Column,
     return tuple(c for c in COLUMNS if c.field not in hide)
 
 
-def format_latency(seconds: float) -> str:
-    """``850ns``, ``1.8us``, ``180us``, ``12ms``, ``1.2s``: short enough for a cell."""
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if seconds >= scale * 0.9995:
-            return f"{seconds / scale:.3g}{unit}"
-    return f"{seconds * 1e9:.3g}ns"
-
-
 def format_value(value: object, kind: Kind) -> str:
     """A cell's text: sizes and rates in binary units (the header says ``/s``), ``-`` unknown."""
     if value is None:
@@ -113,7 +106,7 @@ def format_value(value: object, kind: Kind) -> str:
     if kind == "slowdown":
         return f"{value:.2f}x"
     if kind == "latency":
-        return format_latency(float(value))  # type: ignore[arg-type]
+        return format_latency(float(value), compact=True)  # type: ignore[arg-type]
     if kind == "count":
         count = float(value)  # type: ignore[arg-type]
         return f"{count / 1000:.1f}k" if count >= 10_000 else f"{count:.0f}"

@@ -1,6 +1,6 @@
 """``juggler lab``: build the guest image, boot a trial VM, run a scenario for real.
 
-A typer sub-app (``lab_app``) that ``juggler.cli`` registers with
+A typer sub-app (``lab_app``) that ``juggler.cli.app`` registers with
 ``app.add_typer(lab_app, name="lab")``. Like the main CLI it prints a
 :class:`~juggler.errors.JugglerError` as one line and exits with status 2.
 Logging is configured by the main CLI, not here.
@@ -13,14 +13,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from juggler.backends import QemuBackend, QemuVm
-from juggler.cli_options import (
+from juggler.cli.options import (
     Accel,
     FreePageReporting,
     HostSwap,
@@ -28,7 +27,11 @@ from juggler.cli_options import (
     PolicyOverride,
     Scale,
     ScenarioFile,
+    duration_option,
+    load_scenario_argument,
+    overridden_scenario,
 )
+from juggler.cli.output import err, fail, out, serve_run_metrics, show_summary
 from juggler.errors import JugglerError
 from juggler.lab.image import build_image
 from juggler.lab.vm import LabVm, VmSpec
@@ -41,13 +44,6 @@ lab_app = typer.Typer(
     help="The lab: tiny real QEMU guests with a virtio balloon and a workload.",
     no_args_is_help=True,
 )
-out = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: object) -> NoReturn:
-    err.print(f"[red]error:[/] {escape(str(message))}", soft_wrap=True)
-    raise typer.Exit(2)
 
 
 @contextlib.contextmanager
@@ -58,7 +54,7 @@ def _lab_errors() -> Iterator[None]:
     try:
         yield
     except JugglerError as error:
-        _fail(error)
+        fail(error)
     except KeyboardInterrupt:
         err.print("[red]interrupted:[/] the VMs, the cgroup and the host swap are gone")
         raise typer.Exit(130) from None
@@ -73,7 +69,7 @@ def build(
     try:
         image = build_image(force=force)
     except JugglerError as error:
-        _fail(error)
+        fail(error)
     out.print(
         f"guest image [bold]{image.key}[/] ({image.kernel_release}) ready in "
         f"{time.monotonic() - started:.1f} s"
@@ -96,7 +92,7 @@ def boot(
         spec = VmSpec("trial", parse_size(memory), phases=phases, swap_bytes=parse_size(swap))
         seconds = parse_duration(duration)
     except ValueError as error:
-        _fail(error)
+        fail(error)
     try:
         with LabVm(spec, build_image(), accel=accel) as vm:
             out.print(f"booted under {vm.accel} in {vm.boot_seconds:.1f} s (pid {vm.pid})")
@@ -106,7 +102,7 @@ def boot(
                     time.sleep(2)
                     obs = backend.observe()
                     if "trial" in obs.missing:
-                        _fail(obs.missing["trial"])
+                        fail(obs.missing["trial"])
                     sample = obs.vm("trial")
                     report = vm.reports()[-1:] or None
                     last = (
@@ -120,7 +116,7 @@ def boot(
                         f"{format_size(sample.guest_free_bytes)}; {last}"
                     )
     except JugglerError as error:
-        _fail(error)
+        fail(error)
 
 
 @lab_app.command()
@@ -158,26 +154,17 @@ def run(
 ) -> None:
     """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, manage them
     with the policy for the duration, summarize like ``simulate``, and tear down."""
-    from juggler.cli import _duration_option, _load, _say_serving, print_summary
     from juggler.lab.run import run_lab
-    from juggler.metrics.exporter import exporting
     from juggler.policy import get_policy
     from juggler.simulate import default_run_path
 
-    duration_s = _duration_option(duration)
+    duration_s = duration_option(duration)
     with _lab_errors():
         if policy is not None:
             get_policy(policy)
-        loaded, text, source = _load(scenario)
-        options = [
-            f"{flag} {value}"
-            for flag, value in (("--policy", policy), ("--duration", duration))
-            if value is not None
-        ]
-        loaded = loaded.with_overrides(
-            policy=policy,
-            duration_s=duration_s,
-            source=f"{source} with {' '.join(options)}" if options else source,
+        loaded, text, source = load_scenario_argument(scenario)
+        loaded = overridden_scenario(
+            loaded, source, policy=policy, duration=duration, duration_s=duration_s
         )
         path = out_path or default_run_path(loaded).with_name(
             f"lab-{default_run_path(loaded).name}"
@@ -190,21 +177,12 @@ def run(
         with contextlib.ExitStack() as stack:
             exporter = None
             if metrics_addr is not None:  # bound before any VM boots: a busy port fails fast
-                from juggler.diagnose import diagnose as diagnose_findings
-
-                exporter = stack.enter_context(
-                    exporting(
-                        metrics_addr,
-                        run=path,
-                        diagnose=diagnose_findings,
-                        info={
-                            "scenario": loaded.name,
-                            "policy": loaded.manager.policy,
-                            "backend": "qemu",
-                        },
-                    )
+                exporter = serve_run_metrics(
+                    stack,
+                    metrics_addr,
+                    path,
+                    {"scenario": loaded.name, "policy": loaded.manager.policy, "backend": "qemu"},
                 )
-                _say_serving(exporter)
 
             def work(stop: threading.Event | None, say: Callable[[str], None]) -> RunSummary:
                 return run_lab(
@@ -221,10 +199,7 @@ def run(
                 )
 
             summary = _run_lab_with_top(path, say, work) if top else work(None, say)
-    if json_output:
-        out.print_json(summary.to_json())
-        return
-    print_summary(summary, f"{source}, lab at scale {scale:g}")
+    show_summary(summary, f"{source}, lab at scale {scale:g}", as_json=json_output)
 
 
 @lab_app.command()
@@ -249,11 +224,10 @@ def up(
     """Boot a scenario's VMs (scaled) in a memory cgroup playing the host, as `lab run`
     does, and leave them running: manage them with `juggler run`, remove them with
     `juggler lab down`."""
-    from juggler.cli import _load
     from juggler.lab.up import lab_up
 
     with _lab_errors():
-        loaded, _, _ = _load(scenario)
+        loaded, _, _ = load_scenario_argument(scenario)
         state = lab_up(
             loaded,
             name=name,
@@ -303,11 +277,11 @@ def down(
     from juggler.lab.up import lab_down
 
     if sum((name is not None, directory is not None, every)) > 1:
-        _fail("give one of NAME, --dir and --all")
+        fail("give one of NAME, --dir and --all")
     try:
         downed = lab_down(name, directory, every)
     except JugglerError as error:
-        _fail(error)
+        fail(error)
     if not downed:
         what = name or (directory and str(directory))
         out.print(f"no lab {escape(what)} is up" if what else "no lab is up")

@@ -1,0 +1,82 @@
+"""The CLI package's layering: every ``juggler.cli`` module imports on its own, the
+command modules never import the app that registers them (no circle), and the
+packages below the CLI (lab, backends, sim) import neither typer nor rich nor the
+CLI, so the API and the lab run without a terminal front end."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import juggler
+import juggler.cli
+
+SRC = Path(juggler.__file__).parent
+CLI_FREE_PACKAGES = ("lab", "backends", "sim")
+
+
+def _cli_modules() -> list[str]:
+    return sorted(info.name for info in pkgutil.walk_packages(juggler.cli.__path__, "juggler.cli."))
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, anywhere in it (function-local imports too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _front_end(name: str) -> bool:
+    return name.split(".")[0] in ("typer", "rich") or name.startswith("juggler.cli")
+
+
+def test_the_package_has_the_modules_the_layout_names() -> None:
+    assert {name.removeprefix("juggler.cli.") for name in _cli_modules()} >= {
+        "app",
+        "inspect",
+        "lab",
+        "options",
+        "output",
+        "run",
+        "simulate",
+    }
+
+
+@pytest.mark.parametrize("name", [name for name in _cli_modules() if not name.endswith("__main__")])
+def test_every_cli_module_imports(name: str) -> None:
+    assert importlib.import_module(name).__doc__
+
+
+@pytest.mark.parametrize(
+    "module",
+    [name.split(".")[-1] for name in _cli_modules() if not name.endswith(("__main__", ".app"))],
+)
+def test_no_command_module_imports_the_app(module: str) -> None:
+    imported = _imports(SRC / "cli" / f"{module}.py")
+    assert not imported & {"juggler.cli", "juggler.cli.app", "juggler.cli.app.app"}
+
+
+def test_the_import_walk_sees_typer_where_it_is() -> None:
+    imported = _imports(SRC / "cli" / "app.py")
+    assert "typer" in imported and "rich.logging.RichHandler" in imported
+    assert any(_front_end(name) for name in imported)
+
+
+@pytest.mark.parametrize("package", CLI_FREE_PACKAGES)
+def test_no_typer_rich_or_cli_import_below_the_cli(package: str) -> None:
+    files = sorted((SRC / package).rglob("*.py"))
+    assert files
+    offenders = {
+        str(path.relative_to(SRC)): sorted(name for name in _imports(path) if _front_end(name))
+        for path in files
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
