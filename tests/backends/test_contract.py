@@ -46,7 +46,9 @@ UNKNOWN_VM = "unknown-vm"
 
 @dataclass
 class World:
-    """One backend, set up with VMs the contract tests can act on."""
+    """One backend, set up with VMs the contract tests can act on: at least one with a
+    balloon and a reservation (the one the apply tests move), and one without a
+    balloon driver (so the optional fields' other branch is checked too)."""
 
     backend: Backend
     #: every VM the backend was given
@@ -62,13 +64,14 @@ class World:
 
 @contextmanager
 def simulator_world(tmp_path: Path) -> Iterator[World]:
-    """Two tiny simulated VMs, one with a reservation, a few seconds into their run."""
-    scenario = tiny([vm("a", reservation="1MiB"), vm("b")])
+    """Three tiny simulated VMs (one reserved, one without a balloon driver), a few
+    seconds into their run."""
+    scenario = tiny([vm("a", reservation="1MiB"), vm("b"), vm("c", balloon=False)])
     host = SimulatedHost(scenario)
     host.advance(2)
     yield World(
         backend=host,
-        vm_names=frozenset({"a", "b"}),
+        vm_names=frozenset({"a", "b", "c"}),
         settle_s=5.0,
         violations={
             UNKNOWN_VM: "SimulatedHost.apply ignores targets for VM names it does not run "
@@ -96,14 +99,17 @@ def _guest_stats(total: int) -> dict[str, Any]:
 
 @contextmanager
 def qmp_world(tmp_path: Path) -> Iterator[World]:
-    """Two VMs behind fake QMP servers, with canned ``/proc`` files."""
-    fakes = {name: FakeQemu(tmp_path / f"{name}.sock").start() for name in ("a", "b")}
+    """Three VMs behind fake QMP servers (one reserved, one without a balloon device),
+    with canned ``/proc`` files."""
+    fakes = {name: FakeQemu(tmp_path / f"{name}.sock").start() for name in ("a", "b", "c")}
     for fake in fakes.values():
         fake.stats = _guest_stats(480 * MIB)
+    fakes["c"].balloon = False
     backend = QemuBackend(
         [
             QemuVm("a", fakes["a"].path, pid=4242, reservation_bytes=64 * MIB),
             QemuVm("b", fakes["b"].path, pid=4242),
+            QemuVm("c", fakes["c"].path, pid=4242),
         ],
         proc_root=PROC,
         timeout_s=0.3,
@@ -310,8 +316,10 @@ def test_vm_names_and_configuration_are_stable(world: World) -> None:
             for s in obs.vms
         }
 
-    first = configuration(world.backend.observe())
-    world.backend.apply(Decision({name: VmTarget(0, "contract") for name in first}))
+    obs = world.backend.observe()
+    first = configuration(obs)
+    deflate = {s.name: VmTarget(0, "contract") for s in obs.vms if s.balloon_present}
+    world.backend.apply(Decision(deflate))
     world.backend.advance(world.settle_s)
     assert configuration(world.backend.observe()) == first
     assert set(first) == world.vm_names
@@ -355,11 +363,12 @@ def test_a_target_of_none_leaves_the_balloon_alone(world: World) -> None:
 
 def test_apply_never_raises_for_a_valid_target(world: World) -> None:
     """Valid: from 0 (deflated) up to what the reservation leaves, the range the
-    Manager's guard clamps every policy's wish into, for every VM at once."""
+    Manager's guard clamps every policy's wish into, for every VM with a balloon at
+    once (the guard sends none to a VM without one)."""
     obs = world.backend.observe()
     for edge in ("none", "low", "middle", "high"):
         targets = {}
-        for sample in obs.vms:
+        for sample in (s for s in obs.vms if s.balloon_present):
             high = sample.configured_bytes - max(sample.reservation_bytes, MIB)
             size = {"none": None, "low": 0, "middle": high // 2, "high": high}[edge]
             targets[sample.name] = VmTarget(size, f"contract: {edge}")
