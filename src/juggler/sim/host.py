@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from juggler.errors import SimulationError
+from juggler.errors import BackendError, SimulationError
 from juggler.hoststate import HARD_FREE, LOW_FREE, SOFT_FREE, host_state
 from juggler.metrics.names import HOST_STATES
 from juggler.observation import Decision, HostSample, Observation, VmSample, VmTruth
@@ -285,7 +285,13 @@ class SimulatedHost:
         return int(self.host_i[L.HOST_FREE]) * self.page_size
 
     def apply(self, decision: Decision) -> None:
-        """Set balloon targets; VMs without a balloon driver ignore them, as real ones do."""
+        """Set balloon targets; VMs without a balloon driver ignore them, as real ones do.
+
+        :raise BackendError: When a target names a VM this host does not run (after
+            the others are set, as the QEMU backend does): a misspelt name is not
+            silently dropped.
+        """
+        unknown = sorted(set(decision.targets) - set(self.names))
         for v, name in enumerate(self.names):
             target = decision.targets.get(name)
             if target is None or target.balloon_bytes is None:
@@ -294,6 +300,8 @@ class SimulatedHost:
                 continue
             pages = target.balloon_bytes // self.page_size
             self.vm_i[v, L.BALLOON_TARGET] = min(max(pages, 0), int(self.vm_i[v, L.N_FRAMES]))
+        if unknown:
+            raise BackendError("no such VM on the simulated host", unknown[0])
 
     def observe(self) -> Observation:
         """What a real host would see now, plus the truth for scoring."""
