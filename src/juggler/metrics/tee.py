@@ -7,8 +7,10 @@ without the Manager caring.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from juggler.manager import Recorder
-from juggler.observation import Observation
+from juggler.observation import Observation, VmTarget
 
 
 class TeeRecorder(Recorder):
@@ -29,10 +31,24 @@ class TeeRecorder(Recorder):
             recorder.record_observation(obs)
 
     def record_decision(
-        self, time_s: float, vm: str, balloon_bytes: int, previous_bytes: int, reason: str
+        self,
+        time_s: float,
+        vm: str,
+        balloon_bytes: int,
+        previous_bytes: int,
+        reason: str,
+        guard: tuple[str, ...] = (),
     ) -> None:
         for recorder in self.recorders:
-            recorder.record_decision(time_s, vm, balloon_bytes, previous_bytes, reason)
+            recorder.record_decision(time_s, vm, balloon_bytes, previous_bytes, reason, guard)
+
+    def record_notes(
+        self, time_s: float, notes: tuple[str, ...], left_alone: Mapping[str, VmTarget]
+    ) -> None:
+        for recorder in self.recorders:
+            record = getattr(recorder, "record_notes", None)
+            if record is not None:
+                record(time_s, notes, left_alone)
 
     def record_event(self, time_s: float, vm: str | None, kind: str, message: str) -> None:
         for recorder in self.recorders:

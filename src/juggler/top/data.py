@@ -28,7 +28,7 @@ from juggler.errors import StoreError
 #: the tables a run file has (metrics/store.py); a SQLite file holding only
 #: some of them is still being created, one holding others is not ours
 _RUN_TABLES = frozenset(
-    {"meta", "vms", "host_samples", "vm_samples", "truth", "decisions", "events"}
+    {"meta", "vms", "host_samples", "vm_samples", "truth", "decisions", "decision_notes", "events"}
 )
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
