@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from juggler.metrics.names import HOST_METRICS, VM_METRICS
-from juggler.metrics.store import RunStore
+from juggler.metrics.store import DecisionNote, RunStore
 
 
 @dataclass
@@ -45,6 +45,10 @@ class Run:
     decisions: list[tuple[float, str, int, int, str]] = field(default_factory=list)
     #: (time_s, vm, kind, message)
     events: list[tuple[float, str | None, str, str]] = field(default_factory=list)
+    #: the policy's notes and the VMs left alone (``RunStore.decision_notes``)
+    notes: list[DecisionNote] = field(default_factory=list)
+    #: what the guard changed in the decision at (time_s, vm): ``GuardChange`` values
+    guards: dict[tuple[float, str], tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def page_size(self) -> int:
@@ -97,7 +101,9 @@ def load_run(store: RunStore) -> Run:
         tuple(r)
         for r in store.query("SELECT time_s, vm, kind, message FROM events ORDER BY time_s")
     ]
-    return Run(store.meta(), host, vms, decisions, events)  # type: ignore[arg-type]
+    notes = store.decision_notes()
+    guards = {(t, v): g for t, v, g in store.decision_guards() if g}
+    return Run(store.meta(), host, vms, decisions, events, notes, guards)
 
 
 def between(t: np.ndarray, start: float, end: float) -> np.ndarray:
