@@ -114,9 +114,12 @@ guest_kernel = "8MiB"
 """
 
 
+@pytest.mark.parametrize("where", [[], ["--dask", "local"]], ids=["processes", "dask"])
 def test_compare_runs_the_example_beside_ours_in_worker_processes(
-    on_path: None, tmp_path: Path
+    on_path: None, tmp_path: Path, where: list[str]
 ) -> None:
+    if where:
+        pytest.importorskip("distributed")
     scenario = tmp_path / "tiny.toml"
     scenario.write_text(TINY, "utf-8")
     result = CliRunner().invoke(
@@ -133,6 +136,7 @@ def test_compare_runs_the_example_beside_ours_in_worker_processes(
             "--out-dir",
             str(tmp_path / "runs"),
             "--json",
+            *where,
         ],
     )
     assert result.exit_code == 0, result.output
