@@ -149,7 +149,7 @@ def test_the_manager_records_notes_and_the_vms_left_alone_with_why():
     policy = Policy("talk", POLICIES["static"].params_type, talkative, "test")
     Manager(SteadyBackend(), policy, None, recorder, interval_s=1.0).run(1.0)
     assert recorder.notes and recorder.decisions == []
-    time_s, notes, left_alone = recorder.notes[0]
+    _, notes, left_alone = recorder.notes[0]
     assert notes == ("host is fine",)
     assert left_alone == {"v": VmTarget(None, "nothing to do", (GuardChange.LEFT_ALONE,))}
 
