@@ -7,9 +7,16 @@ import dataclasses
 import pytest
 
 from juggler.errors import BackendError, CommandError
-from juggler.manager import STAGES, Limits, Manager, guard
-from juggler.observation import Decision, HostSample, Observation, VmSample, VmTarget
-from juggler.policy import POLICIES, Policy
+from juggler.manager import STAGES, Limits, Manager, guard, guard_verdicts
+from juggler.observation import (
+    Decision,
+    GuardChange,
+    HostSample,
+    Observation,
+    VmSample,
+    VmTarget,
+)
+from juggler.policy import POLICIES, Policy, PolicyState
 from juggler.units import MIB
 
 
@@ -96,6 +103,87 @@ def test_guard_skips_vms_without_a_balloon_or_missing():
     )
 
 
+def test_guard_says_what_it_changed_as_kinds_beside_the_unchanged_text():
+    obs = _obs(_vm(reservation_bytes=700 * MIB))
+    wish = Decision({"v": VmTarget(900 * MIB, "wish")})
+    clamped = guard(wish, obs, Limits(max_step_bytes=128 * MIB))["v"]
+    assert clamped.guard == (GuardChange.CLAMPED_RESERVATION, GuardChange.STEP_LIMITED)
+    assert clamped.reason == "wish; clamped to reservation 700 MiB; step limited to 128 MiB"
+    assert guard(Decision({"v": VmTarget(64 * MIB, "ok")}), obs, Limits())["v"].guard == ()
+    rescued = _vm(
+        balloon_target_bytes=600 * MIB,
+        balloon_actual_bytes=600 * MIB,
+        guest_total_bytes=424 * MIB,
+        guest_available_bytes=4 * MIB,
+    )
+    target = guard(Decision({"v": VmTarget(700 * MIB, "more")}), _obs(rescued), Limits())["v"]
+    assert target.guard == (GuardChange.OOM_RESCUE,)
+
+
+def test_guard_verdicts_keep_the_reason_of_what_was_not_sent():
+    obs = _obs(_vm("a"), _vm("b"), _vm("c"))
+    wish = Decision({"a": VmTarget(None, "keep: fine"), "b": VmTarget(2 * MIB, "tiny")})
+    verdicts = guard_verdicts(wish, obs, Limits(dead_band_bytes=4 * MIB))
+    assert verdicts["a"] == VmTarget(None, "keep: fine", (GuardChange.LEFT_ALONE,))
+    assert verdicts["b"] == VmTarget(None, "tiny", (GuardChange.DEAD_BAND,))
+    assert verdicts["c"] == VmTarget(None, "", (GuardChange.LEFT_ALONE,))
+
+
+def test_the_manager_records_notes_and_the_vms_left_alone_with_why():
+    class NotesRecorder(ListRecorder):
+        def __init__(self):
+            super().__init__()
+            self.notes = []
+
+        def record_notes(self, time_s, notes, left_alone):
+            self.notes.append((time_s, notes, dict(left_alone)))
+
+    def talkative(obs, params, state):
+        return Decision({"v": VmTarget(None, "nothing to do")}, notes=("host is fine",))
+
+    class SteadyBackend(FlakyBackend):
+        def observe(self):
+            return _obs(_vm(), time_s=self.time_s)
+
+    recorder = NotesRecorder()
+    policy = Policy("talk", POLICIES["static"].params_type, talkative, "test")
+    Manager(SteadyBackend(), policy, None, recorder, interval_s=1.0).run(1.0)
+    assert recorder.notes and recorder.decisions == []
+    _, notes, left_alone = recorder.notes[0]
+    assert notes == ("host is fine",)
+    assert left_alone == {"v": VmTarget(None, "nothing to do", (GuardChange.LEFT_ALONE,))}
+
+
+def test_the_estimate_policies_read_is_the_one_recorded_and_moves_once_an_interval():
+    """One estimator, the Manager's: refreshed at decisions, carried between them."""
+    seen = []
+
+    def spy(obs, params, state):
+        seen.append((obs.time_s, obs.vms[0].working_set_estimate_bytes))
+        return Decision()
+
+    class GrowingBackend(FlakyBackend):
+        def observe(self):
+            used = (100 + 40 * int(self.time_s)) * MIB
+            return _obs(_vm(guest_available_bytes=1024 * MIB - used), time_s=self.time_s)
+
+    recorder = ListRecorder()
+    policy = Policy("spy", POLICIES["static"].params_type, spy, "test")
+    Manager(GrowingBackend(), policy, None, recorder, interval_s=2.0, sample_s=1.0).run(4.0)
+    recorded = {o.time_s: o.vms[0].working_set_estimate_bytes for o in recorder.observations}
+    assert [t for t, _ in seen] == [0.0, 2.0, 4.0]
+    assert all(recorded[t] == estimate for t, estimate in seen)
+    assert recorded[1.0] == recorded[0.0] and recorded[3.0] == recorded[2.0]
+    assert recorded[2.0] > recorded[0.0]
+
+
+@dataclasses.dataclass
+class Seen(PolicyState):
+    """A test policy's own state: the times it decided at."""
+
+    seen: list[float] = dataclasses.field(default_factory=list)
+
+
 class ListRecorder:
     def __init__(self):
         self.observations, self.decisions, self.events = [], [], []
@@ -140,18 +228,18 @@ class FlakyBackend:
 def test_the_loop_logs_failures_and_carries_on():
     def always(obs, params, state):
         return Decision(
-            {"v": VmTarget(64 * MIB * (1 + len(state.memory)), "grow")},
+            {"v": VmTarget(64 * MIB * (1 + len(state.seen)), "grow")},
         )
 
     def crashing(obs, params, state):
-        state.memory[obs.time_s] = True
-        if len(state.memory) == 2:
+        state.seen.append(obs.time_s)
+        if len(state.seen) == 2:
             raise ValueError("bad arithmetic")
         return always(obs, params, state)
 
     recorder = ListRecorder()
     backend = FlakyBackend()
-    policy = Policy("crashy", POLICIES["static"].params_type, crashing, "test")
+    policy = Policy("crashy", POLICIES["static"].params_type, crashing, "test", Seen)
     manager = Manager(backend, policy, None, recorder, interval_s=1.0, sample_s=1.0)
     manager.run(6.0)
     kinds = [event[2] for event in recorder.events]
@@ -191,14 +279,14 @@ def test_a_recorder_with_record_timing_is_told_how_long_each_stage_took():
             self.timings.append((stage, seconds))
 
     def grow(obs, params, state):
-        return Decision({"v": VmTarget(64 * MIB * (1 + len(state.memory)), "grow")})
+        return Decision({"v": VmTarget(64 * MIB * (1 + len(state.seen)), "grow")})
 
     def remembering(obs, params, state):
-        state.memory[obs.time_s] = True
+        state.seen.append(obs.time_s)
         return grow(obs, params, state)
 
     recorder = TimingRecorder()
-    policy = Policy("grow", POLICIES["static"].params_type, remembering, "test")
+    policy = Policy("grow", POLICIES["static"].params_type, remembering, "test", Seen)
     Manager(FlakyBackend(), policy, None, recorder, interval_s=1.0, sample_s=1.0).run(4.0)
     stages = [stage for stage, _ in recorder.timings]
     assert set(stages) == set(STAGES)

@@ -78,19 +78,25 @@ class Job:
 def parse_policies(text: str, known: Iterable[str]) -> list[str]:
     """``"a, b,a"`` → ``["a", "b"]``.
 
-    :raise PolicyError: When a name is unknown (listing the known ones) or none is given.
+    :raise PolicyError: When a name is unknown (listing the known ones), none is given,
+        or a plug-in's spec does not load (naming it).
     """
+    from juggler.policy import get_policy, is_known_policy
+
     known = sorted(known)
     names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
     if not names:
         raise PolicyError(f"no policy given (choose from: {', '.join(known)})")
-    unknown = [name for name in names if name not in known]
+    unknown = [name for name in names if name not in known and not is_known_policy(name)]
     if unknown:
         which = ", ".join(repr(name) for name in unknown)
         raise PolicyError(
             f"unknown polic{'ies' if len(unknown) > 1 else 'y'} {which} "
             f"(choose from: {', '.join(known)})"
         )
+    for name in names:
+        if name not in known:
+            get_policy(name)  # a plug-in: a spec that does not load fails here, naming it
     return names
 
 

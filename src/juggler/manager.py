@@ -3,20 +3,28 @@
 ::
 
     every sample period (a tick in the simulator, the interval on real hosts):
-        obs = backend.observe();  store.record(obs)
+        obs = backend.observe()
+        every interval: refresh each VM's working-set estimate from obs
+        obs.working_set_estimate_bytes = the estimate;  store.record(obs)
         every interval:
             wish = policy.decide(obs without truth, params, state)
             decision = guard(wish, obs)      # clamp, step limit, dead band, OOM guard
-            backend.apply(decision);  store.record(decision)
+            backend.apply(decision);  store.record(decision, wish's notes, VMs left alone)
 
 The guard is shared by every policy (libCacheSim keeps its eviction loop once,
 the same way): a balloon never takes a guest below its reservation or above
 its limit, moves at most ``max_step`` per interval, ignores changes smaller than
 the dead band, and a guest that is about to run out of memory is deflated
-whatever the policy wished. A failing policy or backend call is logged,
+whatever the policy wished; what it changed is said twice, in the reason's text
+(for people) and as :class:`~juggler.observation.GuardChange` kinds (for tools).
+The working-set estimate is the Manager's alone and refreshed once per interval,
+at the observation a decision is made on, so the figure a policy's reason quotes
+is the one the run file records. A failing policy or backend call is logged,
 recorded as an event (its kind one of :data:`ERROR_KINDS`), and the loop carries on.
 A recorder that also defines ``record_timing(stage, seconds)`` is told how long each
-of the :data:`STAGES` took, so a live exporter can show the Manager's own health.
+of the :data:`STAGES` took, so a live exporter can show the Manager's own health;
+one that defines ``record_notes(time_s, notes, left_alone)`` is told the policy's
+notes and the VMs nothing was sent to, with why (the run file keeps them).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,7 +42,7 @@ import numpy as np
 from juggler.backend import Backend
 from juggler.errors import BackendError, PolicyError
 from juggler.hoststate import host_state
-from juggler.observation import Decision, Observation, VmSample, VmTarget
+from juggler.observation import Decision, GuardChange, Observation, VmSample, VmTarget
 from juggler.policy.base import Policy, PolicyState, balloon_now
 from juggler.policy.workingset import WorkingSetEstimator
 from juggler.units import MIB, format_size
@@ -69,12 +77,24 @@ class Recorder:
 
     A recorder may also define ``record_timing(stage: str, seconds: float)``; the
     Manager calls it when present (the run file has no use for wall-clock timings,
-    a live exporter does).
+    a live exporter does). Likewise ``record_notes(time_s: float, notes: tuple[str, ...],
+    left_alone: Mapping[str, VmTarget])``: the policy's notes of an interval and the
+    VMs nothing was sent to, each with the policy's reason and a ``guard`` of
+    ``LEFT_ALONE`` or ``DEAD_BAND`` (the run file keeps them, a live exporter need not).
+
+    ``record_decision``'s ``guard`` holds the :class:`GuardChange` values of what the
+    guard changed, in the order it changed them (empty: the wish went through as it was).
     """
 
     def record_observation(self, obs: Observation) -> None: ...
     def record_decision(
-        self, time_s: float, vm: str, balloon_bytes: int, previous_bytes: int, reason: str
+        self,
+        time_s: float,
+        vm: str,
+        balloon_bytes: int,
+        previous_bytes: int,
+        reason: str,
+        guard: tuple[str, ...] = (),
     ) -> None: ...
     def record_event(self, time_s: float, vm: str | None, kind: str, message: str) -> None: ...
 
@@ -82,7 +102,22 @@ class Recorder:
 def guard(wish: Decision, obs: Observation, limits: Limits) -> dict[str, VmTarget]:
     """Make a policy's wish safe: the rules every policy shares.
 
-    :return: the targets to send, each with the policy's reason and what the guard changed.
+    :return: the targets to send, each with the policy's reason and what the guard
+        changed (in its text and its ``guard`` kinds).
+    """
+    return {
+        name: target
+        for name, target in guard_verdicts(wish, obs, limits).items()
+        if target.balloon_bytes is not None
+    }
+
+
+def guard_verdicts(wish: Decision, obs: Observation, limits: Limits) -> dict[str, VmTarget]:
+    """What the guard makes of a policy's wish for every VM it may act on.
+
+    :return: by VM (those with a balloon that were observed): a target to send, or one
+        with ``balloon_bytes`` None whose ``guard`` ends with ``LEFT_ALONE`` (no change
+        wished) or ``DEAD_BAND`` (a change too small to send), keeping the policy's reason.
     """
     result: dict[str, VmTarget] = {}
     for vm in obs.vms:
@@ -100,28 +135,35 @@ def guard(wish: Decision, obs: Observation, limits: Limits) -> dict[str, VmTarge
         )
         reason = wished.reason if wished is not None else ""
         notes = []
+        changes: list[GuardChange] = []
         rescue = _oom_rescue(vm, limits)
         if rescue is not None and rescue < target:
             target = rescue
             notes.append("guest near OOM: deflate")
+            changes.append(GuardChange.OOM_RESCUE)
         low = vm.configured_bytes - vm.effective_limit_bytes
         high = vm.configured_bytes - vm.reservation_bytes
         if target > high:
             target = high
             notes.append(f"clamped to reservation {format_size(vm.reservation_bytes)}")
+            changes.append(GuardChange.CLAMPED_RESERVATION)
         if target < low:
             target = low
             notes.append(f"held at limit {format_size(vm.effective_limit_bytes)}")
+            changes.append(GuardChange.CLAMPED_LIMIT)
         step = target - now
         if abs(step) > limits.max_step_bytes:
             target = now + (limits.max_step_bytes if step > 0 else -limits.max_step_bytes)
             notes.append(f"step limited to {format_size(limits.max_step_bytes)}")
-        if abs(target - current_target) < limits.dead_band_bytes and rescue is None:
-            continue
-        if target == current_target:
+            changes.append(GuardChange.STEP_LIMITED)
+        if target == current_target or (
+            abs(target - current_target) < limits.dead_band_bytes and rescue is None
+        ):
+            verdict = GuardChange.LEFT_ALONE if target == current_target else GuardChange.DEAD_BAND
+            result[vm.name] = VmTarget(None, reason, (*changes, verdict))
             continue
         text = "; ".join([r for r in [reason, *notes] if r]) or "guard"
-        result[vm.name] = VmTarget(int(target), text)
+        result[vm.name] = VmTarget(int(target), text, tuple(changes))
     return result
 
 
@@ -140,6 +182,8 @@ def _oom_rescue(vm: VmSample, limits: Limits) -> int | None:
 
 
 ProgressFn = Callable[[float], None]
+#: ``record_notes(time_s, notes, left_alone)`` (see :class:`Recorder`)
+NotesFn = Callable[[float, tuple[str, ...], Mapping[str, VmTarget]], None]
 
 
 class Manager:
@@ -173,13 +217,15 @@ class Manager:
         self.interval_s = interval_s
         self.sample_s = sample_s or interval_s
         self.limits = limits or Limits()
-        self.state = PolicyState(rng=np.random.default_rng(seed), interval_s=interval_s)
+        self.state: PolicyState = policy.new_state(np.random.default_rng(seed), interval_s)
         self.decisions_made = 0
         self.errors: dict[str, int] = {}
+        #: the one working-set estimator per VM (policies read its figure off the samples)
         self.estimators: dict[str, WorkingSetEstimator] = {}
         self._record_timing: Callable[[str, float], None] | None = getattr(
             recorder, "record_timing", None
         )
+        self._record_notes: NotesFn | None = getattr(recorder, "record_notes", None)
 
     def run(
         self,
@@ -196,8 +242,10 @@ class Manager:
         now = start
         while True:
             if obs is not None:
+                deciding = obs.time_s + 1e-9 >= next_decision
+                obs = self._with_estimates(obs, refresh=deciding)
                 self.recorder.record_observation(obs)
-                if obs.time_s + 1e-9 >= next_decision:
+                if deciding:
                     self._decide(obs)
                     next_decision += self.interval_s
                 now = obs.time_s
@@ -237,19 +285,31 @@ class Manager:
             return None
         for vm, reason in obs.missing.items():
             self._error("vm_missing", vm, reason, time_s=obs.time_s)
-        return self._with_estimates(obs)
+        return obs
 
-    def _with_estimates(self, obs: Observation) -> Observation:
+    def _with_estimates(self, obs: Observation, *, refresh: bool) -> Observation:
         """The observation with each VM's working-set estimate filled in, and the
         host's free-memory state when the backend does not say (a real host).
 
-        The estimate is the Manager's own (whatever the policy keeps), so that
-        every run file, report and scrape carries one comparable figure.
+        The estimate is the Manager's alone, so every run file, report, scrape and
+        policy reason carries one comparable figure. It takes in new evidence only
+        at the observations decisions are made on (``refresh``), once per interval:
+        the guest-statistics fallback has no timestamp, so each update is a new
+        sample, and updating every tick would weigh it by the tick instead of the
+        interval (the policies were tuned on the interval's pace). Between
+        decisions the samples carry the estimate as it stands.
+
+        :param refresh: update the estimators from this observation.
         """
         vms = []
         for vm in obs.vms:
             estimator = self.estimators.setdefault(vm.name, WorkingSetEstimator())
-            estimate = estimator.update(vm) if vm.name not in obs.missing else None
+            if vm.name in obs.missing:
+                estimate = None
+            elif refresh:
+                estimate = estimator.update(vm)
+            else:
+                estimate = estimator.estimate_bytes(vm)
             vms.append(replace(vm, working_set_estimate_bytes=estimate))
         state = obs.host_state or host_state(obs.host.available_fraction)
         return replace(obs, vms=tuple(vms), host_state=state)
@@ -261,7 +321,18 @@ class Manager:
             except (PolicyError, ArithmeticError, ValueError, KeyError, TypeError) as err:
                 self._error("policy", None, f"{type(err).__name__}: {err}", time_s=obs.time_s)
                 wish = Decision()
-            targets = guard(wish, obs, self.limits)
+            verdicts = guard_verdicts(wish, obs, self.limits)
+        targets = {n: t for n, t in verdicts.items() if t.balloon_bytes is not None}
+        if self._record_notes is not None:
+            # a VM left alone is worth a line only when the policy or the guard said why
+            left_alone = {
+                name: target
+                for name, target in verdicts.items()
+                if target.balloon_bytes is None
+                and (target.reason or GuardChange.DEAD_BAND in target.guard)
+            }
+            if wish.notes or left_alone:
+                self._record_notes(obs.time_s, wish.notes, left_alone)
         if not targets:
             return
         try:
@@ -273,7 +344,12 @@ class Manager:
         for name, target in targets.items():
             previous = obs.vm(name).balloon_target_bytes or 0
             self.recorder.record_decision(
-                obs.time_s, name, int(target.balloon_bytes or 0), previous, target.reason
+                obs.time_s,
+                name,
+                int(target.balloon_bytes or 0),
+                previous,
+                target.reason,
+                tuple(target.guard),
             )
             self.decisions_made += 1
 

@@ -14,6 +14,7 @@ The simulator's ground truth travels in :class:`VmTruth`, kept apart in
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,28 @@ class Observation:
         return replace(self, truth={}) if self.truth else self
 
 
+class GuardChange(StrEnum):
+    """What the Manager's guard did to a policy's wish for one VM.
+
+    A fixed vocabulary, so a run file, a report and a Prometheus label can say what
+    happened without parsing the reason's prose (which stays as it is, for people).
+    A target may carry several: a wish can be rescued and then step limited.
+    """
+
+    #: a guest about to run out of memory was deflated, whatever the policy wished
+    OOM_RESCUE = "oom_rescue"
+    #: the target would have taken the guest below its reservation: clamped there
+    CLAMPED_RESERVATION = "clamped_reservation"
+    #: the target would have left the guest above its limit: held at the limit
+    CLAMPED_LIMIT = "clamped_limit"
+    #: the change was larger than the step limit: only the step limit was sent
+    STEP_LIMITED = "step_limited"
+    #: the change was smaller than the dead band: nothing was sent
+    DEAD_BAND = "dead_band"
+    #: the policy asked for no change (or had no wish): nothing was sent
+    LEFT_ALONE = "left_alone"
+
+
 @dataclass(frozen=True)
 class VmTarget:
     """A policy's wish for one VM: the balloon size it should have, and why."""
@@ -150,6 +173,8 @@ class VmTarget:
     #: the balloon size to reach (0 deflates fully); None means leave it as it is
     balloon_bytes: int | None
     reason: str
+    #: what the guard changed (empty in a policy's wish: only the Manager's guard sets it)
+    guard: tuple[GuardChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,5 +182,6 @@ class Decision:
     """A policy's decision for one interval: a target per VM it wants to change."""
 
     targets: dict[str, VmTarget] = field(default_factory=dict)
-    #: remarks about the host as a whole ("host available 4% < soft 6%")
+    #: remarks about the host as a whole ("host available 4% < soft 6%"); the run file
+    #: keeps them (``decision_notes``)
     notes: tuple[str, ...] = ()

@@ -81,12 +81,14 @@ class ManagerConfig(_Strict):
     @field_validator("policy")
     @classmethod
     def _known_policy(cls, name: str) -> str:
-        from juggler.policy import POLICIES
+        """One of ours, an installed plug-in, or a ``package.module:name`` spec that loads."""
+        from juggler.errors import PolicyError
+        from juggler.policy import get_policy
 
-        if name not in POLICIES:
-            raise ValueError(
-                f"unknown policy {name!r} (choose one of: {', '.join(sorted(POLICIES))})"
-            )
+        try:
+            get_policy(name)
+        except PolicyError as err:
+            raise ValueError(str(err)) from None
         return name
 
     @model_validator(mode="after")

@@ -155,6 +155,8 @@ def test_the_diagnose_command(tmp_path):
         "neighbours",
         "evidence",
         "recommendation",
+        "policy_notes",
+        "guard_changes",
     }
     text = runner.invoke(app, ["diagnose", str(path), "--vm", "V", "--from", "5s", "--to", "30s"])
     assert text.exit_code == 0 and "own_working_set" in text.output and "VM W" not in text.output

@@ -31,7 +31,15 @@ from juggler.metrics.names import (
     VM_METRICS,
 )
 from juggler.metrics.tee import TeeRecorder, tee
-from juggler.observation import Decision, HostSample, Observation, VmSample, VmTarget, VmTruth
+from juggler.observation import (
+    Decision,
+    GuardChange,
+    HostSample,
+    Observation,
+    VmSample,
+    VmTarget,
+    VmTruth,
+)
 from juggler.units import MIB
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
@@ -125,39 +133,34 @@ def test_a_missing_vm_drops_out_but_keeps_the_time_it_was_last_seen() -> None:
 
 
 @pytest.mark.parametrize(
-    ("reason", "balloon", "previous", "kind"),
+    ("guard_changes", "balloon", "previous", "kind"),
     [
-        (
-            "host free 3.7% < 6%: reclaim 56.2 MiB (rho 1.72/MiB; working set ~258 MiB)",
-            200 * MIB,
-            100 * MIB,
-            "inflate",
-        ),
-        (
-            "rebalance: give back 392 MiB that another guest held unused; step limited to 256 MiB",
-            0,
-            256 * MIB,
-            "deflate",
-        ),
-        (
-            "guest is short of memory: deflate by 64 MiB; guest near OOM: deflate",
-            0,
-            64,
-            "oom_rescue",
-        ),
-        ("MOM: shrink 792 MiB -> 753 MiB; clamped to reservation 400 MiB", 5, 1, "reservation"),
-        ("guard; held at limit 512 MiB", 512 * MIB, 512 * MIB, "limit"),
-        ("guard", 7, 7, "hold"),
+        ((), 200 * MIB, 100 * MIB, "inflate"),
+        ((GuardChange.STEP_LIMITED,), 0, 256 * MIB, "deflate"),
+        ((GuardChange.OOM_RESCUE,), 0, 64, "oom_rescue"),
+        ((GuardChange.OOM_RESCUE, GuardChange.CLAMPED_RESERVATION), 5, 1, "oom_rescue"),
+        ((GuardChange.CLAMPED_RESERVATION, GuardChange.STEP_LIMITED), 5, 1, "reservation"),
+        ((GuardChange.CLAMPED_LIMIT,), 512 * MIB, 512 * MIB, "limit"),
+        ((), 7, 7, "hold"),
     ],
 )
-def test_reasons_are_reduced_to_a_small_fixed_vocabulary(
-    reason: str, balloon: int, previous: int, kind: str
+def test_the_reason_label_comes_from_the_guards_kinds_not_the_text(
+    guard_changes: tuple[GuardChange, ...], balloon: int, previous: int, kind: str
 ) -> None:
-    assert reason_kind(reason, balloon, previous) == kind
+    assert reason_kind(guard_changes, balloon, previous) == kind
 
 
-def test_the_guard_notes_the_exporter_looks_for_are_the_ones_the_guard_writes() -> None:
-    """If the guard's wording changes, the reduction must change with it."""
+def test_the_label_follows_what_the_guard_did_whatever_the_policy_wrote() -> None:
+    """A policy whose reason quotes the guard's words does not fool the label."""
+    exporter = MetricsExporter()
+    exporter.record_decision(1.0, "A", 2 * MIB, MIB, "not clamped to reservation, nor near OOM")
+    exporter.record_decision(2.0, "A", 2 * MIB, MIB, "wish", (GuardChange.CLAMPED_LIMIT,))
+    got = _scrape(exporter)
+    assert got.value("juggler_decisions_total", vm="A", reason="inflate") == 1
+    assert got.value("juggler_decisions_total", vm="A", reason="limit") == 1
+
+
+def test_the_guard_reports_its_overrides_as_the_kinds_the_label_reads() -> None:
     vm = _vm(
         "v",
         balloon_target_bytes=0,
@@ -183,7 +186,7 @@ def test_the_guard_notes_the_exporter_looks_for_are_the_ones_the_guard_writes() 
         obs = Observation(0.0, HostSample(2048 * MIB, 100 * MIB), (sample,))
         target = guard(Decision({"v": wish}), obs, Limits(max_step_bytes=2**40))["v"]
         previous = sample.balloon_target_bytes or 0
-        assert reason_kind(target.reason, target.balloon_bytes or 0, previous) == kind
+        assert reason_kind(target.guard, target.balloon_bytes or 0, previous) == kind
 
 
 def test_the_decisions_counter_stays_bounded_whatever_the_reasons_say() -> None:

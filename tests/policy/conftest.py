@@ -63,9 +63,9 @@ def make_obs(host: float, available: float, vms: list[VmSample], time_s: float =
     )
 
 
-def make_state(interval_s: float = 5.0) -> PolicyState:
-    """A fresh policy state."""
-    return PolicyState(rng=np.random.default_rng(0), interval_s=interval_s)
+def make_state(state_type: type[PolicyState] = PolicyState, interval_s: float = 5.0) -> PolicyState:
+    """A fresh policy state of the policy's own ``State`` type (``mom.State``)."""
+    return state_type(rng=np.random.default_rng(0), interval_s=interval_s)
 
 
 @pytest.fixture(scope="session")

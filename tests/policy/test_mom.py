@@ -43,7 +43,7 @@ def test_pressure_shrinks_each_guest_toward_its_floor_by_at_most_5_percent(vm, o
             vm("d", 2000, free=204),
         ],
     )
-    decision = mom.decide(observation, P, new_state())
+    decision = mom.decide(observation, P, new_state(mom.State))
     assert balloons(decision) == {"a": 200 * MIB, "b": None, "c": 50 * MIB, "d": None}
     assert "host free 10.0% < pressure 20%" in decision.targets["a"].reason
     assert "limited to 5% a step" in decision.targets["a"].reason
@@ -56,7 +56,7 @@ def test_critical_pressure_makes_the_guest_free_target_negative(vm, obs, new_sta
     # a: cur 4000, used 4000-100 = 3900, floor = 3900 - 0.01*4000 = 3860 > step 3800
     #    -> 3860; balloon 4000 - 3860 = 140
     observation = obs(10000, 400, [vm("a", 4000, free=100)])
-    decision = mom.decide(observation, P, new_state())
+    decision = mom.decide(observation, P, new_state(mom.State))
     assert balloons(decision) == {"a": 140 * MIB}
     assert "<= critical 5%" in decision.targets["a"].reason
 
@@ -64,10 +64,10 @@ def test_critical_pressure_makes_the_guest_free_target_negative(vm, obs, new_sta
 def test_critical_is_inclusive_and_pressure_strict(vm, obs, new_state):
     # host free exactly 5%: critical, guest free target 0.05 - 0.05 = 0
     # a: cur 4000, used 3900, floor 3900 + 0 = 3900 > 3800 -> 3900: balloon 100
-    decision = mom.decide(obs(10000, 500, [vm("a", 4000, free=100)]), P, new_state())
+    decision = mom.decide(obs(10000, 500, [vm("a", 4000, free=100)]), P, new_state(mom.State))
     assert balloons(decision) == {"a": 100 * MIB}
     # host free exactly 20%: no pressure; a is not ballooned (cur = max): nothing to grow
-    decision = mom.decide(obs(10000, 2000, [vm("a", 4000, free=100)]), P, new_state())
+    decision = mom.decide(obs(10000, 2000, [vm("a", 4000, free=100)]), P, new_state(mom.State))
     assert balloons(decision) == {"a": None}
     assert ">= pressure 20%" in decision.targets["a"].reason
 
@@ -89,7 +89,7 @@ def test_no_pressure_grows_guests_by_5_percent_or_to_their_free_target(vm, obs, 
             vm("d", 4000, balloon=2000, free=1000, reservation=3000),
         ],
     )
-    decision = mom.decide(observation, P, new_state())
+    decision = mom.decide(observation, P, new_state(mom.State))
     assert balloons(decision) == {"a": 850 * MIB, "b": 500 * MIB, "c": 0, "d": 1000 * MIB}
     assert "by 5%" in decision.targets["a"].reason
     assert "to keep 20% free" in decision.targets["b"].reason
@@ -97,7 +97,7 @@ def test_no_pressure_grows_guests_by_5_percent_or_to_their_free_target(vm, obs, 
 
 
 def test_statistics_are_averaged_over_the_recent_samples(vm, obs, new_state):
-    state = new_state()
+    state = new_state(mom.State)
     # 1st: host free 10%; a: cur 4000, used 2000, floor 2400 -> 5% step: balloon 200
     first = mom.decide(obs(10000, 1000, [vm("a", 4000, free=2000)]), P, state)
     assert balloons(first) == {"a": 200 * MIB}
@@ -110,7 +110,7 @@ def test_statistics_are_averaged_over_the_recent_samples(vm, obs, new_state):
     alone = mom.decide(
         obs(10000, 800, [vm("a", 4000, balloon=200, free=100)]),
         mom.Params(sample_history_length=1),
-        new_state(),
+        new_state(mom.State),
     )
     assert balloons(alone) == {"a": None}
 
@@ -126,7 +126,7 @@ def test_vms_with_missing_statistics_are_left_alone(vm, obs, new_state):
             vm("ok", 4000, free=2000),
         ],
     )
-    decision = mom.decide(observation, P, new_state())
+    decision = mom.decide(observation, P, new_state(mom.State))
     assert balloons(decision) == {
         "no-free": None,
         "no-balloon": None,
@@ -138,5 +138,5 @@ def test_vms_with_missing_statistics_are_left_alone(vm, obs, new_state):
 
 
 def test_unknown_host_size_decides_nothing(vm, obs, new_state):
-    decision = mom.decide(obs(0, 0, [vm("a", 4000, free=2000)]), P, new_state())
+    decision = mom.decide(obs(0, 0, [vm("a", 4000, free=2000)]), P, new_state(mom.State))
     assert decision.targets == {}

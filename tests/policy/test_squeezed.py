@@ -32,7 +32,7 @@ def test_plenty_of_memory_leaves_everyone_at_dynamic_max(vm, obs, new_state):
     observation = obs(
         16384, 1072, [vm("a", 4096, reservation=1024), vm("b", 2048, reservation=1024)]
     )
-    decision = squeezed.decide(observation, P, new_state())
+    decision = squeezed.decide(observation, P, new_state(squeezed.State))
     assert balloons(decision) == {"a": None, "b": None}
     assert "γ = 1.000" in decision.targets["a"].reason
     assert "squeezed: balanced" in decision.notes
@@ -47,7 +47,7 @@ def test_every_vm_gets_the_same_fraction_of_its_range(vm, obs, new_state):
     observation = obs(
         16384, 16 * K, [vm("a", 4096, reservation=1024), vm("b", 2048, reservation=1024)]
     )
-    decision = squeezed.decide(observation, P, new_state())
+    decision = squeezed.decide(observation, P, new_state(squeezed.State))
     assert balloons(decision) == {"a": 54 * MIB, "b": 18 * MIB}
     assert "γ = 0.982" in decision.targets["a"].reason
     assert "freeing phase" in decision.targets["a"].reason
@@ -59,7 +59,7 @@ def test_memory_is_freed_before_it_is_allocated(vm, obs, new_state):
     # surplus = 8 KiB + 3072 - 8 KiB - 72 = 3000; Σ range 6144; γ = 3000/6144 = 0.48828125
     # targets: 1024 + 0.48828125 * 3072 = 1024 + 1500 = 2524 for both
     # a frees (2524 < 4096): freeing phase, only a is set: balloon 4096 - 2524 = 1572
-    state = new_state()
+    state = new_state(squeezed.State)
     first = obs(
         16384,
         8 * K,
@@ -88,15 +88,17 @@ def test_untouched_guest_memory_is_reserved_as_xen_would(vm, obs, new_state):
     # its 4096 and the host shows those 96 as available: free = (96 + 16 KiB) - 96 = 16 KiB
     vms = [vm("a", 4096, reservation=1024, resident=4000), vm("b", 2048, reservation=1024)]
     observation = obs(16384, 96 + 16 * K, vms)
-    decision = squeezed.decide(observation, P, new_state())
+    decision = squeezed.decide(observation, P, new_state(squeezed.State))
     assert balloons(decision) == {"a": 54 * MIB, "b": 18 * MIB}
     # counted as free instead: surplus 4120 > 4096 -> γ = 1: nothing to do
-    decision = squeezed.decide(observation, squeezed.Params(reserve_untouched=False), new_state())
+    decision = squeezed.decide(
+        observation, squeezed.Params(reserve_untouched=False), new_state(squeezed.State)
+    )
     assert balloons(decision) == {"a": None, "b": None}
 
 
 def test_a_stuck_balloon_is_marked_uncooperative_and_its_memory_fixed(vm, obs, new_state):
-    state = new_state(interval_s=5.0)
+    state = new_state(squeezed.State, interval_s=5.0)
 
     def observe(free, b_balloon):
         # a was asked for 4060 (balloon target 36) but never moves off 4096
@@ -122,7 +124,7 @@ def test_a_stuck_balloon_is_marked_uncooperative_and_its_memory_fixed(vm, obs, n
     decision = squeezed.decide(observe(36 + 8 * K, 36), P, state)
     assert balloons(decision) == {"a": 36 * MIB, "b": 72 * MIB}
     assert "uncooperative" in decision.targets["a"].reason
-    assert state.memory["squeezed"]["vms"]["a"]["stuck"]
+    assert state.vms["a"].stuck
     # t = 15 s: b reached 4024; free 72 + 8 KiB: surplus 3000 again, no change, all active
     # targets reached: the balancing is over, and a is forgiven for the next one
     decision = squeezed.decide(observe(72 + 8 * K, 72), P, state)
@@ -145,7 +147,7 @@ def test_vms_with_unknown_balloon_are_left_out(vm, obs, new_state):
             vm("no-driver", 4096, balloon=None, reservation=1024, balloon_present=False),
         ],
     )
-    decision = squeezed.decide(observation, P, new_state())
+    decision = squeezed.decide(observation, P, new_state(squeezed.State))
     assert balloons(decision) == {"a": 54 * MIB, "b": 18 * MIB, "unknown": None, "no-driver": None}
     assert "balloon size unknown" in decision.targets["unknown"].reason
     assert "cannot balloon" in decision.targets["no-driver"].reason
@@ -163,5 +165,5 @@ def test_limit_is_dynamic_max(vm, obs, new_state):
             vm("b", 2048, reservation=1024),
         ],
     )
-    decision = squeezed.decide(observation, P, new_state())
+    decision = squeezed.decide(observation, P, new_state(squeezed.State))
     assert balloons(decision) == {"a": 1072 * MIB, "b": 24 * MIB}

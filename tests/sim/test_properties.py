@@ -93,7 +93,7 @@ class CheckingRecorder:
         for name, truth in obs.truth.items():
             assert truth.guest_oom_events == 0, f"{name} went out of memory"
 
-    def record_decision(self, time_s, vm, balloon_bytes, previous_bytes, reason) -> None:
+    def record_decision(self, time_s, vm, balloon_bytes, previous_bytes, reason, guard=()) -> None:
         self.decisions.append((vm, balloon_bytes))
         assert reason
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from juggler.diagnose.causes import CAUSES, attribute
 from juggler.diagnose.data import Run, load_run
+from juggler.diagnose.notes import guard_changes, policy_notes
 from juggler.diagnose.recommend import recommend
 from juggler.diagnose.windows import find_windows
 from juggler.errors import StoreError
@@ -40,6 +41,11 @@ class Finding:
     neighbours: list[dict[str, Any]] = field(default_factory=list)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     recommendation: str = ""
+    #: the policy's notes naming this VM and its reasons for leaving it alone, in the
+    #: window: {"kind", "text", "count", "first_s", "last_s"} (``diagnose.notes``)
+    policy_notes: list[dict[str, Any]] = field(default_factory=list)
+    #: how often the guard changed the policy's wish for this VM in the window, by kind
+    guard_changes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +92,8 @@ def diagnose_run(
                     recommendation=recommend(
                         run, series, window, why.cause, why.neighbours, windows
                     ),
+                    policy_notes=policy_notes(run, name, window.start_s, window.end_s),
+                    guard_changes=guard_changes(run, name, window.start_s, window.end_s),
                 )
             )
         if not windows and len(series.t):
@@ -106,6 +114,8 @@ def diagnose_run(
                         }
                     ],
                     recommendation="nothing to do",
+                    policy_notes=policy_notes(run, name, first, last),
+                    guard_changes=guard_changes(run, name, first, last),
                 )
             )
     return findings

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from juggler.metrics.store import DecisionRow, EventRow, RunStore
+from juggler.metrics.store import DecisionNote, DecisionRow, EventRow, RunStore
 
 
 @dataclass
@@ -42,6 +42,10 @@ class Run:
     vms: dict[str, VmSeries]
     decisions: list[DecisionRow] = field(default_factory=list)
     events: list[EventRow] = field(default_factory=list)
+    #: the policy's notes and the VMs left alone (``RunStore.decision_notes``)
+    notes: list[DecisionNote] = field(default_factory=list)
+    #: what the guard changed in the decision at (time_s, vm): ``GuardChange`` values
+    guards: dict[tuple[float, str], tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def page_size(self) -> int:
@@ -70,7 +74,9 @@ def load_run(store: RunStore) -> Run:
             t=vm.time_s,
             cols=vm.columns,
         )
-    return Run(store.meta(), host, vms, store.decisions(), store.events())
+    notes = store.decision_notes()
+    guards = {(t, v): g for t, v, g in store.decision_guards() if g}
+    return Run(store.meta(), host, vms, store.decisions(), store.events(), notes, guards)
 
 
 def between(t: np.ndarray, start: float, end: float) -> np.ndarray:

@@ -51,6 +51,17 @@ def _evidence_line(item: dict[str, Any]) -> str:
     return text + (f" ({', '.join(extra)})" if extra else "")
 
 
+def _print_policy_side(finding: Finding, console: Console) -> None:
+    """What the policy noted about the VM and what the guard changed, in the window."""
+    for note in finding.policy_notes:
+        times = f" ×{note['count']}, {note['first_s']:g}–{note['last_s']:g} s"
+        label = "policy left it alone" if note["kind"] != "note" else "policy note"
+        console.print(f"    {label}: {escape(note['text'])}{times}", highlight=False)
+    if finding.guard_changes:
+        changes = ", ".join(f"{kind} ×{n}" for kind, n in finding.guard_changes.items())
+        console.print(f"    guard changed: {changes}", highlight=False)
+
+
 def print_findings(findings: list[Finding], console: Console, run: str = "") -> None:
     """Findings grouped by VM, each with its cause, evidence and recommendation."""
     if run:
@@ -76,6 +87,7 @@ def print_findings(findings: list[Finding], console: Console, run: str = "") -> 
                     for n in f.neighbours
                 )
             console.print(line, highlight=False)
+            _print_policy_side(f, console)
             if f.cause == "none":
                 continue
             if f.secondary:

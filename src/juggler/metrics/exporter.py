@@ -47,7 +47,7 @@ from juggler.metrics.names import (
     TRUTH_METRICS,
     VM_METRICS,
 )
-from juggler.observation import Observation
+from juggler.observation import GuardChange, Observation
 
 #: where ``--metrics-addr`` points when it is not given
 DEFAULT_METRICS_ADDR = "127.0.0.1:9177"
@@ -56,11 +56,12 @@ DEFAULT_METRICS_ADDR = "127.0.0.1:9177"
 #: label stays bounded whatever the policies write (the full text is in the run file)
 REASON_KINDS: tuple[str, ...] = ("oom_rescue", "reservation", "limit", "inflate", "deflate", "hold")
 
-#: the guard's notes that override a policy's wish (manager.guard), in order of precedence
-_GUARD_NOTES: tuple[tuple[str, str], ...] = (
-    ("guest near OOM", "oom_rescue"),
-    ("clamped to reservation", "reservation"),
-    ("held at limit", "limit"),
+#: the guard's changes that override a policy's wish (manager.guard), in order of
+#: precedence, with their label
+_GUARD_LABELS: tuple[tuple[GuardChange, str], ...] = (
+    (GuardChange.OOM_RESCUE, "oom_rescue"),
+    (GuardChange.CLAMPED_RESERVATION, "reservation"),
+    (GuardChange.CLAMPED_LIMIT, "limit"),
 )
 
 #: histogram buckets for the Manager's stages: a simulated observe takes well under
@@ -68,8 +69,9 @@ _GUARD_NOTES: tuple[tuple[str, str], ...] = (
 _STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
-def reason_kind(reason: str, balloon_bytes: int, previous_bytes: int) -> str:
-    """The bounded label for a decision's free-text reason (one of :data:`REASON_KINDS`).
+def reason_kind(guard: tuple[str, ...], balloon_bytes: int, previous_bytes: int) -> str:
+    """The bounded label for a decision (one of :data:`REASON_KINDS`), from what the
+    guard changed (``GuardChange`` values), never from the reason's prose.
 
     The guard's overrides win, because then the guard, not the policy, chose the
     target: ``oom_rescue`` (a guest about to run out of memory was deflated),
@@ -77,9 +79,9 @@ def reason_kind(reason: str, balloon_bytes: int, previous_bytes: int) -> str:
     Otherwise the direction says what the policy did: ``inflate`` (took memory from
     the guest), ``deflate`` (gave it back), ``hold`` (same target).
     """
-    for note, kind in _GUARD_NOTES:
-        if note in reason:
-            return kind
+    for change, label in _GUARD_LABELS:
+        if change in guard:
+            return label
     if balloon_bytes > previous_bytes:
         return "inflate"
     if balloon_bytes < previous_bytes:
@@ -222,9 +224,15 @@ class MetricsExporter(Recorder):
                     self._latest.last_seen[vm.name] = now
 
     def record_decision(
-        self, time_s: float, vm: str, balloon_bytes: int, previous_bytes: int, reason: str
+        self,
+        time_s: float,
+        vm: str,
+        balloon_bytes: int,
+        previous_bytes: int,
+        reason: str,
+        guard: tuple[str, ...] = (),
     ) -> None:
-        self.decisions.labels(vm, reason_kind(reason, balloon_bytes, previous_bytes)).inc()
+        self.decisions.labels(vm, reason_kind(guard, balloon_bytes, previous_bytes)).inc()
 
     def record_event(self, time_s: float, vm: str | None, kind: str, message: str) -> None:
         self.errors.labels(kind).inc()

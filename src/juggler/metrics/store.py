@@ -8,7 +8,12 @@ world it came from. Schema (columns named as in ``metrics/names.py``)::
     host_samples(time_s, host_state, <HOST_METRICS>)
     vm_samples(time_s, vm, <VM_METRICS>)   what a real host can observe
     truth(time_s, vm, <TRUTH_METRICS>)     simulator ground truth, kept apart
-    decisions(time_s, vm, balloon_target_bytes, previous_target_bytes, reason)
+    decisions(time_s, vm, balloon_target_bytes, previous_target_bytes, reason, guard)
+                                           guard: what the guard changed (GuardChange
+                                           values, comma-separated; '' when nothing)
+    decision_notes(time_s, vm, kind, text) a policy's notes (kind 'note', vm NULL) and
+                                           VMs nothing was sent to (kind 'left_alone'
+                                           or 'dead_band', with the policy's reason)
     events(time_s, vm, kind, message)      errors, missing VMs, guest OOMs
 
 A rate sampled at ``time_s`` covers the period since the previous sample.
@@ -31,6 +36,7 @@ import os
 import re
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -40,9 +46,10 @@ import numpy.typing as npt
 
 from juggler.errors import RunFileBusyError, StoreError
 from juggler.metrics.names import HOST_METRICS, TRUTH_METRICS, VM_METRICS
-from juggler.observation import Observation
+from juggler.observation import GuardChange, Observation, VmTarget
 
-SCHEMA_VERSION = "1"
+#: 2: decisions.guard and decision_notes (docs/run-file.md, "Schema versions")
+SCHEMA_VERSION = "2"
 _COMMIT_EVERY = 500
 _COMMIT_EVERY_S = 1.0
 
@@ -58,7 +65,10 @@ CREATE TABLE vm_samples (time_s REAL NOT NULL, vm TEXT NOT NULL,
 CREATE TABLE truth (time_s REAL NOT NULL, vm TEXT NOT NULL,
     {", ".join(f"{m} REAL" for m in TRUTH_METRICS)});
 CREATE TABLE decisions (time_s REAL NOT NULL, vm TEXT NOT NULL,
-    balloon_target_bytes INTEGER, previous_target_bytes INTEGER, reason TEXT);
+    balloon_target_bytes INTEGER, previous_target_bytes INTEGER, reason TEXT,
+    guard TEXT NOT NULL DEFAULT '');
+CREATE TABLE decision_notes (time_s REAL NOT NULL, vm TEXT, kind TEXT NOT NULL,
+    text TEXT NOT NULL);
 CREATE TABLE events (time_s REAL NOT NULL, vm TEXT, kind TEXT NOT NULL, message TEXT);
 CREATE INDEX vm_samples_vm_time ON vm_samples (vm, time_s);
 CREATE INDEX truth_vm_time ON truth (vm, time_s);
@@ -221,6 +231,22 @@ def run_file_state(path: Path) -> FileState:
         return "foreign"
 
 
+#: ``decision_notes.kind`` of a policy's note about the interval as a whole
+NOTE_KIND = "note"
+
+
+@dataclass(frozen=True)
+class DecisionNote:
+    """One row of ``decision_notes``: a policy's note, or a VM nothing was sent to."""
+
+    time_s: float
+    #: None for a note about the host as a whole
+    vm: str | None
+    #: :data:`NOTE_KIND`, or ``left_alone`` / ``dead_band`` (``GuardChange`` values)
+    kind: str
+    text: str
+
+
 class RunStore:
     """A run file, open for writing (``create``) or reading (``open``).
 
@@ -349,12 +375,35 @@ class RunStore:
         self._tick()
 
     def record_decision(
-        self, time_s: float, vm: str, balloon_bytes: int, previous_bytes: int, reason: str
+        self,
+        time_s: float,
+        vm: str,
+        balloon_bytes: int,
+        previous_bytes: int,
+        reason: str,
+        guard: tuple[str, ...] = (),
     ) -> None:
         self.db.execute(
-            "INSERT INTO decisions VALUES (?, ?, ?, ?, ?)",
-            (time_s, vm, balloon_bytes, previous_bytes, reason),
+            "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?)",
+            (time_s, vm, balloon_bytes, previous_bytes, reason, ",".join(map(str, guard))),
         )
+        self._tick()
+
+    def record_notes(
+        self, time_s: float, notes: tuple[str, ...], left_alone: Mapping[str, VmTarget]
+    ) -> None:
+        """Keep a policy's notes of one interval, and the VMs nothing was sent to and why.
+
+        :param left_alone: by VM, the policy's wish with the guard's verdict last in
+            ``guard`` (``LEFT_ALONE`` or ``DEAD_BAND``).
+        """
+        rows: list[tuple[float, str | None, str, str]] = [
+            (time_s, None, NOTE_KIND, note) for note in notes
+        ]
+        for name, target in left_alone.items():
+            kind = target.guard[-1] if target.guard else GuardChange.LEFT_ALONE
+            rows.append((time_s, name, str(kind), target.reason))
+        self.db.executemany("INSERT INTO decision_notes VALUES (?, ?, ?, ?)", rows)
         self._tick()
 
     def record_event(self, time_s: float, vm: str | None, kind: str, message: str) -> None:
@@ -414,6 +463,24 @@ class RunStore:
                 "balloon_present FROM vms ORDER BY rowid"
             )
         ]
+
+    def decision_notes(self, vm: str | None = None) -> list[DecisionNote]:
+        """The policy's notes and the VMs left alone, in time order.
+
+        :param vm: only the rows about this VM and the notes about the whole host.
+        """
+        sql = "SELECT time_s, vm, kind, text FROM decision_notes"
+        params: tuple[Any, ...] = ()
+        if vm is not None:
+            sql += " WHERE vm IS NULL OR vm = ?"
+            params = (vm,)
+        rows = self._rows(sql + " ORDER BY rowid", params)
+        return [DecisionNote(float(t), v, str(k), str(x)) for t, v, k, x in rows]
+
+    def decision_guards(self) -> list[tuple[float, str, tuple[str, ...]]]:
+        """What the guard changed in each decision sent: (time, VM, ``GuardChange`` values)."""
+        rows = self._rows("SELECT time_s, vm, guard FROM decisions ORDER BY rowid")
+        return [(float(t), str(v), tuple(g.split(",")) if g else ()) for t, v, g in rows]
 
     def count(self, table: CountedTable, *, kind: str | None = None) -> int:
         """How many rows ``table`` has (``kind``: only events of that kind).

@@ -7,10 +7,11 @@ without the Manager caring.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol, cast
 
 from juggler.manager import Recorder
-from juggler.observation import Observation
+from juggler.observation import Observation, VmTarget
 
 
 class RecordsRuns(Protocol):
@@ -19,7 +20,13 @@ class RecordsRuns(Protocol):
 
     def record_observation(self, obs: Observation) -> None: ...
     def record_decision(
-        self, time_s: float, vm: str, balloon_bytes: int, previous_bytes: int, reason: str
+        self,
+        time_s: float,
+        vm: str,
+        balloon_bytes: int,
+        previous_bytes: int,
+        reason: str,
+        guard: tuple[str, ...] = (),
     ) -> None: ...
     def record_event(self, time_s: float, vm: str | None, kind: str, message: str) -> None: ...
 
@@ -42,10 +49,24 @@ class TeeRecorder(Recorder):
             recorder.record_observation(obs)
 
     def record_decision(
-        self, time_s: float, vm: str, balloon_bytes: int, previous_bytes: int, reason: str
+        self,
+        time_s: float,
+        vm: str,
+        balloon_bytes: int,
+        previous_bytes: int,
+        reason: str,
+        guard: tuple[str, ...] = (),
     ) -> None:
         for recorder in self.recorders:
-            recorder.record_decision(time_s, vm, balloon_bytes, previous_bytes, reason)
+            recorder.record_decision(time_s, vm, balloon_bytes, previous_bytes, reason, guard)
+
+    def record_notes(
+        self, time_s: float, notes: tuple[str, ...], left_alone: Mapping[str, VmTarget]
+    ) -> None:
+        for recorder in self.recorders:
+            record = getattr(recorder, "record_notes", None)
+            if record is not None:
+                record(time_s, notes, left_alone)
 
     def record_event(self, time_s: float, vm: str | None, kind: str, message: str) -> None:
         for recorder in self.recorders:

@@ -2,9 +2,15 @@
 
 A policy module (``policy/<name>.py``) holds a frozen ``Params`` dataclass
 with the source's default parameters, a ``decide(observation, params, state)``
-function, and pseudo-code of its rules in the module docstring; it is
-registered with one line in ``policy/__init__.py``. Policies never import a
-backend, never read a clock, and draw randomness only from ``state.rng``.
+function, pseudo-code of its rules in the module docstring, and, when it
+remembers anything between intervals, a ``State`` dataclass deriving from
+:class:`PolicyState` that declares what it keeps; it is registered with one
+line in ``policy/__init__.py`` (a user's own policy plugs in the same way:
+``policy/registry.py``). Policies never import a backend, never read a clock,
+and draw randomness only from ``state.rng``.
+
+The working-set estimate is the Manager's (``VmSample.working_set_estimate_bytes``),
+never a policy's own, so a reason quotes the figure the run file records.
 
 What every policy shares lives once, in the Manager: clamping targets to
 [configured - limit, configured - reservation], the per-interval step limit,
@@ -16,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,27 +34,43 @@ from juggler.units import MIB, parse_size
 
 @dataclass
 class PolicyState:
-    """What a policy may keep between intervals."""
+    """What every policy is handed between intervals.
+
+    A policy that remembers something (smoothed figures, counters) derives its
+    own ``State`` dataclass from this one and declares each field, so what it
+    keeps is typed and visible rather than hidden in a shared dictionary.
+    """
 
     #: the only source of randomness a policy may use (seeded by the run)
     rng: np.random.Generator
     #: seconds between decisions
     interval_s: float
-    #: the policy's own notes from earlier intervals (smoothed estimates, counters)
-    memory: dict[str, Any] = field(default_factory=dict)
 
 
-DecideFn = Callable[[Observation, Any, PolicyState], Decision]
+#: ``decide(observation, params, state)``; the state is the policy's own ``State``
+DecideFn = Callable[[Observation, Any, Any], Decision]
 
 
 @dataclass(frozen=True)
 class Policy:
-    """A registered policy: its name, parameters type and decision function."""
+    """A registered policy: its name, parameters type, decision function and state type."""
 
     name: str
     params_type: type
     decide: DecideFn
     summary: str
+    #: what the policy keeps between intervals (:class:`PolicyState` or a dataclass
+    #: deriving from it, built with only ``rng`` and ``interval_s``)
+    state_type: type[PolicyState] = PolicyState
+
+    def new_state(self, rng: np.random.Generator, interval_s: float) -> PolicyState:
+        """A fresh state for one run of this policy.
+
+        :param rng: the run's seeded random generator.
+        :param interval_s: seconds between decisions.
+        :return: an instance of :attr:`state_type`.
+        """
+        return self.state_type(rng=rng, interval_s=interval_s)
 
     def make_params(self, raw: dict[str, Any] | None = None) -> Any:
         """Build the policy's parameters from a scenario's ``[manager.params]``.

@@ -72,7 +72,7 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
         )
     if free < params.high_free:
         want = int((params.target_free - free) * host.host_memory_bytes)
-        want += sum(balloon_now(vm) - targets[vm.name].balloon_bytes for vm in needy)
+        want += sum(balloon_now(vm) - (targets[vm.name].balloon_bytes or 0) for vm in needy)
         donors = [(vm, _spare(vm, params)) for vm in observation.vms if vm.name not in targets]
         donors = [(vm, spare) for vm, spare in donors if spare > 0]
         total_spare = sum(spare for _, spare in donors)
@@ -80,7 +80,7 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
             take = min(spare, int(want * spare / total_spare))
             if take <= 0:
                 continue
-            guest_target = vm.resident_bytes - take
+            guest_target = (vm.resident_bytes or 0) - take  # a donor: resident known
             targets[vm.name] = VmTarget(
                 max(balloon_now(vm), vm.configured_bytes - guest_target),
                 f"host free {free:.1%} < {params.high_free:.0%}: reclaim "
@@ -90,7 +90,7 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
         return Decision(targets=targets, notes=(note,))
     if free > params.plenty_free and ballooned:
         surplus = int((free - params.target_free) * host.host_memory_bytes)
-        surplus -= sum(balloon_now(vm) - targets[vm.name].balloon_bytes for vm in needy)
+        surplus -= sum(balloon_now(vm) - (targets[vm.name].balloon_bytes or 0) for vm in needy)
         rest = [vm for vm in ballooned if vm.name not in targets]
         total = sum(balloon_now(vm) for vm in rest)
         for vm in rest:

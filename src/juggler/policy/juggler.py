@@ -7,12 +7,13 @@ shares-per-page ratio, with idle pages taxed, is
     rho = S / (P * (f + k * (1 - f))),   k = 1 / (1 - tau)
 
 S its shares, P the memory it holds (resident), f the fraction of it that is
-active (the working-set estimator, ``workingset.py``), tau the tax rate (0.75:
+active (the Manager's working-set estimate, ``workingset.py``), tau the tax rate (0.75:
 an idle page costs four times an active one). Idle memory lowers rho, so a VM
 hoarding idle memory gives it up first, whatever its shares::
 
     every interval:
-        update each VM's working-set estimate; track whether its balloon follows
+        read each VM's working-set estimate (the Manager's); track whether its
+        balloon follows
         needy  = ballooned VMs whose guest swaps in or has almost nothing available
         free   = host available / host memory
         growing = VMs whose used memory (total - available: not page cache) rose by
@@ -77,7 +78,6 @@ from juggler.policy.base import (
     guest_used_bytes,
     need_floor_bytes,
 )
-from juggler.policy.workingset import WorkingSetEstimator
 from juggler.units import MIB, format_size
 
 
@@ -138,21 +138,15 @@ class Params:
 
 
 @dataclass
-class _Memory:
-    estimators: dict[str, WorkingSetEstimator] = field(default_factory=dict)
+class State(PolicyState):
+    """What juggler keeps between intervals (the working-set estimate is the Manager's)."""
+
     #: per VM: (balloon target, gap to it) last interval, intervals without progress
     progress: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     #: per VM: memory the guest used (total - available) at the last interval
     used: dict[str, int] = field(default_factory=dict)
     #: per VM: (time, used) over the last rebalance window
     used_history: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
-
-
-def _memory(state: PolicyState) -> _Memory:
-    memory = state.memory.get("juggler")
-    if not isinstance(memory, _Memory):
-        memory = state.memory["juggler"] = _Memory()
-    return memory
 
 
 def rho(shares: int, held_bytes: int, active_fraction: float, tax_rate: float) -> float:
@@ -162,26 +156,29 @@ def rho(shares: int, held_bytes: int, active_fraction: float, tax_rate: float) -
     return shares / (max(held_bytes, MIB) * (f + k * (1.0 - f)))
 
 
-def _track_cooperation(vm: VmSample, memory: _Memory, params: Params) -> bool:
+def _track_cooperation(vm: VmSample, state: State, params: Params) -> bool:
     """True when the VM's balloon has not moved toward its target for a while."""
     if vm.balloon_target_bytes is None or vm.balloon_actual_bytes is None:
         return False
     target = vm.balloon_target_bytes
     gap = abs(target - vm.balloon_actual_bytes)
-    last_target, last_gap, stuck = memory.progress.get(vm.name, (target, gap, 0))
+    last_target, last_gap, stuck = state.progress.get(vm.name, (target, gap, 0))
     if gap <= 4 * MIB:
         stuck = 0
     elif target == last_target and gap >= last_gap - MIB:
         stuck += 1
     else:
         stuck = 0
-    memory.progress[vm.name] = (target, gap, stuck)
+    state.progress[vm.name] = (target, gap, stuck)
     return stuck >= params.uncooperative_intervals
 
 
 @dataclass
 class _Donor:
     vm: VmSample
+    #: its resident and guest memory (known: a VM without them is no donor)
+    resident: int
+    guest_total: int
     held: int
     active: float
     #: memory it can give per tier: reclaimable (free, cache), then idle anonymous
@@ -214,11 +211,18 @@ def _donor(
         return None
     ws = working_set if working_set is not None else used
     active = min(1.0, ws / vm.resident_bytes) if vm.resident_bytes else 1.0
-    return _Donor(vm, vm.resident_bytes, active, (reclaimable, idle, active_anon))
+    return _Donor(
+        vm,
+        vm.resident_bytes,
+        vm.guest_total_bytes,
+        vm.resident_bytes,
+        active,
+        (reclaimable, idle, active_anon),
+    )
 
 
-def decide(observation: Observation, params: Params, state: PolicyState) -> Decision:
-    memory = _memory(state)
+def decide(observation: Observation, params: Params, state: State) -> Decision:
+    """One interval of min-funding revocation (the module docstring has the rules)."""
     host = observation.host
     free = host.available_fraction
     working_sets: dict[str, int | None] = {}
@@ -227,25 +231,24 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
     for vm in observation.vms:
         used = guest_used_bytes(vm)
         if used is not None:
-            before = memory.used.get(vm.name, used)
+            before = state.used.get(vm.name, used)
             if used - before > params.growth_bytes:
                 growing.add(vm.name)
-            memory.used[vm.name] = used
-            history = memory.used_history.setdefault(vm.name, [])
+            state.used[vm.name] = used
+            history = state.used_history.setdefault(vm.name, [])
             history.append((observation.time_s, used))
             while history and history[0][0] < observation.time_s - params.rebalance_window_s:
                 history.pop(0)
-        estimator = memory.estimators.setdefault(vm.name, WorkingSetEstimator())
-        working_sets[vm.name] = estimator.update(vm)
-        if vm.balloon_present and _track_cooperation(vm, memory, params):
+        working_sets[vm.name] = vm.working_set_estimate_bytes
+        if vm.balloon_present and _track_cooperation(vm, state, params):
             stuck.add(vm.name)
     recent_peak = {
-        name: max((u for _, u in h), default=0) for name, h in memory.used_history.items()
+        name: max((u for _, u in h), default=0) for name, h in state.used_history.items()
     }
     # idle memory is memory that stayed allocated: a VM whose use swings is not idle
     steady = {
         name
-        for name, h in memory.used_history.items()
+        for name, h in state.used_history.items()
         if h
         and max(u for _, u in h) - min(u for _, u in h)
         <= params.steady_fraction * max(u for _, u in h)
@@ -307,7 +310,7 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
         for d in donors:
             if d.taken <= 0:
                 continue
-            guest_target = d.vm.resident_bytes - d.taken
+            guest_target = d.resident - d.taken
             balloon = max(balloon_now(d.vm), d.vm.configured_bytes - guest_target)
             r = rho(d.vm.shares, d.held + d.taken, d.active, params.tax_rate)
             targets[d.vm.name] = VmTarget(
@@ -409,10 +412,9 @@ def _rebalance(
         recent = max(working_sets[d.vm.name] or 0, recent_peak.get(d.vm.name, 0))
         keep = max(
             d.vm.reservation_bytes,
-            max(guest_used_bytes(d.vm) or 0, recent)
-            + int(params.guest_floor * d.vm.guest_total_bytes),
+            max(guest_used_bytes(d.vm) or 0, recent) + int(params.guest_floor * d.guest_total),
         )
-        return min(d.tiers[0], max(0, d.vm.resident_bytes - keep))
+        return min(d.tiers[0], max(0, d.resident - keep))
 
     for d in donors:
         d.tiers = (unused(d), 0, 0)
@@ -427,7 +429,7 @@ def _rebalance(
     for d in rich:
         if d.taken > 0:
             targets[d.vm.name] = VmTarget(
-                max(balloon_now(d.vm), d.vm.configured_bytes - (d.vm.resident_bytes - d.taken)),
+                max(balloon_now(d.vm), d.vm.configured_bytes - (d.resident - d.taken)),
                 f"rebalance: it holds {format_size(d.tiers[0])} it does not use; "
                 f"reclaim {format_size(d.taken)} for squeezed guests",
             )

@@ -57,10 +57,12 @@ followed):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from juggler.observation import Decision, Observation, VmSample, VmTarget
-from juggler.policy.base import PolicyState
+from juggler.policy.base import PolicyState, balloon_now
 from juggler.units import format_size
 
 
@@ -85,23 +87,32 @@ class Params:
     sample_history_length: int = 10
 
 
-def _push(history: list, value: object, length: int) -> None:
+@dataclass
+class State(PolicyState):
+    """MOM's ``StatAvg`` histories: the recent samples it averages."""
+
+    #: host available memory, newest last
+    host_free: list[int] = field(default_factory=list)
+    #: per VM: (guest memory, guest free memory), newest last
+    vms: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+
+def _push(history: list[Any], value: object, length: int) -> None:
     history.append(value)
     del history[: max(0, len(history) - max(1, length))]
 
 
-def _mean(values: list[float]) -> float:
+def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
 
 
-def decide(observation: Observation, params: Params, state: PolicyState) -> Decision:
+def decide(observation: Observation, params: Params, state: State) -> Decision:
     """Shrink every guest a step when host free memory is under pressure, else grow it."""
     host = observation.host
-    memory = state.memory.setdefault("mom", {"host_free": [], "vms": {}})
     if host.host_memory_bytes <= 0:
         return Decision(notes=("MOM: host memory size unknown: no decision",))
-    _push(memory["host_free"], host.host_available_bytes, params.sample_history_length)
-    host_free = _mean(memory["host_free"]) / host.host_memory_bytes
+    _push(state.host_free, host.host_available_bytes, params.sample_history_length)
+    host_free = _mean(state.host_free) / host.host_memory_bytes
     pressure = host_free < params.pressure_threshold
     if not pressure:
         guest_free = params.min_guest_free_percent
@@ -124,17 +135,17 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
         if missing:
             targets[vm.name] = VmTarget(None, f"MOM: incomplete data: missing {missing}")
             continue
-        cur = vm.configured_bytes - vm.balloon_actual_bytes
-        history = memory["vms"].setdefault(vm.name, [])
-        _push(history, (cur, vm.guest_free_bytes), params.sample_history_length)
+        cur = vm.configured_bytes - balloon_now(vm)  # the actual size: not missing
+        history = state.vms.setdefault(vm.name, [])
+        _push(history, (cur, vm.guest_free_bytes or 0), params.sample_history_length)
         used = _mean([c for c, _ in history]) - _mean([f for _, f in history])
         if pressure:
             targets[vm.name] = _shrink(vm, cur, used, guest_free, why, params)
         else:
             targets[vm.name] = _grow(vm, cur, used, why, params)
     observed = {vm.name for vm in observation.vms}
-    for name in set(memory["vms"]) - observed:
-        del memory["vms"][name]
+    for name in set(state.vms) - observed:
+        del state.vms[name]
     return Decision(targets=targets, notes=(why,))
 
 

@@ -56,7 +56,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from juggler.observation import Decision, Observation, VmSample, VmTarget
-from juggler.policy.base import PolicyState
+from juggler.policy.base import PolicyState, balloon_now
 from juggler.units import MIB, format_size
 
 
@@ -104,7 +104,7 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
             targets[vm.name] = VmTarget(None, f"Proxmox: {skip}: not auto-ballooned")
             continue
         d = _Vm(
-            balloon=vm.configured_bytes - vm.balloon_actual_bytes,
+            balloon=vm.configured_bytes - balloon_now(vm),  # actual: known, as skipped else
             balloon_min=vm.reservation_bytes,
             maxmem=vm.effective_limit_bytes,
             shares=vm.shares or params.default_shares,

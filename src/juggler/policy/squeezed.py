@@ -55,8 +55,7 @@ interval and counts time in intervals (``state.interval_s``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from juggler.observation import Decision, Observation, VmTarget
 from juggler.policy.base import PolicyState
@@ -76,6 +75,29 @@ class Params:
     inaccuracy_bytes: int = 4 * KIB
     #: count guest memory not yet backed by the host as taken (Xen's accounting; see above)
     reserve_untouched: bool = True
+
+
+@dataclass
+class Progress:
+    """squeeze.ml's ``Stuckness_monitor`` entry for one domain."""
+
+    #: its memory (KiB) at the last interval
+    last_actual: int
+    #: when it last moved toward its target
+    last_progress_s: float
+    stuck: bool = False
+
+
+@dataclass
+class State(PolicyState):
+    """squeezed's memory between intervals: its clock and the stuckness monitor."""
+
+    #: seconds since the first interval (None before it)
+    now_s: float | None = None
+    #: per domain: its progress toward its target
+    vms: dict[str, Progress] = field(default_factory=dict)
+    #: domains declared inactive (stuck or unable to balloon) in this balancing run
+    non_active: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -108,11 +130,10 @@ def _hit(inaccuracy: int, actual: int, target: int) -> bool:
     return _direction(inaccuracy, actual, target) is None
 
 
-def decide(observation: Observation, params: Params, state: PolicyState) -> Decision:
+def decide(observation: Observation, params: Params, state: State) -> Decision:
     """One iteration of squeezed's proportional balancing."""
-    memory = state.memory.setdefault("squeezed", _fresh())
-    now = 0.0 if memory["now_s"] is None else memory["now_s"] + state.interval_s
-    memory["now_s"] = now
+    now = 0.0 if state.now_s is None else state.now_s + state.interval_s
+    state.now_s = now
     targets: dict[str, VmTarget] = {}
     domains: list[_Domain] = []
     unbacked = 0
@@ -140,12 +161,12 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
         )
     free = (observation.host.host_available_bytes - unbacked) // KIB
     host_target = params.host_free_target_bytes // KIB
-    _update_stuckness(memory["vms"], domains, now, params.stuck_after_s)
-    active = [d for d in domains if d.can_balloon and not memory["vms"][d.name]["stuck"]]
+    _update_stuckness(state.vms, domains, now, params.stuck_after_s)
+    active = [d for d in domains if d.can_balloon and not state.vms[d.name].stuck]
     active_names = {d.name for d in active}
     non_active = [d.name for d in domains if d.name not in active_names]
-    declared_inactive = set(non_active) - set(memory["non_active"])
-    memory["non_active"] = non_active
+    declared_inactive = set(non_active) - set(state.non_active)
+    state.non_active = non_active
 
     freeable = sum(d.min_freeable() for d in active)
     surplus = max(0, free + freeable - host_target)
@@ -200,18 +221,14 @@ def decide(observation: Observation, params: Params, state: PolicyState) -> Deci
     notes = [how]
     if balanced:
         # Success or Failed: the balancing run ends; the next one starts afresh.
-        stuck = [name for name in non_active if memory["vms"].get(name, {}).get("stuck")]
-        memory["vms"].clear()
-        memory["non_active"] = []
+        stuck = [name for name in non_active if name in state.vms and state.vms[name].stuck]
+        state.vms.clear()
+        state.non_active = []
         notes.append(
             "squeezed: balanced"
             + (f"; uncooperative VMs forgiven: {', '.join(stuck)}" if stuck else "")
         )
     return Decision(targets=targets, notes=tuple(notes))
-
-
-def _fresh() -> dict[str, Any]:
-    return {"now_s": None, "vms": {}, "non_active": []}
 
 
 def _gamma(surplus: int, total_range: int) -> float:
@@ -222,21 +239,19 @@ def _gamma(surplus: int, total_range: int) -> float:
 
 
 def _update_stuckness(
-    monitor: dict[str, dict[str, Any]], domains: list[_Domain], now: float, after_s: float
+    monitor: dict[str, Progress], domains: list[_Domain], now: float, after_s: float
 ) -> None:
     """squeeze.ml's ``Stuckness_monitor.update``."""
     for d in domains:
         direction = _direction(d.inaccuracy, d.actual, d.target)
-        entry = monitor.setdefault(
-            d.name, {"last_actual": d.actual, "last_progress_s": now, "stuck": False}
-        )
-        delta = d.actual - entry["last_actual"]
-        entry["last_actual"] = d.actual
+        entry = monitor.setdefault(d.name, Progress(last_actual=d.actual, last_progress_s=now))
+        delta = d.actual - entry.last_actual
+        entry.last_actual = d.actual
         if (delta > 0 and direction == "down") or (delta < 0 and direction == "up"):
-            entry["last_progress_s"] = now
-            entry["stuck"] = False
-        if direction is not None and now - entry["last_progress_s"] > after_s:
-            entry["stuck"] = True
+            entry.last_progress_s = now
+            entry.stuck = False
+        if direction is not None and now - entry.last_progress_s > after_s:
+            entry.stuck = True
     live = {d.name for d in domains}
     for name in set(monitor) - live:
         del monitor[name]

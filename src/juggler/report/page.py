@@ -136,9 +136,11 @@ def _findings(data: ReportData) -> str:
 
 def _decisions_table(data: ReportData) -> str:
     decisions = data.run.decisions
+    guards = data.run.guards
     rows = [
         f"<tr><td>{t:g} s</td><td class=l>{escape(vm)}</td><td>{_size(prev)}</td>"
-        f"<td>{_size(target)}</td><td class=l>{escape(reason or '')}</td></tr>"
+        f"<td>{_size(target)}</td><td class=l>{escape(reason or '')}</td>"
+        f"<td class=l>{escape(', '.join(guards.get((t, vm), ())))}</td></tr>"
         for t, vm, target, prev, reason in decisions[:MAX_DECISION_ROWS]
     ]
     more = (
@@ -150,7 +152,38 @@ def _decisions_table(data: ReportData) -> str:
     return (
         f"<details><summary>all {len(decisions)} decisions as a table</summary>"
         '<table id="decisions-table"><tr><th>time</th><th class=l>VM</th>'
-        "<th>balloon before</th><th>balloon target</th><th class=l>reason</th></tr>"
+        "<th>balloon before</th><th>balloon target</th><th class=l>reason</th>"
+        "<th class=l>guard changed</th></tr>"
+        f"{''.join(rows)}</table>{more}</details>"
+    )
+
+
+def _policy_notes_table(data: ReportData) -> str:
+    """The policy's notes and its reasons for leaving VMs alone, a repeated text folded
+    into one row (a note made every interval would fill the page)."""
+    folded: dict[tuple[str, str, str], list[float]] = {}
+    for note in data.run.notes:
+        if note.text:
+            folded.setdefault((note.vm or "", note.kind, note.text), []).append(note.time_s)
+    if not folded:
+        return "<p>the policy made no notes and left no VM alone with a reason.</p>"
+    ordered = sorted(folded.items(), key=lambda item: item[1][0])
+    rows = [
+        f"<tr><td>{times[0]:g} s</td><td>{times[-1]:g} s</td><td>{len(times)}</td>"
+        f"<td class=l>{escape(vm or 'host')}</td><td class=l>{escape(kind)}</td>"
+        f"<td class=l>{escape(text)}</td></tr>"
+        for (vm, kind, text), times in ordered[:MAX_DECISION_ROWS]
+    ]
+    more = (
+        f"<p>… and {len(ordered) - MAX_DECISION_ROWS} more (in the run file's "
+        "<code>decision_notes</code> table).</p>"
+        if len(ordered) > MAX_DECISION_ROWS
+        else ""
+    )
+    return (
+        f"<details><summary>{len(ordered)} distinct policy notes</summary>"
+        '<table id="policy-notes-table"><tr><th>first</th><th>last</th><th>times</th>'
+        "<th class=l>VM</th><th class=l>kind</th><th class=l>note</th></tr>"
         f"{''.join(rows)}</table>{more}</details>"
     )
 
@@ -307,7 +340,7 @@ def run_report_html(data: ReportData) -> str:
         )
         + '<p class="caption">Hover a mark for the policy\'s reason; decisions closer than '
         "1/600 of the run share a mark.</p>"
-        f"{_decisions_table(data)}</section>"
+        f"{_decisions_table(data)}{_policy_notes_table(data)}</section>"
         + "".join(_vm_section(data, name, axis) for name in data.run.vms)
         + f'<section id="events"><h2>Events</h2>{_events_table(data)}</section>'
         f'<section id="notes"><h2>Notes</h2><p class="note-text">{escape(sampling)}. '
