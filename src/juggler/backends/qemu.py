@@ -44,10 +44,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from juggler.backends.console import ConsoleTail, summarize_reports
 from juggler.backends.linuxhost import (
@@ -62,6 +62,8 @@ from juggler.backends.qmp import QmpChannel, Runstate
 from juggler.errors import BackendError, CommandError, HostError
 from juggler.hosts.cgroup import read_memory
 from juggler.observation import Decision, HostSample, Observation, VmSample
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +297,9 @@ class AsyncQemuBackend:
             else:
                 resident, swapped = process_memory(self.proc_root, state.pid)
         guest = self._guest_fields(state, stats)
-        workload = summarize_reports(state.console.new_reports()) if state.console else {}
+        workload: dict[str, Any] = (
+            summarize_reports(state.console.new_reports()) if state.console else {}
+        )
         return VmSample(
             name=vm.name,
             configured_bytes=state.configured_bytes,
@@ -318,7 +322,7 @@ class AsyncQemuBackend:
     def _major_faults(self, state: _VmState) -> int | None:
         return None if state.pid is None else process_major_faults(self.proc_root, state.pid)
 
-    async def _disk_rates(self, state: _VmState) -> dict[str, float]:
+    async def _disk_rates(self, state: _VmState) -> dict[str, Any]:
         """``vm_disk_read/write_bytes_per_s`` since the previous observation (empty the
         first time, or for a VM without disks)."""
         try:
@@ -415,7 +419,7 @@ class AsyncQemuBackend:
         }
 
 
-def _swap_rates(state: _VmState, swapped: int | None, faults: int | None) -> dict[str, float]:
+def _swap_rates(state: _VmState, swapped: int | None, faults: int | None) -> dict[str, Any]:
     """The VM's host swap rates since the previous observation, from its swapped
     memory and QEMU's major faults (see the module's docstring)."""
     if swapped is None:
@@ -479,7 +483,7 @@ class QemuBackend:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self, work: Any) -> Any:
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
         if self._runner is None:
             work.close()
             raise BackendError("the QEMU backend is closed")

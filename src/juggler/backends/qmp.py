@@ -72,8 +72,7 @@ def require(
     def decorator(
         method: Callable[Concatenate[QmpChannel, P], Awaitable[R]],
     ) -> Callable[Concatenate[QmpChannel, P], Awaitable[R]]:
-        @functools.wraps(method)
-        async def wrapper(channel: QmpChannel, *args: P.args, **kwargs: P.kwargs) -> R:
+        async def wrapper(channel: QmpChannel, /, *args: P.args, **kwargs: P.kwargs) -> R:
             if channel.runstate is not state:
                 raise StateError(
                     f"{method.__name__}() needs the QMP channel {state.value}, "
@@ -82,6 +81,8 @@ def require(
                 )
             return await method(channel, *args, **kwargs)
 
+        # update_wrapper, not @wraps: its _Wrapped return type would hide the signature
+        functools.update_wrapper(wrapper, method)
         return wrapper
 
     return decorator

@@ -282,7 +282,9 @@ class MetricsServer:
         self._httpd = httpd
         self._thread = thread
         #: where it listens (the real port when 0 was asked for)
-        self.host, self.port = httpd.server_address[:2]
+        host, port = httpd.server_address[:2]
+        self.host = host.decode() if isinstance(host, bytes) else str(host)
+        self.port = int(port)
 
     @property
     def url(self) -> str:

@@ -358,10 +358,10 @@ def decisions_chart(data: ReportData, axis: TimeAxis, max_marks: int = 600) -> s
                 groups.setdefault(int((decision[0] - axis.t0) // max(width, 1e-9)), []).append(
                     decision
                 )
-        for kind, pick in (("inflate", lambda d: d[2] > d[3]), ("deflate", lambda d: d[2] <= d[3])):
+        for kind, inflates in (("inflate", True), ("deflate", False)):
             times, titles = [], []
             for items in groups.values():
-                chosen = [d for d in items if pick(d)]
+                chosen = [d for d in items if (d[2] > d[3]) == inflates]
                 if chosen:
                     times.append(chosen[-1][0])
                     titles.append(_decision_title(chosen))

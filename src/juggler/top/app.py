@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
+from rich.console import JustifyMethod
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -175,7 +176,7 @@ class TopApp(App[None]):
             label = col.header
             if col.field == self.sort_field:
                 label += " ▼" if self.reverse else " ▲"
-            justify = "left" if col.kind == "text" else "right"
+            justify: JustifyMethod = "left" if col.kind == "text" else "right"
             table.add_column(Text(label, justify=justify), key=col.field)
 
     def _draw(self) -> None:
