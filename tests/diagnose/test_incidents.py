@@ -47,6 +47,7 @@ def test_primary_cause_is_right_in_nine_windows_of_ten(results):
     assert accuracy >= 0.9, format_table(outcomes)
 
 
+@pytest.mark.slow
 def test_vms_that_did_not_suffer_get_no_cause(results):
     wrong = [
         f"{r.name} {o.vm}: {o.diagnosed}"
@@ -57,6 +58,7 @@ def test_vms_that_did_not_suffer_get_no_cause(results):
     assert not wrong
 
 
+@pytest.mark.slow
 def test_neighbours_are_named(results):
     checked = [o for r in results for o in r.outcomes if o.neighbours_expected and o.correct]
     assert checked
@@ -68,6 +70,7 @@ def test_neighbours_are_named(results):
     assert not wrong
 
 
+@pytest.mark.slow
 def test_every_expected_suffering_happened(results):
     # the suite is built so that each expected cause really shows up
     assert not [f"{r.name}: {note}" for r in results for note in r.notes]
