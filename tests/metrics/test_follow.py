@@ -135,6 +135,9 @@ def test_following_a_file_of_another_schema_version_is_refused(tmp_path: Path) -
     db.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
     db.commit()
     db.close()
-    message = f"{path}: run file schema version 0, but this juggler reads version {SCHEMA_VERSION}"
+    message = (
+        f"{path}: run file schema version 0, this juggler reads version {SCHEMA_VERSION} "
+        r"\(re-run it"
+    )
     with pytest.raises(StoreError, match=message):
         RunFollower(path).current()

@@ -217,7 +217,10 @@ def _set_version(path: Path, version: str | None) -> None:
 
 def test_a_run_file_of_another_schema_version_is_refused_naming_both(run: Path) -> None:
     _set_version(run, "0")
-    message = f"{run}: run file schema version 0, but this juggler reads version {SCHEMA_VERSION}"
+    message = (
+        f"{run}: run file schema version 0, this juggler reads version {SCHEMA_VERSION} "
+        r"\(re-run it"
+    )
     with pytest.raises(StoreError, match=message):
         RunStore.open(run)
 

@@ -190,8 +190,8 @@ def _check_schema_version(path: Path, db: sqlite3.Connection) -> None:
         raise StoreError(f"{path}: not a juggler run file (it records no schema version)")
     if row[0] != SCHEMA_VERSION:
         raise StoreError(
-            f"{path}: run file schema version {row[0]}, but this juggler reads version "
-            f"{SCHEMA_VERSION}; read it with the juggler that wrote it"
+            f"{path}: run file schema version {row[0]}, this juggler reads version "
+            f"{SCHEMA_VERSION} (re-run it, or read it with the juggler that wrote it)"
         )
 
 
