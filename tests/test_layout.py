@@ -4,8 +4,10 @@
   a lazy import that closes a circle is still a circle a reader must untangle);
 - only ``metrics/store.py`` opens run files (``sqlite3``);
 - production code does not import the lab: ``juggler.lab`` is imported only under
-  ``lab/`` and ``cli/``;
-- no terminal UI (typer, rich, textual) under ``lab/``, ``backends/``, ``sim/``.
+  ``lab/`` and ``cli/``.
+
+That no terminal front end sits under ``lab/``, ``backends/``, ``sim/`` is
+``tests/cli/test_layout.py``'s to check.
 """
 
 from __future__ import annotations
@@ -159,13 +161,3 @@ def test_production_code_does_not_import_the_lab() -> None:
         if not _under(name, "juggler.lab", "juggler.cli")
     }
     assert leaks == {}
-
-
-def test_no_terminal_ui_under_lab_backends_or_sim() -> None:
-    ui = ("typer", "rich", "textual")
-    offenders = {
-        name: sorted(imported)
-        for name, imported in _importers(ui).items()
-        if _under(name, "juggler.lab", "juggler.backends", "juggler.sim")
-    }
-    assert offenders == {}

@@ -1,7 +1,7 @@
 """The CLI package's layering: every ``juggler.cli`` module imports on its own, the
 command modules never import the app that registers them (no circle), and the
-packages below the CLI (lab, backends, sim) import neither typer nor rich nor the
-CLI, so the API and the lab run without a terminal front end."""
+packages below the CLI (lab, backends, sim) import neither typer, rich, textual nor
+the CLI, so the API and the lab run without a terminal front end."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def _front_end(name: str) -> bool:
-    return name.split(".")[0] in ("typer", "rich") or name.startswith("juggler.cli")
+    return name.split(".")[0] in ("typer", "rich", "textual") or name.startswith("juggler.cli")
 
 
 def test_the_package_has_the_modules_the_layout_names() -> None:
