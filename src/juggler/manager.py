@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -72,8 +72,9 @@ ERROR_KINDS: tuple[str, ...] = ("observe", "apply", "policy", "vm_missing")
 STAGES: tuple[str, ...] = ("observe", "decide", "apply", "loop")
 
 
-class Recorder:
-    """Where the Manager writes what happened (the SQLite store implements it).
+class Recorder(Protocol):
+    """Where the Manager writes what happened: any object with these three methods
+    (the run file's ``RunStore`` has them without deriving from this class).
 
     A recorder may also define ``record_timing(stage: str, seconds: float)``; the
     Manager calls it when present (the run file has no use for wall-clock timings,

@@ -8,27 +8,9 @@ without the Manager caring.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, cast
 
 from juggler.manager import Recorder
 from juggler.observation import Observation, VmTarget
-
-
-class RecordsRuns(Protocol):
-    """What the Manager records to, whether or not it derives from :class:`Recorder`
-    (the run file's :class:`~juggler.metrics.store.RunStore` does not)."""
-
-    def record_observation(self, obs: Observation) -> None: ...
-    def record_decision(
-        self,
-        time_s: float,
-        vm: str,
-        balloon_bytes: int,
-        previous_bytes: int,
-        reason: str,
-        guard: tuple[str, ...] = (),
-    ) -> None: ...
-    def record_event(self, time_s: float, vm: str | None, kind: str, message: str) -> None: ...
 
 
 class TeeRecorder(Recorder):
@@ -40,7 +22,7 @@ class TeeRecorder(Recorder):
     :param recorders: where to record, such as a ``RunStore`` and a ``MetricsExporter``.
     """
 
-    def __init__(self, *recorders: RecordsRuns) -> None:
+    def __init__(self, *recorders: Recorder) -> None:
         self.recorders = recorders
         self._timed = [r for r in recorders if callable(getattr(r, "record_timing", None))]
 
@@ -77,6 +59,6 @@ class TeeRecorder(Recorder):
             recorder.record_timing(stage, seconds)  # type: ignore[attr-defined]
 
 
-def tee(first: RecordsRuns, extra: RecordsRuns | None) -> Recorder:
+def tee(first: Recorder, extra: Recorder | None) -> Recorder:
     """``first`` alone when there is no ``extra`` recorder (no cost per call), else both."""
-    return cast(Recorder, first) if extra is None else TeeRecorder(first, extra)
+    return first if extra is None else TeeRecorder(first, extra)
