@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from juggler.backends.qemu import QemuVm
 from juggler.hosts.description import HOST_FILE, read_description
 from juggler.lab.state import LabState, VmState
 from juggler.manage import discover, run_meta
@@ -59,7 +60,16 @@ def test_a_lab_hands_juggler_run_its_vms_cgroup_settings_and_meta(tmp_path: Path
         MIB,
     )
     (vm,) = discover(tmp_path).vms
-    assert vm == lab.vms[0].qemu_vm()
+    state = lab.vms[0]
+    assert vm == QemuVm(
+        "A",
+        Path(state.qmp_socket),
+        pid=4242,
+        reservation_bytes=state.reservation_bytes,
+        limit_bytes=state.limit_bytes,
+        shares=state.shares,
+        console_path=tmp_path / "A" / "serial.log",
+    )
     meta = run_meta(discover(tmp_path), "static", 3.0)
     assert meta["scenario"] == "seed" and meta["lab_name"] == "seed-lab"
     assert meta["lab_cgroup"] == lab.cgroup and meta["lab_cgroup_version"] == 2

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from juggler.backends.qemu import QemuVm
 from juggler.errors import LabError
 from juggler.hosts.description import DescribedVm, HostDescription
 
@@ -45,17 +44,6 @@ class VmState:
     phases: str = ""
     #: QEMU's own resident memory outside guest RAM, measured after boot
     overhead_bytes: int = 0
-
-    def qemu_vm(self) -> QemuVm:
-        return QemuVm(
-            self.name,
-            Path(self.qmp_socket),
-            pid=self.pid,
-            reservation_bytes=self.reservation_bytes,
-            limit_bytes=self.limit_bytes,
-            shares=self.shares,
-            console_path=Path(self.console),
-        )
 
 
 @dataclass(frozen=True)
@@ -90,10 +78,6 @@ class LabState:
     created: str = ""
     vms: tuple[VmState, ...] = field(default_factory=tuple)
     version: int = STATE_VERSION
-
-    def qemu_vms(self) -> list[QemuVm]:
-        """How the QEMU backend reaches the VMs."""
-        return [vm.qemu_vm() for vm in self.vms]
 
     def host_description(self) -> HostDescription:
         """What ``juggler run`` needs of this lab (``host.json``): the VMs with their
