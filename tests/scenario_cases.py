@@ -188,6 +188,11 @@ BAD: list[Bad] = [
         r"host\.swap_device: 'floppy': Input should be 'nvme', 'ssd' or 'hdd'",
     ),
     Bad(
+        "unknown-host-reclaim",
+        edit('memory = "4GiB"\n', 'memory = "4GiB"\nreclaim = "fifo"\n'),
+        r"host\.reclaim: 'fifo': Input should be 'random' or 'lru'",
+    ),
+    Bad(
         "unknown-guest-device",
         edit(_B_RESERVATION, _B_RESERVATION + 'guest_swap_device = "tape"\n'),
         r"vm\[1\] 'B'\.guest_swap_device: 'tape': Input should be 'nvme', 'ssd' or 'hdd'",

@@ -9,7 +9,7 @@ edit rather than one run.
 Layout (sizes accept ``512MiB``/``2GiB``, durations ``30s``/``10m``)::
 
     name = "seed"
-    [host]      memory, swap, swap_device, vm_overhead, balloon_rate
+    [host]      memory, swap, swap_device, vm_overhead, balloon_rate, reclaim
     [manager]   policy, interval, max_step, dead_band, [manager.params]
     [run]       duration, tick, seed, accesses_per_tick, page_size
     [[vm]]      name, memory, reservation, limit, shares, balloon, vcpus,
@@ -45,6 +45,8 @@ Size = Annotated[int, BeforeValidator(parse_size)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Rate = Annotated[float, BeforeValidator(parse_rate)]
 Device = Literal["nvme", "ssd", "hdd"]
+#: how the host picks the guest pages it swaps: blind (ESX) or least recently used (KVM)
+Reclaim = Literal["random", "lru"]
 Pattern = Literal["uniform", "zipf", "scan", "idle"]
 
 BUILTIN_SCENARIOS = ("seed",)
@@ -65,6 +67,10 @@ class HostConfig(_Strict):
     vm_overhead: Size = Field(default=32 * 1024**2, ge=0)
     #: how fast a balloon driver inflates or deflates
     balloon_rate: Rate = Field(default=128 * 1024**2, gt=0)
+    #: which resident pages of a victim VM the host swaps out: "random" frames, as
+    #: ESX does (blind to use), or the least recently used ones, as a Linux/KVM host
+    #: reclaims the QEMU processes' memory (docs/lab.md)
+    reclaim: Reclaim = "random"
 
 
 class ManagerConfig(_Strict):
