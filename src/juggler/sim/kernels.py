@@ -28,9 +28,10 @@ One tick, for all VMs at once (``tick``)::
     each VM's time: nominal work vs the vCPU budget -> achieved work
 
 Host memory: a page is taken from the host's free pool when a guest first
-touches a frame; below the hard watermark the host swaps random resident frames
-of VMs above their reservation (guest-blind, hence double paging); below the low
-watermark the allocating VM waits for that swap-out.
+touches a frame; below the hard watermark the host swaps resident frames of VMs
+above their reservation -- random ones (ESX, guest-blind, hence double paging) or
+the least recently used by a CLOCK sweep (a Linux/KVM host), as ``[host] reclaim``
+says; below the low watermark the allocating VM waits for that swap-out.
 """
 
 from __future__ import annotations
@@ -69,8 +70,10 @@ from juggler.sim.layout import (
     HARD_WM,
     HIGH_WM,
     HIT_COST,
+    HOST_CLOCK_HAND,
     HOST_FREE,
     HOST_READ,
+    HOST_RECLAIM,
     HOST_SWAP_CAP,
     HOST_SWAP_IN,
     HOST_SWAP_OUT,
@@ -94,13 +97,16 @@ from juggler.sim.layout import (
     PAT_SCAN,
     PAT_ZIPF,
     PATTERN,
+    PF_ACCESSED,
     PF_HIT,
+    PF_HOST_REF,
     PF_REF,
     PF_SEEN,
     PF_SWAPPED,
     PF_TOUCHED,
     RATE,
     RECLAIM_FAILED,
+    RECLAIM_LRU,
     RESERVATION,
     SCAN_POS,
     SHARES,
@@ -119,7 +125,8 @@ _JIT = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": Fal
 #: accesses one VM does before the next VM's turn: large enough that a VM's pages
 #: stay in the CPU's cache during its turn (512 ran 64 VMs at a third of the speed)
 CHUNK = 8192
-HIT_SEEN = PF_REF | PF_TOUCHED  # what a hit sets (written only when not already set)
+#: what a hit sets (written only when not already set)
+HIT_SEEN = PF_REF | PF_TOUCHED | PF_HOST_REF
 
 # ---------------------------------------------------------------- randomness
 
@@ -215,6 +222,42 @@ def pick_resident_frame(v, vm_i, g_state, h_state, rng):
 
 
 @njit(**_JIT)
+def host_may_take(f, g_state, h_state):
+    """The host can swap frame f: it is resident and not one the balloon holds."""
+    return h_state[f] == H_RESIDENT and g_state[f] != G_BALLOON
+
+
+@njit(**_JIT)
+def pick_lru_frame(v, vm_i, g_state, h_state, frame_page, page_flags):
+    """The resident frame of VM v least recently used, approximated by CLOCK.
+
+    A Linux host keeps the QEMU processes' memory on LRU lists aged by the page
+    tables' accessed bits; the engine keeps neither lists nor times, only the
+    accessed bit every access sets (PF_HOST_REF, per page, so the frame's bit is
+    that of the page it holds). The hand resumes where it stopped, clears the bit
+    of each referenced frame it passes (a second chance) and takes the first
+    unreferenced one: a frame goes only after a whole revolution without an
+    access -- LRU with one bit of history, as Linux's own approximation. A frame
+    holding no page (free in the guest, or its kernel) is never accessed by the
+    engine, so it counts as unreferenced and goes first. -1 if none is resident.
+    """
+    base = vm_i[v, FRAME_BASE]
+    n = vm_i[v, N_FRAMES]
+    for _ in range(2 * n + 1):
+        hand = vm_i[v, HOST_CLOCK_HAND]
+        vm_i[v, HOST_CLOCK_HAND] = hand + 1 if hand + 1 < n else 0
+        f = base + hand
+        if not host_may_take(f, g_state, h_state):
+            continue
+        p = frame_page[f]
+        if p >= 0 and page_flags[p] & PF_HOST_REF:
+            page_flags[p] &= ~np.uint8(PF_HOST_REF)
+            continue
+        return f
+    return -1
+
+
+@njit(**_JIT)
 def host_swap_out_frame(v, f, vm_i, h_state, frame_page, page_flags, host_i):
     h_state[f] = H_SWAPPED
     p = frame_page[f]
@@ -230,12 +273,17 @@ def host_swap_out_frame(v, f, vm_i, h_state, frame_page, page_flags, host_i):
 
 @njit(**_JIT)
 def swap_out_of_vm(v, n, vm_i, g_state, h_state, frame_page, page_flags, host_i, rng):
-    """Swap out up to n random resident frames of VM v, never below its reservation."""
+    """Swap out up to n resident frames of VM v, never below its reservation:
+    random ones, or the least recently used, by the host's reclaim order."""
+    lru = host_i[HOST_RECLAIM] == RECLAIM_LRU
     done = 0
     while done < n and host_i[HOST_SWAP_USED] < host_i[HOST_SWAP_CAP]:
         if vm_i[v, N_RESIDENT] <= vm_i[v, RESERVATION]:
             break
-        f = pick_resident_frame(v, vm_i, g_state, h_state, rng)
+        if lru:
+            f = pick_lru_frame(v, vm_i, g_state, h_state, frame_page, page_flags)
+        else:
+            f = pick_resident_frame(v, vm_i, g_state, h_state, rng)
         if f < 0:
             break
         host_swap_out_frame(v, f, vm_i, h_state, frame_page, page_flags, host_i)
@@ -248,8 +296,12 @@ def host_swap_out(n, only_vm, vm_i, g_state, h_state, frame_page, page_flags, ho
     """Swap out up to n guest pages (from only_vm if >= 0); return how many.
 
     Victims are spread over the VMs in proportion to their resident memory above
-    the reservation, per share (one weighting for the whole batch, then random
-    frames within each VM).
+    the reservation, per share (one weighting for the whole batch), then within
+    each VM random frames or the least recently used (``swap_out_of_vm``). The VM
+    choice stays by excess per share under "lru" too: a Linux host's LRU spans all
+    the QEMU processes, so it would weigh VMs by how cold their pages are, but
+    reservations and shares are the scenario's contract and this weighting keeps
+    them; only the order within a VM follows recency.
     """
     if only_vm >= 0:
         return swap_out_of_vm(
@@ -629,7 +681,7 @@ def fault_in(
             vm_i[v, ALLOCATED] = index
     page_frame[p] = f
     frame_page[f] = p
-    page_flags[p] |= PF_HIT | PF_REF | PF_TOUCHED
+    page_flags[p] |= PF_ACCESSED
     return True
 
 
@@ -656,12 +708,12 @@ def access(
     f = page_frame[p]
     if f >= 0:
         if h_state[f] == H_RESIDENT:
-            page_flags[p] |= PF_HIT | PF_REF | PF_TOUCHED
+            page_flags[p] |= PF_ACCESSED
             return 1
         if host_back_frame(
             v, f, weight, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i, host_f, rng
         ):
-            page_flags[p] |= PF_HIT | PF_REF | PF_TOUCHED
+            page_flags[p] |= PF_ACCESSED
             return 0
         vm_i[v, BLOCKED] = 1
         return -1

@@ -34,6 +34,9 @@ PF_SEEN = 2  # a file page read at least once (a later miss is not compulsory)
 PF_HIT = 4  # mapped to a guest frame the host backs: an access is a plain hit
 PF_REF = 8  # the guest's CLOCK reference bit (kept per page, cleared by reclaim)
 PF_TOUCHED = 16  # accessed since a working-set sampler last cleared it
+PF_HOST_REF = 32  # the host's accessed bit (its page-table A bit), cleared by its LRU sweep
+#: what every access sets: the guest's, the sampler's and the host's view of "used"
+PF_ACCESSED = PF_HIT | PF_REF | PF_TOUCHED | PF_HOST_REF
 
 # -- access patterns --
 PAT_IDLE = 0
@@ -76,7 +79,8 @@ ALLOCATED = 29  # anonymous pages the workload has touched and not freed (high m
 OOM_EVENTS = 30  # cumulative
 HOST_SWAP_OUT_PAGES = 31  # cumulative, pages of this VM the host swapped out
 RECLAIM_FAILED = 32  # 1 once the guest's reclaim freed nothing this tick (no retry until next)
-N_VM_I = 33
+HOST_CLOCK_HAND = 33  # where the host's LRU sweep over this VM's frames resumes
+N_VM_I = 34
 
 # -- vm_f: float64 columns, one row per VM --
 RATE = 0  # page accesses per tick at full speed
@@ -110,7 +114,13 @@ LOW_WM_HOST = 6
 HOST_SWAP_IN = 7  # cumulative pages
 HOST_SWAP_OUT = 8
 BLOCKED_ALLOCS = 9  # cumulative
-N_HOST_I = 10
+HOST_RECLAIM = 10  # RECLAIM_RANDOM or RECLAIM_LRU: how the host picks frames within a VM
+N_HOST_I = 11
+
+# -- host reclaim orders (scenario [host] reclaim) --
+RECLAIM_RANDOM = 0
+RECLAIM_LRU = 1
+RECLAIM_CODES = {"random": RECLAIM_RANDOM, "lru": RECLAIM_LRU}
 
 # -- host_f: float64 host scalars --
 HOST_READ = 0
