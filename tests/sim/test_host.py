@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from juggler.hoststate import host_state
 from juggler.observation import Decision, VmTarget
@@ -164,14 +165,15 @@ def test_host_never_backs_more_pages_than_it_has_and_swaps_below_hard():
     assert sum(t.stall_seconds_host_swap for t in obs.truth.values()) > 0
 
 
-def test_host_swap_never_takes_a_vm_below_its_reservation():
+@pytest.mark.parametrize("reclaim", ["random", "lru"])
+def test_host_swap_never_takes_a_vm_below_its_reservation(reclaim):
     scenario = tiny(
         [
             vm("kept", reservation="3MiB", workload=[{"working_set": "3MiB", "rate": 8000}]),
             vm("open", workload=[{"working_set": "3MiB", "rate": 8000}]),
             vm("open2", workload=[{"working_set": "3MiB", "rate": 8000}]),
         ],
-        host={"memory": "7MiB", "swap": "16MiB"},
+        host={"memory": "7MiB", "swap": "16MiB", "reclaim": reclaim},
     )
     sim = SimulatedHost(scenario)
     reached = False
