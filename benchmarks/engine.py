@@ -12,6 +12,9 @@ the machine it ran on with the figures; nothing here asserts a time.
    grow by 30% and the host swaps). Compilation is not counted.
 2. The default seed run (``juggler simulate``, 10 simulated minutes) in a fresh
    process, as a user runs it: start-up, numba cache load and the run itself.
+
+``--reclaim lru`` runs the 64-VM host with the LRU host reclaim order instead of
+the default random one (the seed run keeps its own scenario's).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def big_scenario(n_vms: int, memory_mib: int, accesses: int) -> dict:
+def big_scenario(n_vms: int, memory_mib: int, accesses: int, reclaim: str = "random") -> dict:
     vms = []
     for i in range(n_vms):
         ws = 100 + (i * 37) % 150
@@ -78,16 +81,23 @@ def big_scenario(n_vms: int, memory_mib: int, accesses: int) -> dict:
     host_mib = n_vms * memory_mib // 2
     return {
         "name": "bench-64",
-        "host": {"memory": f"{host_mib}MiB", "swap": f"{host_mib}MiB", "vm_overhead": "8MiB"},
+        "host": {
+            "memory": f"{host_mib}MiB",
+            "swap": f"{host_mib}MiB",
+            "vm_overhead": "8MiB",
+            "reclaim": reclaim,
+        },
         "manager": {"policy": "static"},
         "run": {"duration": 3600, "accesses_per_tick": accesses},
         "vm": vms,
     }
 
 
-def engine_rate(n_vms: int, memory_mib: int, accesses: int, stages: list[tuple[str, int]]):
+def engine_rate(
+    n_vms: int, memory_mib: int, accesses: int, stages: list[tuple[str, int]], reclaim: str
+):
     """Sampled accesses per wall second in each stage of the run (name, ticks)."""
-    scenario = validate_scenario(big_scenario(n_vms, memory_mib, accesses), "<benchmark>")
+    scenario = validate_scenario(big_scenario(n_vms, memory_mib, accesses, reclaim), "<benchmark>")
     sim = SimulatedHost(scenario)
     sim.advance(1)  # compile, or load the numba cache
     results = []
@@ -136,6 +146,9 @@ def seed_wall(duration: str | None) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="small and short (for CI)")
+    parser.add_argument(
+        "--reclaim", choices=["random", "lru"], default="random", help="the host's reclaim order"
+    )
     args = parser.parse_args()
     if args.smoke:
         n_vms, memory, accesses = 8, 256, 5000
@@ -144,10 +157,10 @@ def main() -> None:
         n_vms, memory, accesses = 64, 512, 20000
         stages = [("cold start (faulting in)", 29), ("steady", 30), ("under pressure", 60)]
     print(f"machine: {machine()}")
-    scenario, results = engine_rate(n_vms, memory, accesses, stages)
+    scenario, results = engine_rate(n_vms, memory, accesses, stages, args.reclaim)
     print(
         f"engine: {n_vms} VMs of {memory} MiB, {scenario.overcommit_ratio:.1f}x over-committed, "
-        f"{accesses} sampled accesses per VM per tick, one core"
+        f"{accesses} sampled accesses per VM per tick, one core, {args.reclaim} host reclaim"
     )
     for r in results:
         print(
