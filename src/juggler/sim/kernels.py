@@ -205,26 +205,26 @@ def pick_victim_vm(vm_i, rng):
 
 
 @njit(**_JIT)
+def host_may_take(f, g_state, h_state):
+    """The host can swap frame f: it is resident and not one the balloon holds."""
+    return h_state[f] == H_RESIDENT and g_state[f] != G_BALLOON
+
+
+@njit(**_JIT)
 def pick_resident_frame(v, vm_i, g_state, h_state, rng):
     """A random resident frame of VM v, as blind to the guest as a hypervisor is."""
     base = vm_i[v, FRAME_BASE]
     n = vm_i[v, N_FRAMES]
     for _ in range(64):
         f = base + rand_below(rng, v, n)
-        if h_state[f] == H_RESIDENT and g_state[f] != G_BALLOON:
+        if host_may_take(f, g_state, h_state):
             return f
     start = rand_below(rng, v, n)
     for k in range(n):
         f = base + (start + k) % n
-        if h_state[f] == H_RESIDENT and g_state[f] != G_BALLOON:
+        if host_may_take(f, g_state, h_state):
             return f
     return -1
-
-
-@njit(**_JIT)
-def host_may_take(f, g_state, h_state):
-    """The host can swap frame f: it is resident and not one the balloon holds."""
-    return h_state[f] == H_RESIDENT and g_state[f] != G_BALLOON
 
 
 @njit(**_JIT)
