@@ -40,12 +40,12 @@ def test_the_run_file_keeps_the_notes_the_guard_kinds_and_its_version(stuck_run:
     with RunStore.open(stuck_run) as store:
         assert store.meta()["schema_version"] == SCHEMA_VERSION == "2"
         notes = store.decision_notes()
-        guards = store.decision_guards()
+        decisions = store.decisions()
     stuck = [n for n in notes if n.text == NOTE]
     assert stuck and all(n.vm is None and n.kind == "note" for n in stuck)
     assert stuck[0].time_s == 145.0
     # the first reclaim was larger than the 256 MiB step limit: the guard says so
-    assert ("step_limited",) in {kinds for _, _, kinds in guards}
+    assert ("step_limited",) in {decision.guard for decision in decisions}
 
 
 def test_diagnose_shows_the_note_with_the_vm_it_names(stuck_run: Path) -> None:

@@ -44,8 +44,6 @@ class Run:
     events: list[EventRow] = field(default_factory=list)
     #: the policy's notes and the VMs left alone (``RunStore.decision_notes``)
     notes: list[DecisionNote] = field(default_factory=list)
-    #: what the guard changed in the decision at (time_s, vm): ``GuardChange`` values
-    guards: dict[tuple[float, str], tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def page_size(self) -> int:
@@ -75,8 +73,7 @@ def load_run(store: RunStore) -> Run:
             cols=vm.columns,
         )
     notes = store.decision_notes()
-    guards = {(t, v): g for t, v, g in store.decision_guards() if g}
-    return Run(store.meta(), host, vms, store.decisions(), store.events(), notes, guards)
+    return Run(store.meta(), host, vms, store.decisions(), store.events(), notes)
 
 
 def between(t: np.ndarray, start: float, end: float) -> np.ndarray:

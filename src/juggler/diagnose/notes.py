@@ -50,9 +50,9 @@ def guard_changes(run: Run, vm: str, start_s: float, end_s: float) -> dict[str, 
     """How often the guard changed what the policy wished for ``vm`` in the window:
     by ``GuardChange`` value, including wishes dropped in the dead band."""
     counts: dict[str, int] = {}
-    for (time_s, name), kinds in run.guards.items():
-        if name == vm and start_s <= time_s <= end_s:
-            for kind in kinds:
+    for decision in run.decisions:
+        if decision.vm == vm and start_s <= decision.time_s <= end_s:
+            for kind in decision.guard:
                 counts[kind] = counts.get(kind, 0) + 1
     for note in run.notes:
         if note.vm == vm and note.kind == "dead_band" and start_s <= note.time_s <= end_s:

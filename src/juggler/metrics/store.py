@@ -39,7 +39,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -136,6 +136,23 @@ class DecisionRow(NamedTuple):
     balloon_target_bytes: int
     previous_target_bytes: int
     reason: str
+    #: what the guard changed in the policy's wish (``GuardChange`` values; empty: nothing)
+    guard: tuple[str, ...] = ()
+
+    @property
+    def inflates(self) -> bool:
+        """The balloon grows (memory is taken from the guest)."""
+        return self.balloon_target_bytes > self.previous_target_bytes
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> DecisionRow:
+        """A ``decisions`` row as SELECTed by :data:`_DECISION_COLUMNS`."""
+        time_s, vm, target, previous, reason, guard = row
+        return cls(time_s, vm, target, previous, reason, tuple(guard.split(",")) if guard else ())
+
+
+#: what a reader of ``decisions`` selects, in :class:`DecisionRow`'s order
+_DECISION_COLUMNS = "time_s, vm, balloon_target_bytes, previous_target_bytes, reason, guard"
 
 
 class EventRow(NamedTuple):
@@ -477,18 +494,13 @@ class RunStore:
         rows = self._rows(sql + " ORDER BY rowid", params)
         return [DecisionNote(float(t), v, str(k), str(x)) for t, v, k, x in rows]
 
-    def decision_guards(self) -> list[tuple[float, str, tuple[str, ...]]]:
-        """What the guard changed in each decision sent: (time, VM, ``GuardChange`` values)."""
-        rows = self._rows("SELECT time_s, vm, guard FROM decisions ORDER BY rowid")
-        return [(float(t), str(v), tuple(g.split(",")) if g else ()) for t, v, g in rows]
-
     def count(self, table: CountedTable, *, kind: str | None = None) -> int:
         """How many rows ``table`` has (``kind``: only events of that kind).
 
         :raise ValueError: When ``table`` is not one of :data:`CountedTable`, or ``kind``
             is given for a table other than ``events``.
         """
-        if table not in ("host_samples", "vm_samples", "truth", "decisions", "events"):
+        if table not in get_args(CountedTable):
             raise ValueError(f"table {table!r} is not a table of a run file")
         if kind is None:
             return int(self._one(f"SELECT COUNT(*) FROM {table}")[0])
@@ -540,11 +552,8 @@ class RunStore:
     def decisions(self) -> list[DecisionRow]:
         """Every balloon target sent, in time order."""
         return [
-            DecisionRow(*row)
-            for row in self._rows(
-                "SELECT time_s, vm, balloon_target_bytes, previous_target_bytes, reason "
-                "FROM decisions ORDER BY time_s"
-            )
+            DecisionRow.from_row(row)
+            for row in self._rows(f"SELECT {_DECISION_COLUMNS} FROM decisions ORDER BY time_s")
         ]
 
     def events(self) -> list[EventRow]:
@@ -721,11 +730,12 @@ class RunStore:
         the order written, and the number of the last of them (``rowid`` if none), so a
         reader following a growing file reads each decision once."""
         rows = self._rows(
-            "SELECT rowid, time_s, vm, balloon_target_bytes, previous_target_bytes, reason "
-            "FROM decisions WHERE rowid > ? ORDER BY rowid",
+            f"SELECT rowid, {_DECISION_COLUMNS} FROM decisions WHERE rowid > ? ORDER BY rowid",
             (rowid,),
         )
-        return (int(rows[-1][0]) if rows else rowid), [DecisionRow(*row[1:]) for row in rows]
+        return (int(rows[-1][0]) if rows else rowid), [
+            DecisionRow.from_row(row[1:]) for row in rows
+        ]
 
 
 def _read_error(path: Path, err: sqlite3.Error) -> StoreError:

@@ -16,6 +16,7 @@ import numpy as np
 from juggler.diagnose import Finding
 from juggler.diagnose.data import VmSeries
 from juggler.metrics.names import HOST_STATES
+from juggler.metrics.store import DecisionRow
 from juggler.render import format_latency, format_rate
 from juggler.report.data import LAYERS, ReportData, guest_swapped_estimate, memory_layers
 from juggler.report.downsample import Buckets
@@ -352,27 +353,27 @@ def decisions_chart(data: ReportData, axis: TimeAxis, max_marks: int = 600) -> s
     for row, name in enumerate(names):
         y = len(names) - row
         chart.text(4, float(chart.y(y)) + 4, f"VM {name}", "rowlabel")
-        groups: dict[int, list[tuple[float, str, int, int, str]]] = {}
+        groups: dict[int, list[DecisionRow]] = {}
         for decision in data.run.decisions:
-            if decision[1] == name:
-                groups.setdefault(int((decision[0] - axis.t0) // max(width, 1e-9)), []).append(
-                    decision
-                )
+            if decision.vm == name:
+                bucket = int((decision.time_s - axis.t0) // max(width, 1e-9))
+                groups.setdefault(bucket, []).append(decision)
         for kind, inflates in (("inflate", True), ("deflate", False)):
             times, titles = [], []
             for items in groups.values():
-                chosen = [d for d in items if (d[2] > d[3]) == inflates]
+                chosen = [d for d in items if d.inflates == inflates]
                 if chosen:
-                    times.append(chosen[-1][0])
+                    times.append(chosen[-1].time_s)
                     titles.append(_decision_title(chosen))
             chart.marks(times, y, f"dec dec-{kind}", titles)
     return chart.render()
 
 
-def _decision_title(items: list[tuple[float, str, int, int, str]]) -> str:
+def _decision_title(items: list[DecisionRow]) -> str:
     lines = [
-        f"{t:g} s {vm}: balloon {format_size(prev)} → {format_size(target)}: {reason}"
-        for t, vm, target, prev, reason in items[:3]
+        f"{d.time_s:g} s {d.vm}: balloon {format_size(d.previous_target_bytes)} → "
+        f"{format_size(d.balloon_target_bytes)}: {d.reason}"
+        for d in items[:3]
     ]
     if len(items) > 3:
         lines.append(f"… and {len(items) - 3} more in this bucket")

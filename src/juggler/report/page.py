@@ -136,12 +136,12 @@ def _findings(data: ReportData) -> str:
 
 def _decisions_table(data: ReportData) -> str:
     decisions = data.run.decisions
-    guards = data.run.guards
     rows = [
-        f"<tr><td>{t:g} s</td><td class=l>{escape(vm)}</td><td>{_size(prev)}</td>"
-        f"<td>{_size(target)}</td><td class=l>{escape(reason or '')}</td>"
-        f"<td class=l>{escape(', '.join(guards.get((t, vm), ())))}</td></tr>"
-        for t, vm, target, prev, reason in decisions[:MAX_DECISION_ROWS]
+        f"<tr><td>{d.time_s:g} s</td><td class=l>{escape(d.vm)}</td>"
+        f"<td>{_size(d.previous_target_bytes)}</td><td>{_size(d.balloon_target_bytes)}</td>"
+        f"<td class=l>{escape(d.reason or '')}</td>"
+        f"<td class=l>{escape(', '.join(d.guard))}</td></tr>"
+        for d in decisions[:MAX_DECISION_ROWS]
     ]
     more = (
         f"<p>… and {len(decisions) - MAX_DECISION_ROWS} more decisions (in the run file's "
