@@ -29,10 +29,6 @@ from juggler.units import format_duration, format_size
 MAX_DECISION_ROWS = 2000
 
 
-def _size(value: float | None) -> str:
-    return format_size(value)
-
-
 def _legend(items: list[tuple[str, str, bool]]) -> str:
     """``(css class, label, is_line)`` swatches under a chart."""
     out = []
@@ -75,14 +71,19 @@ def _summary(summary: RunSummary) -> str:
             )
         else:
             last = "-" if slowdown is None else f"{slowdown:.2f}×"
+        sizes = (
+            format_size(vm.configured_bytes),
+            format_size(vm.reservation_bytes),
+            format_size(vm.peak_working_set_bytes),
+            format_size(vm.balloon_max_bytes),
+            format_size(vm.balloon_final_bytes),
+            format_size(vm.min_resident_bytes),
+            f"{format_size(vm.guest_swap_in_bytes)} / {format_size(vm.guest_swap_out_bytes)}",
+            f"{format_size(vm.host_swap_in_bytes)} / {format_size(vm.host_swap_out_bytes)}",
+        )
         rows.append(
             f'<tr><td class=l><a href="#vm-{escape(vm.name)}">{escape(vm.name)}</a></td>'
-            f"<td>{_size(vm.configured_bytes)}</td><td>{_size(vm.reservation_bytes)}</td>"
-            f"<td>{_size(vm.peak_working_set_bytes)}</td>"
-            f"<td>{_size(vm.balloon_max_bytes)}</td><td>{_size(vm.balloon_final_bytes)}</td>"
-            f"<td>{_size(vm.min_resident_bytes)}</td>"
-            f"<td>{_size(vm.guest_swap_in_bytes)} / {_size(vm.guest_swap_out_bytes)}</td>"
-            f"<td>{_size(vm.host_swap_in_bytes)} / {_size(vm.host_swap_out_bytes)}</td>"
+            f"{''.join(f'<td>{cell}</td>' for cell in sizes)}"
             f'<td class="{cls}">{last}</td></tr>'
         )
     host = summary.host
@@ -91,10 +92,10 @@ def _summary(summary: RunSummary) -> str:
     violations = summary.violations
     return (
         f'<table id="summary-table">{head}{"".join(rows)}</table>'
-        f"<p>host: {_size(host.memory_bytes)}, over-commit "
+        f"<p>host: {format_size(host.memory_bytes)}, over-commit "
         f"{'-' if ratio is None else f'{ratio:.2f}×'}, lowest available "
-        f"{_size(host.min_available_bytes)}, host swap in / out "
-        f"{_size(host.host_swap_in_bytes)} / {_size(host.host_swap_out_bytes)}; "
+        f"{format_size(host.min_available_bytes)}, host swap in / out "
+        f"{format_size(host.host_swap_in_bytes)} / {format_size(host.host_swap_out_bytes)}; "
         f"states: {escape(states)}</p><p>violations: reservation {violations.reservation}, "
         f"guest OOM {violations.guest_oom}; decisions {summary.decisions}</p>"
     )
@@ -138,7 +139,7 @@ def _decisions_table(data: ReportData) -> str:
     decisions = data.run.decisions
     rows = [
         f"<tr><td>{d.time_s:g} s</td><td class=l>{escape(d.vm)}</td>"
-        f"<td>{_size(d.previous_target_bytes)}</td><td>{_size(d.balloon_target_bytes)}</td>"
+        f"<td>{format_size(d.previous_target_bytes)}</td><td>{format_size(d.balloon_target_bytes)}</td>"
         f"<td class=l>{escape(d.reason or '')}</td>"
         f"<td class=l>{escape(', '.join(d.guard))}</td></tr>"
         for d in decisions[:MAX_DECISION_ROWS]
@@ -260,11 +261,11 @@ def _vm_section(data: ReportData, name: str, axis: TimeAxis) -> str:
     )
     io = charts.io_series(vm)
     io_title = "swap and disk I/O" if len(io) > 4 else "swap I/O"
-    limit = "none" if vm.limit_bytes is None else _size(vm.limit_bytes)
+    limit = "none" if vm.limit_bytes is None else format_size(vm.limit_bytes)
     return (
         f'<section id="vm-{escape(name)}"><h2>VM {escape(name)}</h2>'
-        f'<p class="meta">configured {_size(vm.configured_bytes)}, reservation '
-        f"{_size(vm.reservation_bytes)}, limit {limit}, balloon driver "
+        f'<p class="meta">configured {format_size(vm.configured_bytes)}, reservation '
+        f"{format_size(vm.reservation_bytes)}, limit {limit}, balloon driver "
         f"{'yes' if vm.balloon_present else 'no'}</p>"
         f"<h3>where its configured memory is</h3>{memory_svg}{_legend(memory_legend)}"
         '<p class="caption">The layers add up to the configured memory (a real VM\'s resident '
