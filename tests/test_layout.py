@@ -12,75 +12,16 @@ That no terminal front end sits under ``lab/``, ``backends/``, ``sim/`` is
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Iterator
-from pathlib import Path
-
-SRC = Path(__file__).resolve().parents[1] / "src"
-PACKAGE = SRC / "juggler"
-
-
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(SRC).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _sources() -> dict[str, Path]:
-    return {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
-
-
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _walk_runtime(tree: ast.AST) -> Iterator[ast.AST]:
-    """Every node, less what sits under ``if TYPE_CHECKING:`` (never imported at run time)."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and _is_type_checking(child):
-                stack.extend(child.orelse)
-                continue
-            stack.append(child)
-
-
-def _imports(name: str, path: Path, modules: set[str] | None = None) -> set[str]:
-    """Absolute names of everything ``path`` imports (relative imports resolved).
-
-    ``from pkg import sub`` names ``pkg.sub`` alone when that is one of ``modules``,
-    as ``import pkg.sub`` would: parent packages are not counted as imported (every
-    import of a submodule runs its package's ``__init__``; that is no circle of ours).
-    """
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: set[str] = set()
-    for node in _walk_runtime(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1]
-                module = ".".join([*base, node.module] if node.module else base)
-            else:
-                module = node.module or ""
-            named = {f"{module}.{alias.name}" for alias in node.names}
-            submodules = named & modules if modules is not None else set()
-            found.update(submodules if submodules == named else {module, *named})
-    return found
+from tests.source_imports import imports, source_files
 
 
 def _graph() -> dict[str, set[str]]:
     """Module -> the juggler modules it imports."""
-    sources = _sources()
+    sources = source_files()
     modules = set(sources)
     return {
         name: {
-            other for other in _imports(name, path, modules) if other in modules and other != name
+            other for other in imports(name, path, modules) if other in modules and other != name
         }
         for name, path in sources.items()
     }
@@ -123,12 +64,12 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def _importers(prefixes: tuple[str, ...]) -> dict[str, set[str]]:
     """Module -> what it imports that starts with one of ``prefixes``."""
-    sources = _sources()
+    sources = source_files()
     hits = {}
     for name, path in sources.items():
         matched = {
             other
-            for other in _imports(name, path)
+            for other in imports(name, path)
             if any(other == p or other.startswith(p + ".") for p in prefixes)
         }
         if matched:

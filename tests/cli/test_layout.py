@@ -5,7 +5,6 @@ the CLI, so the API and the lab run without a terminal front end."""
 
 from __future__ import annotations
 
-import ast
 import importlib
 import pkgutil
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 import juggler
 import juggler.cli
+from tests.source_imports import imports, module_name
 
 SRC = Path(juggler.__file__).parent
 CLI_FREE_PACKAGES = ("lab", "backends", "sim")
@@ -24,15 +24,9 @@ def _cli_modules() -> list[str]:
 
 
 def _imports(path: Path) -> set[str]:
-    """Every module ``path`` imports, anywhere in it (function-local imports too)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
+    """Every module ``path`` imports, anywhere in it (function-local and
+    ``TYPE_CHECKING`` imports too)."""
+    return imports(module_name(path), path, runtime_only=False)
 
 
 def _front_end(name: str) -> bool:
