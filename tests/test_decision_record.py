@@ -26,7 +26,10 @@ NOTE = "uncooperative balloons (not counted on): B, C, D"
 def stuck_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("stuck")
     text = SEED.read_text("utf-8").replace(
-        'vm_overhead = "16MiB"', 'vm_overhead = "16MiB"\nballoon_rate = "4KiB"'
+        # free balloons and a blind host otherwise: the story (a stuck balloon noted,
+        # B's first reclaim step-limited) is the policy's, not a host profile's
+        'vm_overhead = "16MiB"',
+        'vm_overhead = "16MiB"\nballoon_rate = "4KiB"\nprofile = "free"',
     )
     scenario = base / "stuck.toml"
     scenario.write_text(text.replace('duration = "10m"', 'duration = "160s"'), "utf-8")

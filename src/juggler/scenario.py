@@ -9,7 +9,7 @@ edit rather than one run.
 Layout (sizes accept ``512MiB``/``2GiB``, durations ``30s``/``10m``)::
 
     name = "seed"
-    [host]      memory, swap, swap_device, vm_overhead, balloon_rate, reclaim
+    [host]      memory, swap, swap_device, vm_overhead, profile, balloon_rate, reclaim
     [manager]   policy, interval, max_step, dead_band, [manager.params]
     [run]       duration, tick, seed, accesses_per_tick, page_size
     [[vm]]      name, memory, reservation, limit, shares, balloon, vcpus,
@@ -39,14 +39,13 @@ from pydantic import (
 )
 
 from juggler.errors import AdmissionError, ScenarioError
+from juggler.profile import DEFAULT_PROFILE, Profile, Reclaim, load_profile
 from juggler.units import format_duration, format_size, parse_duration, parse_rate, parse_size
 
 Size = Annotated[int, BeforeValidator(parse_size)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Rate = Annotated[float, BeforeValidator(parse_rate)]
 Device = Literal["nvme", "ssd", "hdd"]
-#: how the host picks the guest pages it swaps: blind (ESX) or least recently used (KVM)
-Reclaim = Literal["random", "lru"]
 Pattern = Literal["uniform", "zipf", "scan", "idle"]
 
 BUILTIN_SCENARIOS = ("seed",)
@@ -65,12 +64,47 @@ class HostConfig(_Strict):
     swap_device: Device = "ssd"
     #: memory each VM costs the host beyond its guest memory (device model, page tables)
     vm_overhead: Size = Field(default=32 * 1024**2, ge=0)
-    #: how fast a balloon driver inflates or deflates
-    balloon_rate: Rate = Field(default=128 * 1024**2, gt=0)
+    #: what moving memory costs on this host: a shipped profile (kvm, tcg, free) or
+    #: the path of a profile TOML file (juggler.profile)
+    profile: str = DEFAULT_PROFILE
+    #: how fast a balloon driver inflates and deflates (default: the profile's rates)
+    balloon_rate: Rate | None = Field(default=None, gt=0)
     #: which resident pages of a victim VM the host swaps out: "random" frames, as
     #: ESX does (blind to use), or the least recently used ones, as a Linux/KVM host
-    #: reclaims the QEMU processes' memory (docs/lab.md)
-    reclaim: Reclaim = "random"
+    #: reclaims the QEMU processes' memory (docs/lab.md); default: the profile's
+    reclaim: Reclaim | None = None
+
+    @field_validator("profile")
+    @classmethod
+    def _profile_loads(cls, spec: str) -> str:
+        try:
+            load_profile(spec)
+        except ScenarioError as err:
+            raise ValueError(f"{err.source}: " + "; ".join(err.problems)) from None
+        return spec
+
+    def host_profile(self) -> Profile:
+        """The profile this host runs with."""
+        return load_profile(self.profile)
+
+    @property
+    def effective_reclaim(self) -> Reclaim:
+        """The reclaim order: the scenario's own, else the profile's."""
+        return self.reclaim if self.reclaim is not None else self.host_profile().host.reclaim
+
+    @property
+    def inflate_rate(self) -> float:
+        """Bytes per second a balloon inflates: the scenario's balloon_rate, else the profile's."""
+        if self.balloon_rate is not None:
+            return self.balloon_rate
+        return self.host_profile().balloon.inflate_rate
+
+    @property
+    def deflate_rate(self) -> float:
+        """Bytes per second a balloon deflates: the scenario's balloon_rate, else the profile's."""
+        if self.balloon_rate is not None:
+            return self.balloon_rate
+        return self.host_profile().balloon.deflate_rate
 
 
 class ManagerConfig(_Strict):

@@ -141,7 +141,7 @@ class SimulatedHost:
             row[L.RESERVATION] = vm.reservation // page
             row[L.LIMIT] = vm.limit_bytes // page
             row[L.BALLOON_PRESENT] = int(vm.balloon)
-            row[L.BALLOON_RATE] = max(1, int(sc.host.balloon_rate * self.tick_s / page))
+            row[L.BALLOON_RATE] = max(1, int(sc.host.inflate_rate * self.tick_s / page))
             low = max(64, n_frames // 200)
             row[L.LOW_WM] = low
             row[L.HIGH_WM] = low * 3 // 2
@@ -178,7 +178,7 @@ class SimulatedHost:
         self.host_i[L.SOFT_WM] = math.ceil(host_pages * SOFT_FREE)
         self.host_i[L.HARD_WM] = math.ceil(host_pages * HARD_FREE)
         self.host_i[L.LOW_WM_HOST] = math.ceil(host_pages * LOW_FREE)
-        self.host_i[L.HOST_RECLAIM] = L.RECLAIM_CODES[sc.host.reclaim]
+        self.host_i[L.HOST_RECLAIM] = L.RECLAIM_CODES[sc.host.effective_reclaim]
         self.host_f = np.zeros(L.N_HOST_F, dtype=np.float64)
         swap = device(sc.host.swap_device)
         self.host_f[L.HOST_READ] = swap.read_s

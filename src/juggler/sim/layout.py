@@ -80,7 +80,10 @@ OOM_EVENTS = 30  # cumulative
 HOST_SWAP_OUT_PAGES = 31  # cumulative, pages of this VM the host swapped out
 RECLAIM_FAILED = 32  # 1 once the guest's reclaim freed nothing this tick (no retry until next)
 HOST_CLOCK_HAND = 33  # where the host's LRU sweep over this VM's frames resumes
-N_VM_I = 34
+DEFLATE_RATE = 34  # balloon pages returned per tick (BALLOON_RATE is the inflate rate)
+MISS_CURSOR = 35  # where the sweep for compulsory misses the sampling could not draw resumes
+N_RESERVED = 36  # frames the guest reserved at boot, outside MemTotal (held like its kernel)
+N_VM_I = 37
 
 # -- vm_f: float64 columns, one row per VM --
 RATE = 0  # page accesses per tick at full speed
@@ -100,8 +103,9 @@ C_GUEST_SWAP_OUT = 12
 C_HOST_SWAP_IN = 13
 C_CACHE_MISS = 14
 C_FIRST_TOUCH = 15
-N_VM_F = 16
-TICK_ACCUMULATORS = (T_NOMINAL, C_FIRST_TOUCH + 1)
+STALL_BALLOON = 16  # vCPU seconds the balloon driver and the reclaim it triggered took
+N_VM_F = 17
+TICK_ACCUMULATORS = (T_NOMINAL, STALL_BALLOON + 1)
 
 # -- host_i: int64 host scalars --
 POOL = 0  # pages the host can give to guests (memory minus overheads)
@@ -115,7 +119,8 @@ HOST_SWAP_IN = 7  # cumulative pages
 HOST_SWAP_OUT = 8
 BLOCKED_ALLOCS = 9  # cumulative
 HOST_RECLAIM = 10  # RECLAIM_RANDOM or RECLAIM_LRU: how the host picks frames within a VM
-N_HOST_I = 11
+KEEPS_FREE = 11  # 1: the host swaps in the background to keep free memory; 0: a cgroup
+N_HOST_I = 12
 
 # -- host reclaim orders (scenario [host] reclaim) --
 RECLAIM_RANDOM = 0
@@ -126,4 +131,10 @@ RECLAIM_CODES = {"random": RECLAIM_RANDOM, "lru": RECLAIM_LRU}
 HOST_READ = 0
 HOST_WRITE = 1
 ZERO_FILL = 2
-N_HOST_F = 3
+# balloon costs, vCPU seconds per page (from the host profile)
+INFLATE_CPU_FREE = 3
+INFLATE_CPU_CACHE = 4
+INFLATE_CPU_ANON = 5
+DEFLATE_CPU = 6
+RETOUCH = 7  # touching again a page the balloon gave back
+N_HOST_F = 8

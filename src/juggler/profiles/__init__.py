@@ -1,0 +1,1 @@
+"""The shipped host profiles, as TOML data files (read by ``juggler.profile``)."""
