@@ -193,6 +193,12 @@ BAD: list[Bad] = [
         r"host\.reclaim: 'fifo': Input should be 'random' or 'lru'",
     ),
     Bad(
+        "unknown-host-profile",
+        edit('memory = "4GiB"\n', 'memory = "4GiB"\nprofile = "xen"\n'),
+        r"host\.profile: xen: no profile 'xen': name a shipped one \(kvm, tcg, free\) "
+        r"or the path of a profile TOML file",
+    ),
+    Bad(
         "unknown-guest-device",
         edit(_B_RESERVATION, _B_RESERVATION + 'guest_swap_device = "tape"\n'),
         r"vm\[1\] 'B'\.guest_swap_device: 'tape': Input should be 'nvme', 'ssd' or 'hdd'",
