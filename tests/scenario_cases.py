@@ -195,7 +195,7 @@ BAD: list[Bad] = [
     Bad(
         "unknown-host-profile",
         edit('memory = "4GiB"\n', 'memory = "4GiB"\nprofile = "xen"\n'),
-        r"host\.profile: xen: no profile 'xen': name a shipped one \(kvm, tcg, free\) "
+        r"host\.profile: no profile 'xen': name a shipped one \(kvm, tcg, free\) "
         r"or the path of a profile TOML file",
     ),
     Bad(

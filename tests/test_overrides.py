@@ -83,3 +83,34 @@ def test_cli_and_api_agree_on_an_idle_phase(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     cli = json.loads(result.stdout)
     assert _same_run(cli) == _same_run(json.loads(api.to_json()))
+
+
+def test_profile_on_the_command_line_is_the_profile_in_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path)
+    in_file = tmp_path / "free.toml"
+    in_file.write_text(
+        IDLE_SCENARIO.replace('memory = "1GiB"\n', 'memory = "1GiB"\nprofile = "free"\n', 1),
+        encoding="utf-8",
+    )
+    api = run_simulation(load_scenario(in_file), tmp_path / "api.sqlite")
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            str(path),
+            "--profile",
+            "free",
+            "--json",
+            "-q",
+            "-o",
+            str(tmp_path / "c.sqlite"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert _same_run(json.loads(result.stdout)) == _same_run(json.loads(api.to_json()))
+
+
+def test_a_profile_that_is_none_is_refused_naming_the_option(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["simulate", str(_write(tmp_path)), "--profile", "xen"])
+    assert result.exit_code == 2
+    assert "with --profile xen" in result.output and "no profile 'xen'" in result.output

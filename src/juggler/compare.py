@@ -73,6 +73,8 @@ class Job:
     seed: int
     duration_s: float | None
     out: str
+    #: the host profile to run with instead of the scenario's (None: the scenario's)
+    profile: str | None = None
 
 
 def parse_policies(text: str, known: Iterable[str]) -> list[str]:
@@ -148,6 +150,7 @@ def build_jobs(
     seeds: int,
     out_dir: str | Path,
     duration_s: float | None = None,
+    profile: str | None = None,
 ) -> list[Job]:
     """Every policy on every scenario with seeds ``scenario.seed + i`` for ``i < seeds``,
     each writing ``<out_dir>/<scenario>-<policy>-s<seed>.sqlite``."""
@@ -162,6 +165,7 @@ def build_jobs(
             policy=policy,
             seed=scenario.seed + i,
             duration_s=duration_s,
+            profile=profile,
             out=str(
                 out_dir / f"{_safe(scenario.name)}-{_safe(policy)}-s{scenario.seed + i}.sqlite"
             ),
@@ -232,7 +236,9 @@ def run_job(job: Job) -> dict[str, Any]:
             policy=job.policy,
             duration_s=job.duration_s,
             seed=job.seed,
-            source=f"{job.source} with --policy {job.policy} --seed {job.seed}",
+            profile=job.profile,
+            source=f"{job.source} with --policy {job.policy} --seed {job.seed}"
+            + (f" --profile {job.profile}" if job.profile else ""),
         )
         Path(job.out).parent.mkdir(parents=True, exist_ok=True)
         summary = run_simulation(scenario, job.out, scenario_text=job.text)

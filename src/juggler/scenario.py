@@ -80,7 +80,9 @@ class HostConfig(_Strict):
         try:
             load_profile(spec)
         except ScenarioError as err:
-            raise ValueError(f"{err.source}: " + "; ".join(err.problems)) from None
+            # a file's problems name the file; a name that is no profile speaks for itself
+            where = f"{err.source}: " if Path(spec).exists() else ""
+            raise ValueError(where + "; ".join(err.problems)) from None
         return spec
 
     def host_profile(self) -> Profile:
@@ -328,6 +330,7 @@ class Scenario(_Strict):
         policy: str | None = None,
         duration_s: float | None = None,
         seed: int | None = None,
+        profile: str | None = None,
         source: str = "<command line>",
     ) -> Scenario:
         """A copy with the command line's overrides applied and validated again.
@@ -344,6 +347,8 @@ class Scenario(_Strict):
             data.setdefault("run", {})["duration"] = duration_s
         if seed is not None:
             data.setdefault("run", {})["seed"] = seed
+        if profile is not None:
+            data.setdefault("host", {})["profile"] = profile
         return validate_scenario(data, source)
 
 

@@ -111,6 +111,7 @@ def overridden_scenario(
     duration: str | None,
     duration_s: float | None,
     seed: int | None = None,
+    profile: str | None = None,
 ) -> Scenario:
     """The scenario with the options given on the command line over its own values,
     its source naming them (``examples/seed.toml with --policy static``) so the run
@@ -122,12 +123,28 @@ def overridden_scenario(
     """
     options = [
         f"{flag} {value}"
-        for flag, value in (("--policy", policy), ("--duration", duration), ("--seed", seed))
+        for flag, value in (
+            ("--policy", policy),
+            ("--duration", duration),
+            ("--seed", seed),
+            ("--profile", profile),
+        )
         if value is not None
     ]
     return scenario.with_overrides(
         policy=policy,
         duration_s=duration_s,
         seed=seed,
+        profile=profile,
         source=f"{source} with {' '.join(options)}" if options else source,
     )
+
+
+ProfileOverride = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="Host profile the simulator runs with (overrides the scenario's [host] profile): "
+        "kvm, tcg, free, or a profile TOML file (juggler lab calibrate writes one).",
+    ),
+]

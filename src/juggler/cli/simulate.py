@@ -13,6 +13,7 @@ from rich.markup import escape
 from juggler.cli.options import (
     JsonOutput,
     PolicyOverride,
+    ProfileOverride,
     ScenarioFile,
     duration_option,
     load_scenario_argument,
@@ -47,6 +48,7 @@ def simulate(
     seed: Annotated[
         int | None, typer.Option("--seed", min=0, help="Random seed (0 or more).")
     ] = None,
+    profile: ProfileOverride = None,
     json_output: JsonOutput = False,
     out_path: Annotated[
         Path | None,
@@ -99,7 +101,13 @@ def simulate(
     try:
         loaded, text, source = load_scenario_argument(scenario)
         loaded = overridden_scenario(
-            loaded, source, policy=policy, duration=duration, duration_s=duration_s, seed=seed
+            loaded,
+            source,
+            policy=policy,
+            duration=duration,
+            duration_s=duration_s,
+            seed=seed,
+            profile=profile,
         )
         path = out_path or default_run_path(loaded)
         if report is not None:
@@ -175,6 +183,7 @@ def compare(
     duration: Annotated[
         str | None, typer.Option("--duration", "-d", help="Simulated time, e.g. 5m, 90s.")
     ] = None,
+    profile: ProfileOverride = None,
     jobs: Annotated[
         int | None, typer.Option("--jobs", "-j", min=1, help="Parallel jobs (default: CPUs).")
     ] = None,
@@ -217,7 +226,9 @@ def compare(
         files = cmp.load_scenario_files([str(path) for path in scenarios or []])
         if report is not None:
             check_report_path(report)
-        work = cmp.build_jobs(files, names, seeds, out_dir or cmp.default_out_dir(), duration_s)
+        work = cmp.build_jobs(
+            files, names, seeds, out_dir or cmp.default_out_dir(), duration_s, profile
+        )
         progress = progress_bar("{task.completed}/{task.total} runs", quiet=quiet)
         with progress:
             task = progress.add_task(f"comparing {len(names)} policies", total=len(work))
