@@ -41,7 +41,7 @@ def stuck_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_run_file_keeps_the_notes_the_guard_kinds_and_its_version(stuck_run: Path) -> None:
     with RunStore.open(stuck_run) as store:
-        assert store.meta()["schema_version"] == SCHEMA_VERSION == "2"
+        assert store.meta()["schema_version"] == SCHEMA_VERSION == "3"
         notes = store.decision_notes()
         decisions = store.decisions()
     stuck = [n for n in notes if n.text == NOTE]

@@ -258,7 +258,7 @@ def test_policies_never_see_the_truth():
 
     from juggler.observation import VmTruth
 
-    truth = {"v": VmTruth(1, 0.0, 0.0, 0.0, 1.0, 1.0)}
+    truth = {"v": VmTruth(1, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0)}
 
     class TruthBackend(FlakyBackend):
         def observe(self):

@@ -103,6 +103,8 @@ class VmTruth:
     stall_seconds_guest_swap: float
     stall_seconds_host_swap: float
     stall_seconds_cache_miss: float
+    #: vCPU seconds the balloon driver and the guest reclaim it triggered took
+    stall_seconds_balloon: float
     #: accesses the workload asked for in the sample period (nominal work)
     nominal_accesses: float
     #: accesses it managed within its vCPU budget

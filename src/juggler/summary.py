@@ -26,6 +26,7 @@ class StallSeconds:
     guest_swap: float | None
     host_swap: float | None
     cache_miss: float | None
+    balloon: float | None
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def _vm(
     """One VM's summary, and its samples below its reservation."""
     floor = store.resident_floor(name, reservation or 0)
     peak = slowdown = None
-    stalls = StallSeconds(None, None, None)
+    stalls = StallSeconds(None, None, None, None)
     if has_truth:
         truth = store.truth_totals(name)
         peak = _int(truth.peak_working_set_bytes)
@@ -158,6 +159,7 @@ def _vm(
             guest_swap=_round(truth.stall_seconds_guest_swap, 3),
             host_swap=_round(truth.stall_seconds_host_swap, 3),
             cache_miss=_round(truth.stall_seconds_cache_miss, 3),
+            balloon=_round(truth.stall_seconds_balloon, 3),
         )
     summary = VmSummary(
         name=name,

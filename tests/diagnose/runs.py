@@ -42,10 +42,12 @@ def write_run(
     vms: dict[str, Callable[[int], dict[str, Any]]],
     host: Callable[[int], tuple[int, str]] = lambda t: (800 * MIB, "high"),
     truth: Callable[[int, str], VmTruth] | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> Path:
     """A run file of ``seconds`` + 1 samples; ``vms[name](t)`` gives a VM's fields,
-    ``host(t)`` the host's available memory and state."""
-    with RunStore.create(path, {"scenario": "hand", "policy": "static", "page_size": 4096}) as st:
+    ``host(t)`` the host's available memory and state, ``meta`` more run facts."""
+    facts = {"scenario": "hand", "policy": "static", "page_size": 4096, **(meta or {})}
+    with RunStore.create(path, facts) as st:
         for t in range(seconds + 1):
             available, state = host(t)
             samples = tuple(VmSample(**fn(t)) for fn in vms.values())

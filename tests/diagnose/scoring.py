@@ -58,7 +58,8 @@ def truth_windows(store: RunStore, vm: str) -> list[tuple[float, float]]:
     rows = run_sql(
         store,
         "SELECT time_s, stall_seconds_guest_swap + stall_seconds_host_swap "
-        "+ stall_seconds_cache_miss FROM truth WHERE vm = ? ORDER BY time_s",
+        "+ stall_seconds_cache_miss + stall_seconds_balloon FROM truth WHERE vm = ? "
+        "ORDER BY time_s",
         (vm,),
     )
     windows: list[list[float]] = []

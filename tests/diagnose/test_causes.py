@@ -130,7 +130,7 @@ def test_diagnose_never_reads_the_truth(tmp_path):
         return vm_quiet("V", guest_swap_in_bytes_per_s=4 * MIB if 10 <= t < 20 else 0.0)
 
     def lie(t, name):
-        return VmTruth(0, 5.0, 5.0, 5.0, 100.0, 1.0)
+        return VmTruth(0, 5.0, 5.0, 5.0, 0.0, 100.0, 1.0)
 
     plain = _diagnose(write_run(tmp_path / "a.sqlite", 40, {"V": v}))
     lying = _diagnose(write_run(tmp_path / "b.sqlite", 40, {"V": v}, truth=lie))

@@ -33,7 +33,7 @@ def _everything_exported() -> set[str]:
             host,
             (vm,),
             host_state="soft",
-            truth={"A": VmTruth(1, 0, 0, 0, 1, 1)},
+            truth={"A": VmTruth(1, 0, 0, 0, 0, 1, 1)},
         )
     )
     exporter.record_decision(1.0, "A", 2, 1, "more")

@@ -114,11 +114,12 @@ def test_the_host_state_is_one_gauge_per_state_set_to_1_for_the_current_one() ->
 
 def test_simulator_truth_is_exported_per_vm_when_present() -> None:
     exporter = MetricsExporter()
-    truth = {"A": VmTruth(400 * MIB, 0.5, 0.25, 0.0, 1000.0, 500.0, guest_oom_events=1)}
+    truth = {"A": VmTruth(400 * MIB, 0.5, 0.25, 0.0, 0.125, 1000.0, 500.0, guest_oom_events=1)}
     exporter.record_observation(_obs(truth=truth))
     got = _scrape(exporter)
     assert got.by_vm("juggler_slowdown") == {"A": 2.0}
     assert got.by_vm("juggler_stall_seconds_host_swap") == {"A": 0.25}
+    assert got.by_vm("juggler_stall_seconds_balloon") == {"A": 0.125}
     assert got.by_vm("juggler_true_working_set_bytes") == {"A": 400 * MIB}
 
 

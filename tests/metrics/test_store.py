@@ -27,7 +27,7 @@ def _obs(t, available, state, swap_in, resident, balloon, truth=True):
     host = HostSample(
         2048 * MIB, available, host_swap_in_bytes_per_s=swap_in, host_swap_out_bytes_per_s=0.0
     )
-    t_truth = {"v": VmTruth(400 * MIB, 0.5, 0.25, 0.0, 100.0, 80.0)} if truth else {}
+    t_truth = {"v": VmTruth(400 * MIB, 0.5, 0.25, 0.0, 0.125, 100.0, 80.0)} if truth else {}
     return Observation(t, host, (vm,), host_state=state, truth=t_truth)
 
 
@@ -55,7 +55,9 @@ def test_summary_integrates_rates_over_the_period_each_sample_covers(tmp_path):
     assert vm.min_resident_bytes == 320 * MIB
     assert vm.balloon_max_bytes == 64 * MIB and vm.balloon_final_bytes == 32 * MIB
     assert vm.slowdown == pytest.approx(300 / 240)
-    assert vm.stall_seconds == StallSeconds(guest_swap=1.5, host_swap=0.75, cache_miss=0.0)
+    assert vm.stall_seconds == StallSeconds(
+        guest_swap=1.5, host_swap=0.75, cache_miss=0.0, balloon=0.375
+    )
     assert summary.decisions == 1
     assert summary.violations == Violations(reservation=0, guest_oom=0)
 
@@ -69,7 +71,7 @@ def test_summary_of_a_run_without_truth_has_nulls_not_guesses(tmp_path):
         summary = summarize(store)
     vm = summary.vms[0]
     assert vm.slowdown is None and vm.peak_working_set_bytes is None
-    assert vm.stall_seconds == StallSeconds(None, None, None)
+    assert vm.stall_seconds == StallSeconds(None, None, None, None)
     assert summary.violations.reservation == 1
 
 

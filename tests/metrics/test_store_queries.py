@@ -60,7 +60,7 @@ def run(tmp_path: Path) -> Path:
                     guest_swap_in_bytes_per_s=None if t == 1.0 else 2.0 * MIB,
                 ),
             )
-            truth = {"a": VmTruth(300 * MIB + int(t) * MIB, 0.5, 0.0, 0.25, 100.0, 50.0, 1)}
+            truth = {"a": VmTruth(300 * MIB + int(t) * MIB, 0.5, 0.0, 0.25, 0.0, 100.0, 50.0, 1)}
             store.record_observation(Observation(t, host, vms, host_state=state, truth=truth))
         store.record_decision(1.0, "a", 64 * MIB, 0, "inflate")
         store.record_decision(3.0, "a", 32 * MIB, 64 * MIB, "deflate")

@@ -6,7 +6,8 @@ Diagnose decides only from what a real host observes (``vm_samples``,
 never read here, only by the tests that score it. Steps:
 
 1. :mod:`~juggler.diagnose.windows` finds the windows in which each VM waited on
-   memory (guest swap-in, major faults, host swap-in of its pages);
+   memory (guest swap-in, major faults, host swap-in of its pages) or lost vCPU
+   time to its balloon's moves (estimated by :mod:`~juggler.diagnose.balloon`);
 2. :mod:`~juggler.diagnose.causes` attributes each window to a primary cause,
    with secondary ones, neighbours and evidence;
 3. :mod:`~juggler.diagnose.recommend` says what to do, with numbers.
@@ -19,6 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from juggler.diagnose.balloon import cost_model
 from juggler.diagnose.causes import CAUSES, attribute
 from juggler.diagnose.data import Run, load_run
 from juggler.diagnose.notes import guard_changes, policy_notes
@@ -74,12 +76,20 @@ def diagnose_run(
         known = ", ".join(run.vms) or "none"
         raise StoreError(f"no VM called {vm!r} in this run (VMs: {known})")
     names = [vm] if vm is not None else list(run.vms)
+    model = cost_model(run)
     findings: list[Finding] = []
     for name in names:
         series = run.vms[name]
-        windows = find_windows(series, run.page_size, start_s, end_s)
+        windows = find_windows(
+            series,
+            run.page_size,
+            start_s,
+            end_s,
+            balloon_s=model.seconds(series),
+            balloon_share=model.share(series),
+        )
         for window in windows:
-            why = attribute(run, series, window)
+            why = attribute(run, series, window, model)
             findings.append(
                 Finding(
                     vm=name,

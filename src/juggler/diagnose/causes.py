@@ -8,7 +8,8 @@ Each cause is scored from what a real host observes over the window and the
 - ``host_contention``: the same, while the host was short because named
   neighbours' resident memory grew more than this VM's own;
 - ``balloon``: this VM's balloon inflated and the guest then swapped or
-  dropped cache;
+  dropped cache; or the balloon's moves themselves took the VM's vCPU time
+  (``Window.balloon_s``, estimated from the host profile's costs);
 - ``own_working_set``: the guest swapped with no balloon growth and no host
   pressure;
 - ``uncooperative_balloon``: the balloon stayed short of its target without
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from juggler.diagnose.balloon import BalloonCostModel
 from juggler.diagnose.data import Run, VmSeries, between, nz
 from juggler.diagnose.windows import Window, symptom_rates
 from juggler.units import MIB
@@ -161,8 +163,11 @@ def neighbour_growth(
     return [g for g in grown if g[1] >= 0.25 * grown[0][1]]
 
 
-def attribute(run: Run, vm: VmSeries, window: Window) -> Attribution:
-    """The cause of ``window``, its secondary causes, the neighbours, the evidence."""
+def attribute(
+    run: Run, vm: VmSeries, window: Window, model: BalloonCostModel | None = None
+) -> Attribution:
+    """The cause of ``window``, its secondary causes, the neighbours, the evidence
+    (``model``: the balloon costs that estimated ``window.balloon_s``)."""
     a, b = window.start_s, window.end_s
     look = max(a - LOOKBACK_S, float(vm.t[0]) if len(vm.t) else a)
     span = [round(a, 1), round(b, 1)]
@@ -323,6 +328,27 @@ def attribute(run: Run, vm: VmSeries, window: Window) -> Attribution:
                     "unit": "MiB more swapped out than read back",
                 }
             )
+
+    # --- the balloon's own work: its moves took the VM's vCPU time
+    if window.balloon_s > 0 and model is not None:
+        vcpu_s = max(window.end_s - window.start_s, 1e-9) * model.vcpus.get(vm.name, 1)
+        taken = min(1.0, window.balloon_s / vcpu_s)
+        in_span = nz(vm.col("balloon_actual_bytes"))[between(t, a, b)]
+        moved = float(np.sum(np.abs(np.diff(in_span))))
+        evidence.append(
+            {
+                "metric": "|d balloon_actual_bytes|",
+                "window": span,
+                "value": _mib(moved),
+                "unit": f"MiB the balloon moved, about {window.balloon_s:.2f} vCPU s "
+                f"({100 * taken:.0f}% of the VM's vCPU time) at host profile "
+                f"{model.profile!r}'s costs",
+            }
+        )
+        if window.guest_bytes + window.host_bytes == 0:
+            scores["balloon"] = 1.0
+        else:
+            scores.setdefault("balloon", taken)
 
     # --- a balloon that does not reach its target
     gap, stuck = balloon_gap(vm, look, b)

@@ -107,6 +107,12 @@ def recommend(
             f"{'; '.join(limits)}; or reserve {need} MiB for {vm.name} (its memory in use "
             "while healthy)"
         )
+    if cause == "balloon" and window.guest_bytes + window.host_bytes == 0:
+        return (
+            f"move {vm.name}'s balloon less: its moves took about {window.balloon_s:.1f} "
+            "vCPU s in the window, with nothing read back; raise [manager] dead_band (or "
+            "the policy's hysteresis) so it does not move the same memory back and forth"
+        )
     if cause == "balloon":
         return (
             f"reserve {need} MiB for {vm.name} (its memory in use while healthy), so the "

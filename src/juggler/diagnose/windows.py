@@ -2,7 +2,9 @@
 
 A sample counts as suffering when the VM waited on memory: the guest read its
 swap (``guest_swap_in_bytes_per_s``) or took major faults, or the hypervisor
-read the VM's pages back from host swap (``vm_host_swap_in_bytes_per_s``).
+read the VM's pages back from host swap (``vm_host_swap_in_bytes_per_s``), or --
+when the caller passes the balloon's estimated cost (``diagnose.balloon``) -- its
+balloon's moves took at least ``BALLOON_SHARE`` of its vCPU time.
 Swap-out alone is background I/O and does not count. Suffering samples closer
 than ``gap_s`` are joined; windows shorter than ``min_s`` or with less than
 ``min_bytes`` read back in all are dropped as noise.
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from juggler.diagnose.balloon import BALLOON_SHARE
 from juggler.diagnose.data import VmSeries, nz
 from juggler.units import MIB
 
@@ -24,6 +27,8 @@ MAJOR_FAULT_THRESHOLD = 200.0
 GAP_S = 10.0
 MIN_S = 3.0
 MIN_BYTES = 8 * MIB
+#: vCPU seconds a window's balloon moves must take for a window with less read back
+MIN_BALLOON_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,8 @@ class Window:
     guest_bytes: float
     #: bytes the hypervisor read back from host swap for this VM in the window
     host_bytes: float
+    #: vCPU seconds the balloon's moves took in the window (estimated; 0 without a model)
+    balloon_s: float = 0.0
 
     @property
     def host_fraction(self) -> float:
@@ -76,12 +83,23 @@ def find_windows(
     gap_s: float = GAP_S,
     min_s: float = MIN_S,
     min_bytes: float = MIN_BYTES,
+    balloon_s: np.ndarray | None = None,
+    balloon_share: np.ndarray | None = None,
 ) -> list[Window]:
-    """The windows in which ``vm`` suffered, clipped to ``[start_s, end_s]``."""
+    """The windows in which ``vm`` suffered, clipped to ``[start_s, end_s]``.
+
+    :param balloon_s: the balloon's estimated vCPU seconds per sample, and
+    :param balloon_share: the same as a share of the VM's vCPU time
+        (``BalloonCostModel``); without them only swap and faults count.
+    """
     t = vm.t
     if not len(t):
         return []
     mask = suffering_mask(vm, page_size)
+    if balloon_s is None or balloon_share is None:
+        balloon_s = np.zeros(len(t))
+    else:
+        mask |= balloon_share >= BALLOON_SHARE
     if start_s is not None:
         mask &= t >= start_s
     if end_s is not None:
@@ -108,7 +126,8 @@ def find_windows(
         span = slice(first, last + 1)
         g_bytes = float(np.sum(guest[span] * dt[span]))
         h_bytes = float(np.sum(host[span] * dt[span]))
-        if end - start < min_s or g_bytes + h_bytes < min_bytes:
+        b_s = float(np.sum(balloon_s[span]))
+        if end - start < min_s or (g_bytes + h_bytes < min_bytes and b_s < MIN_BALLOON_S):
             continue
-        windows.append(Window(vm.name, start, end, g_bytes, h_bytes))
+        windows.append(Window(vm.name, start, end, g_bytes, h_bytes, b_s))
     return windows

@@ -61,6 +61,8 @@ TRUTH_METRICS_HELP: dict[str, str] = {
     "stall_seconds_guest_swap": "Simulator only: vCPU seconds lost to guest swap in the period.",
     "stall_seconds_host_swap": "Simulator only: vCPU seconds lost to host swap in the period.",
     "stall_seconds_cache_miss": "Simulator only: vCPU seconds lost to page-cache misses.",
+    "stall_seconds_balloon": "Simulator only: vCPU seconds the balloon's inflation, its "
+    "reclaim and deflation took.",
     "nominal_accesses": "Simulator only: page accesses the workload asked for in the period.",
     "achieved_accesses": "Simulator only: page accesses done within the vCPU budget.",
     "guest_oom_events": "Simulator only: guest OOM kills in the period.",

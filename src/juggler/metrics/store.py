@@ -48,8 +48,8 @@ from juggler.errors import RunFileBusyError, StoreError
 from juggler.metrics.names import HOST_METRICS, TRUTH_METRICS, VM_METRICS
 from juggler.observation import GuardChange, Observation, VmTarget
 
-#: 2: decisions.guard and decision_notes (docs/run-file.md, "Schema versions")
-SCHEMA_VERSION = "2"
+#: 3: truth.stall_seconds_balloon (docs/run-file.md, "Schema versions")
+SCHEMA_VERSION = "3"
 _COMMIT_EVERY = 500
 _COMMIT_EVERY_S = 1.0
 
@@ -189,6 +189,7 @@ class TruthTotals(NamedTuple):
     stall_seconds_guest_swap: float | None
     stall_seconds_host_swap: float | None
     stall_seconds_cache_miss: float | None
+    stall_seconds_balloon: float | None
     nominal_accesses: float | None
     achieved_accesses: float | None
 
@@ -684,6 +685,7 @@ class RunStore:
             *self._one(
                 "SELECT MAX(true_working_set_bytes), SUM(stall_seconds_guest_swap), "
                 "SUM(stall_seconds_host_swap), SUM(stall_seconds_cache_miss), "
+                "SUM(stall_seconds_balloon), "
                 "SUM(nominal_accesses), SUM(achieved_accesses) FROM truth WHERE vm = ?",
                 (vm,),
             )

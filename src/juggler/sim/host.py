@@ -42,6 +42,7 @@ _PERIOD_COLUMNS = (
     L.STALL_GUEST_SWAP,
     L.STALL_HOST_SWAP,
     L.STALL_CACHE_MISS,
+    L.STALL_BALLOON,
     L.NOMINAL,
     L.ACHIEVED,
     L.C_GUEST_SWAP_IN,
@@ -142,6 +143,7 @@ class SimulatedHost:
             row[L.LIMIT] = vm.limit_bytes // page
             row[L.BALLOON_PRESENT] = int(vm.balloon)
             row[L.BALLOON_RATE] = max(1, int(sc.host.inflate_rate * self.tick_s / page))
+            row[L.DEFLATE_RATE] = max(1, int(sc.host.deflate_rate * self.tick_s / page))
             low = max(64, n_frames // 200)
             row[L.LOW_WM] = low
             row[L.HIGH_WM] = low * 3 // 2
@@ -184,6 +186,7 @@ class SimulatedHost:
         self.host_f[L.HOST_READ] = swap.read_s
         self.host_f[L.HOST_WRITE] = swap.write_s
         self.host_f[L.ZERO_FILL] = ZERO_FILL_S
+        self._fill_balloon_costs()
 
         for v in range(n_vms):
             base = int(self.vm_i[v, L.FRAME_BASE])
@@ -195,6 +198,17 @@ class SimulatedHost:
             free = np.arange(base + n_frames - 1, base + n_kernel - 1, -1, dtype=np.int32)
             self.free_stack[base : base + free.size] = free
             self.vm_i[v, L.N_FREE] = free.size
+
+    def _fill_balloon_costs(self) -> None:
+        """The profile's balloon costs, per page: its figures are vCPU seconds per GiB
+        (retouch_s is already per page)."""
+        costs = self.scenario.host.host_profile().balloon
+        per_page = self.page_size / 2**30
+        self.host_f[L.INFLATE_CPU_FREE] = costs.inflate_cpu_free * per_page
+        self.host_f[L.INFLATE_CPU_CACHE] = costs.inflate_cpu_cache * per_page
+        self.host_f[L.INFLATE_CPU_ANON] = costs.inflate_cpu_anon * per_page
+        self.host_f[L.DEFLATE_CPU] = costs.deflate_cpu * per_page
+        self.host_f[L.RETOUCH] = costs.retouch_s
 
     # ------------------------------------------------------------ phases
 
@@ -268,6 +282,7 @@ class SimulatedHost:
     def _after_tick(self) -> None:
         self._period += self.vm_f
         self._period_s += self.tick_s
+        # the host's PSI counts waits for memory; the balloon's stall is vCPU work
         stalled = (
             self.vm_f[:, L.STALL_GUEST_SWAP]
             + self.vm_f[:, L.STALL_HOST_SWAP]
@@ -355,6 +370,7 @@ class SimulatedHost:
                 stall_seconds_guest_swap=float(acc[L.STALL_GUEST_SWAP]),
                 stall_seconds_host_swap=float(acc[L.STALL_HOST_SWAP]),
                 stall_seconds_cache_miss=float(acc[L.STALL_CACHE_MISS]),
+                stall_seconds_balloon=float(acc[L.STALL_BALLOON]),
                 nominal_accesses=float(acc[L.NOMINAL]),
                 achieved_accesses=float(acc[L.ACHIEVED]),
                 guest_oom_events=int(row[L.OOM_EVENTS] - self._period_oom[v]),
@@ -431,7 +447,8 @@ class SimulatedHost:
             hit = (self.page_flags[mapped] & L.PF_HIT) != 0
             if mapped.size and (hit != (h[holding] == L.H_RESIDENT)).any():
                 problems.append(f"{name}: a page's hit bit disagrees with its frame's backing")
-            if (h[(g == L.G_ANON) | (g == L.G_CACHE)] == L.H_UNBACKED).any():
+            backing = h[(g == L.G_ANON) | (g == L.G_CACHE)]
+            if ((backing == L.H_UNBACKED) | (backing == L.H_RETURNED)).any():
                 problems.append(f"{name}: a frame holding data has no host backing")
             anon = slice(int(row[L.ANON_BASE]), int(row[L.ANON_BASE] + row[L.N_ANON_CAP]))
             swapped = int(((self.page_flags[anon] & L.PF_SWAPPED) != 0).sum())

@@ -56,6 +56,8 @@ from juggler.sim.layout import (
     C_HOST_SWAP_IN,
     CACHE_PAGES,
     CLOCK_HAND,
+    DEFLATE_CPU,
+    DEFLATE_RATE,
     FILE_BASE,
     FILE_POS,
     FRAME_BASE,
@@ -65,8 +67,8 @@ from juggler.sim.layout import (
     G_FREE,
     GUEST_READ,
     H_RESIDENT,
+    H_RETURNED,
     H_SWAPPED,
-    H_UNBACKED,
     HARD_WM,
     HIGH_WM,
     HIT_COST,
@@ -80,6 +82,9 @@ from juggler.sim.layout import (
     HOST_SWAP_OUT_PAGES,
     HOST_SWAP_USED,
     HOST_WRITE,
+    INFLATE_CPU_ANON,
+    INFLATE_CPU_CACHE,
+    INFLATE_CPU_FREE,
     LIMIT,
     LOW_WM,
     LOW_WM_HOST,
@@ -108,9 +113,11 @@ from juggler.sim.layout import (
     RECLAIM_FAILED,
     RECLAIM_LRU,
     RESERVATION,
+    RETOUCH,
     SCAN_POS,
     SHARES,
     SOFT_WM,
+    STALL_BALLOON,
     STALL_CACHE_MISS,
     STALL_GUEST_SWAP,
     STALL_HOST_SWAP,
@@ -374,7 +381,11 @@ def host_back_frame(
 
     A frame never touched costs a zero-fill; a host-swapped one must be read back
     from host swap, charged to v as hypervisor-swap stall (weight: how many
-    unsampled accesses this one stands for). Returns False if the host is out of pages.
+    unsampled accesses this one stands for). A frame the balloon gave back is
+    zero-filled too, and costs RETOUCH in all (the host profile's figure for
+    re-faulting a returned page): the zero fill every unbacked frame pays stays the
+    work's own time, the rest is the balloon's (it would still be backed without
+    it). Returns False if the host is out of pages.
     """
     state = h_state[f]
     if state == H_RESIDENT:
@@ -391,6 +402,8 @@ def host_back_frame(
         vm_f[v, STALL_HOST_SWAP] += weight * host_f[HOST_READ]
     else:
         vm_f[v, T_NOMINAL] += weight * host_f[ZERO_FILL]
+        if state == H_RETURNED:
+            vm_f[v, STALL_BALLOON] += weight * max(host_f[RETOUCH] - host_f[ZERO_FILL], 0.0)
     h_state[f] = H_RESIDENT
     return True
 
@@ -400,16 +413,17 @@ def release_backing(v, f, vm_i, h_state, host_i):
     """The host drops its copy of a frame the guest gave to the balloon.
 
     A VM at or below its reservation keeps its backing: the host honours the
-    reservation even for pages the guest offers back.
+    reservation even for pages the guest offers back. A dropped frame is
+    H_RETURNED, not H_UNBACKED: the guest's next touch of it is the balloon's cost.
     """
     state = h_state[f]
     if state == H_RESIDENT:
         if vm_i[v, N_RESIDENT] > vm_i[v, RESERVATION]:
-            h_state[f] = H_UNBACKED
+            h_state[f] = H_RETURNED
             vm_i[v, N_RESIDENT] -= 1
             host_i[HOST_FREE] += 1
     elif state == H_SWAPPED:
-        h_state[f] = H_UNBACKED
+        h_state[f] = H_RETURNED
         vm_i[v, N_HSWAPPED] -= 1
         host_i[HOST_SWAP_USED] -= 1
 
@@ -572,6 +586,7 @@ def guest_take_frame(
             return -1
         # virtio-balloon's deflate-on-oom: the guest takes a page back from its
         # balloon rather than kill a process; it is unbacked until touched
+        vm_f[v, STALL_BALLOON] += host_f[DEFLATE_CPU]
         vm_i[v, N_BALLOON] -= 1
         f = balloon_stack[vm_i[v, FRAME_BASE] + vm_i[v, N_BALLOON]]
         g_state[f] = G_FREE
@@ -765,6 +780,18 @@ def draw_page(v, vm_i, zipf_table, rng):
 
 
 @njit(**_JIT)
+def balloon_cost(taken, dropped, swapped, host_f):
+    """vCPU seconds to inflate `taken` pages, for which the guest's reclaim dropped
+    `dropped` page-cache pages and wrote `swapped` anonymous pages to its swap (a
+    profile whose reclaim figure is below its free one: reclaim costs nothing more)."""
+    free = host_f[INFLATE_CPU_FREE]
+    cost = taken * free
+    cost += dropped * max(host_f[INFLATE_CPU_CACHE] - free, 0.0)
+    cost += swapped * max(host_f[INFLATE_CPU_ANON] - free, 0.0)
+    return cost
+
+
+@njit(**_JIT)
 def balloon_step(
     v,
     vm_i,
@@ -780,22 +807,33 @@ def balloon_step(
     host_f,
     rng,
 ):
-    """Move VM v's balloon toward its target by at most its rate.
+    """Move VM v's balloon toward its target by at most its inflate or deflate rate.
 
     Inflating takes free frames, reclaiming through the guest's own CLOCK when free
     memory is at the watermark; it stops (without an OOM) when the guest can free
     nothing more, as Linux's virtio_balloon does. Deflating returns frames to the
     guest's free list, unbacked on the host until touched again.
+
+    Both cost the VM vCPU time, as balloon stall (``balloon_cost``): every page
+    inflated INFLATE_CPU_FREE, and each page the reclaim freed for it the rest of
+    its own figure -- the balloon takes the frames its reclaim freed next (the free
+    stack is LIFO), so a page taken through reclaim costs INFLATE_CPU_CACHE or
+    INFLATE_CPU_ANON in all; every page deflated DEFLATE_CPU.
     """
     if not vm_i[v, BALLOON_PRESENT]:
         return
     base = vm_i[v, FRAME_BASE]
     gap = vm_i[v, BALLOON_TARGET] - vm_i[v, N_BALLOON]
-    steps = min(abs(gap), vm_i[v, BALLOON_RATE])
     if gap > 0:
+        steps = min(gap, vm_i[v, BALLOON_RATE])
+        taken = 0
+        dropped = 0
+        swapped = 0
         for _ in range(steps):
             if vm_i[v, N_FREE] <= vm_i[v, LOW_WM]:
                 want = min(steps, 256)
+                cache_before = vm_i[v, N_CACHE]
+                swap_before = vm_i[v, SWAP_USED]
                 freed = guest_reclaim(
                     v,
                     want,
@@ -811,19 +849,25 @@ def balloon_step(
                     host_f,
                     rng,
                 )
+                dropped += cache_before - vm_i[v, N_CACHE]
+                swapped += vm_i[v, SWAP_USED] - swap_before
                 if freed == 0 and vm_i[v, N_FREE] <= vm_i[v, LOW_WM]:
-                    return
+                    break
             f = pop_free(v, vm_i, free_stack)
             g_state[f] = G_BALLOON
             balloon_stack[base + vm_i[v, N_BALLOON]] = f
             vm_i[v, N_BALLOON] += 1
             release_backing(v, f, vm_i, h_state, host_i)
+            taken += 1
+        vm_f[v, STALL_BALLOON] += balloon_cost(taken, dropped, swapped, host_f)
     elif gap < 0:
+        steps = min(-gap, vm_i[v, DEFLATE_RATE])
         for _ in range(steps):
             vm_i[v, N_BALLOON] -= 1
             f = balloon_stack[base + vm_i[v, N_BALLOON]]
             g_state[f] = G_FREE
             push_free(v, f, vm_i, free_stack)
+        vm_f[v, STALL_BALLOON] += steps * host_f[DEFLATE_CPU]
 
 
 # ---------------------------------------------------------------- one tick
@@ -969,11 +1013,18 @@ def run_cache_reads(
 
 @njit(**_JIT)
 def settle_time(v, vm_f):
-    """Nominal work vs the vCPU budget: what got done this tick."""
+    """Nominal work vs the vCPU budget: what got done this tick (the stalls, the
+    balloon's work among them, take vCPU time the work then lacks)."""
     budget = vm_f[v, BUDGET]
     nominal = vm_f[v, NOMINAL]
     need = vm_f[v, T_NOMINAL]
-    total = need + vm_f[v, STALL_GUEST_SWAP] + vm_f[v, STALL_HOST_SWAP] + vm_f[v, STALL_CACHE_MISS]
+    total = (
+        need
+        + vm_f[v, STALL_GUEST_SWAP]
+        + vm_f[v, STALL_HOST_SWAP]
+        + vm_f[v, STALL_CACHE_MISS]
+        + vm_f[v, STALL_BALLOON]
+    )
     possible = nominal if need <= budget else nominal * budget / need
     vm_f[v, NOMINAL] = possible
     vm_f[v, ACHIEVED] = nominal if total <= budget else nominal * budget / total

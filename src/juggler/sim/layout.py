@@ -26,7 +26,10 @@ GUEST_STATE_NAMES = ("free", "anon", "cache", "balloon", "kernel")
 H_UNBACKED = 0
 H_RESIDENT = 1
 H_SWAPPED = 2
-HOST_STATE_NAMES = ("unbacked", "resident", "swapped")
+#: unbacked because the balloon took the frame and the host dropped its copy: the
+#: guest's next touch re-faults a page it had (RETOUCH), where H_UNBACKED is a first touch
+H_RETURNED = 3
+HOST_STATE_NAMES = ("unbacked", "resident", "swapped", "returned")
 
 # -- page flags (one byte per virtual page) --
 PF_SWAPPED = 1  # an anonymous page that lives in guest swap
