@@ -227,6 +227,7 @@ class SimulatedHost:
             row[L.WS_PAGES] = ws
             row[L.PATTERN] = s.pattern
             row[L.SCAN_POS] = 0
+            row[L.MISS_CURSOR] = 0
             self.vm_f[v, L.RATE] = s.accesses_per_tick if ws > 0 else 0.0
             self.zipf_table[v] = zipf_quantiles(max(ws, 1), s.zipf_exponent)
             self.vm_f[v, L.HIT_COST] = s.hit_cost_s
