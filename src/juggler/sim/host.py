@@ -191,6 +191,7 @@ class SimulatedHost:
         self.host_i[L.HARD_WM] = math.ceil(host_pages * HARD_FREE)
         self.host_i[L.LOW_WM_HOST] = math.ceil(host_pages * LOW_FREE)
         self.host_i[L.HOST_RECLAIM] = L.RECLAIM_CODES[sc.host.effective_reclaim]
+        self.host_i[L.KEEPS_FREE] = int(profile.host.keeps_free)
         self.host_f = np.zeros(L.N_HOST_F, dtype=np.float64)
         swap = device(sc.host.swap_device)
         self.host_f[L.HOST_READ] = swap.read_s

@@ -33,7 +33,9 @@ Host memory: a page is taken from the host's free pool when a guest first
 touches a frame; below the hard watermark the host swaps resident frames of VMs
 above their reservation -- random ones (ESX, guest-blind, hence double paging) or
 the least recently used by a CLOCK sweep (a Linux/KVM host), as ``[host] reclaim``
-says; below the low watermark the allocating VM waits for that swap-out.
+says; below the low watermark the allocating VM waits for that swap-out. A host
+that keeps no free memory (a memory cgroup, ``KEEPS_FREE`` = 0) swaps only when an
+allocation finds none, and that VM waits.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ from juggler.sim.layout import (
     HOST_SWAP_OUT_PAGES,
     HOST_SWAP_USED,
     HOST_WRITE,
+    KEEPS_FREE,
     LIMIT,
     LOW_WM,
     LOW_WM_HOST,
@@ -128,6 +131,9 @@ _JIT = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": Fal
 #: accesses one VM does before the next VM's turn: large enough that a VM's pages
 #: stay in the CPU's cache during its turn (512 ran 64 VMs at a third of the speed)
 CHUNK = 8192
+#: pages a memory cgroup reclaims when an allocation finds it full (Linux's
+#: SWAP_CLUSTER_MAX, the batch of its direct reclaim)
+DIRECT_RECLAIM_PAGES = 32
 #: what a hit sets (written only when not already set)
 HIT_SEEN = PF_REF | PF_TOUCHED | PF_HOST_REF
 
@@ -352,16 +358,27 @@ def host_swap_out(n, only_vm, vm_i, g_state, h_state, frame_page, page_flags, ho
 def host_take_page(v, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i, host_f, rng):
     """Take one host page for VM v, reclaiming by host swap when memory is short.
 
-    Below the hard watermark the host swaps in the background until it is back at
-    the soft watermark; below the low watermark VM v waits for that write.
+    A host that keeps free memory (``KEEPS_FREE``, kswapd's watermarks): below the
+    hard watermark it swaps in the background until it is back at the soft
+    watermark; below the low watermark VM v waits for that write. A memory cgroup
+    keeps none: only an allocation that finds no free page reclaims, a batch of
+    DIRECT_RECLAIM_PAGES (the kernel's SWAP_CLUSTER_MAX), and VM v waits for the
+    writes -- one per page it takes, on average.
     Returns False when the host has no page and cannot swap.
     """
-    if host_i[HOST_FREE] < host_i[HARD_WM]:
-        if host_i[HOST_FREE] < host_i[LOW_WM_HOST]:
-            vm_f[v, STALL_HOST_SWAP] += host_f[HOST_WRITE]
-            host_i[BLOCKED_ALLOCS] += 1
-        want = host_i[SOFT_WM] - host_i[HOST_FREE]
-        host_swap_out(want, -1, vm_i, g_state, h_state, frame_page, page_flags, host_i, rng)
+    if host_i[KEEPS_FREE]:
+        if host_i[HOST_FREE] < host_i[HARD_WM]:
+            if host_i[HOST_FREE] < host_i[LOW_WM_HOST]:
+                vm_f[v, STALL_HOST_SWAP] += host_f[HOST_WRITE]
+                host_i[BLOCKED_ALLOCS] += 1
+            want = host_i[SOFT_WM] - host_i[HOST_FREE]
+            host_swap_out(want, -1, vm_i, g_state, h_state, frame_page, page_flags, host_i, rng)
+    elif host_i[HOST_FREE] <= 0:
+        done = host_swap_out(
+            DIRECT_RECLAIM_PAGES, -1, vm_i, g_state, h_state, frame_page, page_flags, host_i, rng
+        )
+        vm_f[v, STALL_HOST_SWAP] += done * host_f[HOST_WRITE]
+        host_i[BLOCKED_ALLOCS] += 1
     if host_i[HOST_FREE] <= 0:
         return False
     host_i[HOST_FREE] -= 1
@@ -1206,7 +1223,8 @@ def tick(
             # waiting for host memory the whole rest of the tick
             vm_f[v, STALL_HOST_SWAP] += vm_f[v, BUDGET]
         settle_time(v, vm_f)
-    if host_i[HOST_FREE] < host_i[HARD_WM]:
+    if host_i[KEEPS_FREE] and host_i[HOST_FREE] < host_i[HARD_WM]:
+        # the background reclaim (kswapd); a cgroup has none (host_take_page)
         host_swap_out(
             host_i[SOFT_WM] - host_i[HOST_FREE],
             -1,
