@@ -11,8 +11,16 @@ from juggler.scenario import Scenario, validate_scenario
 from juggler.sim import layout as L
 from juggler.sim.host import SimulatedHost
 from juggler.units import MIB
+from tests.sim.conftest import TOY_PROFILE, toy_profile
 
 PAGE = 4096
+#: the hosts the properties must hold on: the default's (guests reserving nothing at
+#: boot), and a memory cgroup whose guests reserve 1/16 of their memory and touched
+#: a third of it while booting
+PROFILES = (
+    TOY_PROFILE,
+    toy_profile("toy-cgroup", boot_reserved_per_gib=64 * MIB, boot_touched=0.3, keeps_free=False),
+)
 
 
 @st.composite
@@ -64,7 +72,13 @@ def scenarios(draw, reclaim: str = "random") -> Scenario:
     )
     return validate_scenario(
         {
-            "host": {"memory": host, "swap": total, "vm_overhead": 0, "reclaim": reclaim},
+            "host": {
+                "memory": host,
+                "swap": total,
+                "vm_overhead": 0,
+                "reclaim": reclaim,
+                "profile": draw(st.sampled_from(PROFILES)),
+            },
             "manager": {"policy": draw(st.sampled_from(sorted(POLICIES))), "interval": 2},
             "run": {"duration": 24, "accesses_per_tick": 2000, "seed": draw(st.integers(0, 99))},
             "vm": vms,

@@ -23,7 +23,7 @@ HOST_METRICS: tuple[str, ...] = tuple(HOST_METRICS_HELP)
 
 #: per-VM samples, guest side (as the balloon driver's statistics report them)
 GUEST_METRICS_HELP: dict[str, str] = {
-    "guest_total_bytes": "Memory the guest sees (configured minus balloon).",
+    "guest_total_bytes": "Guest MemTotal: configured less boot-reserved and balloon.",
     "guest_free_bytes": "Free memory inside the guest.",
     "guest_available_bytes": "Available memory inside the guest (free plus reclaimable cache).",
     "guest_cache_bytes": "Page cache inside the guest.",

@@ -149,7 +149,8 @@ def guest_used_bytes(vm: VmSample) -> int | None:
     (~39 MiB of a 256 MiB guest: the kernel image, page structs, reserved
     ranges), yet a balloon cannot take it either, so a policy that sized a
     guest from ``total - available`` alone would squeeze it that much too far.
-    In the simulator the total is the guest's whole memory and the two agree.
+    The simulator's guests report their total the same way (the host profile's
+    boot-reserved memory left out).
     """
     if vm.guest_available_bytes is None or vm.guest_total_bytes is None:
         return None

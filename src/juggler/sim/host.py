@@ -31,6 +31,7 @@ from juggler.sim.workload import (
     true_working_set_pages,
     zipf_quantiles,
 )
+from juggler.units import format_size
 
 _PSI_WINDOW_S = 10.0
 #: guest pages the hypervisor samples per VM per period (ESX: Mem.SamplePeriod, 100 pages)
@@ -122,6 +123,7 @@ class SimulatedHost:
         sc = self.scenario
         page = self.page_size
         n_vms = len(sc.vm)
+        profile = sc.host.host_profile()
         self.vm_i = np.zeros((n_vms, L.N_VM_I), dtype=np.int64)
         self.vm_f = np.zeros((n_vms, L.N_VM_F), dtype=np.float64)
         frame_total = 0
@@ -149,6 +151,15 @@ class SimulatedHost:
             row[L.HIGH_WM] = low * 3 // 2
             row[L.SHARES] = vm.shares
             row[L.N_KERNEL] = vm.guest_kernel // page
+            row[L.N_RESERVED] = profile.boot_reserved_bytes(vm.memory) // page
+            if row[L.N_RESERVED] + row[L.N_KERNEL] >= n_frames:
+                raise SimulationError(
+                    f"vm {vm.name!r}: the {profile.name!r} profile's boot-reserved memory "
+                    f"({format_size(int(row[L.N_RESERVED]) * page)}) and guest_kernel "
+                    f"({format_size(vm.guest_kernel)}) leave no memory for the workload in "
+                    f"memory ({format_size(vm.memory)}); raise memory or pick a profile that "
+                    "reserves less (host.profile)"
+                )
             disk = device(vm.guest_swap_device)
             self.vm_f[v, L.GUEST_READ] = disk.read_s
             self.vm_f[v, L.BUDGET] = vm.vcpus * self.tick_s
@@ -166,11 +177,12 @@ class SimulatedHost:
 
         host_pages = sc.host.memory // page
         pool = (sc.host.memory - n_vms * sc.host.vm_overhead) // page
-        kernel_pages = int(self.vm_i[:, L.N_KERNEL].sum())
+        kernel_pages = int(self.vm_i[:, L.N_KERNEL].sum() + self.vm_i[:, L.N_RESERVED].sum())
         if pool < kernel_pages:
             raise SimulationError(
-                f"host memory {sc.host.memory} bytes cannot hold the VMs' overheads and guest "
-                "kernels; raise host.memory or lower vm_overhead/guest_kernel"
+                f"host memory {sc.host.memory} bytes cannot hold the VMs' overheads, guest "
+                "kernels and boot-reserved memory; raise host.memory or lower "
+                "vm_overhead/guest_kernel"
             )
         self.host_pages = host_pages
         self.host_i = np.zeros(L.N_HOST_I, dtype=np.int64)
@@ -181,6 +193,7 @@ class SimulatedHost:
         self.host_i[L.HARD_WM] = math.ceil(host_pages * HARD_FREE)
         self.host_i[L.LOW_WM_HOST] = math.ceil(host_pages * LOW_FREE)
         self.host_i[L.HOST_RECLAIM] = L.RECLAIM_CODES[sc.host.effective_reclaim]
+        self.host_i[L.KEEPS_FREE] = int(profile.host.keeps_free)
         self.host_f = np.zeros(L.N_HOST_F, dtype=np.float64)
         swap = device(sc.host.swap_device)
         self.host_f[L.HOST_READ] = swap.read_s
@@ -188,16 +201,51 @@ class SimulatedHost:
         self.host_f[L.ZERO_FILL] = ZERO_FILL_S
         self._fill_balloon_costs()
 
+        self._boot_guests(profile.guest.boot_touched)
+
+    def _boot_guests(self, boot_touched: float) -> None:
+        """The guests as they are once booted, before their workloads start.
+
+        Each holds its kernel and what it reserved at boot (``N_RESERVED``, outside
+        MemTotal), both resident and never reclaimable, and has touched a share
+        ``boot_touched`` of its memory while booting and freed it again: those
+        frames are free in the guest but still backed by the host (the frames the
+        guest hands out first, so the balloon takes them back first and the
+        workload's first allocations cost no host page). What the host cannot hold
+        it swapped out while the guests booted (shared in proportion to what each
+        touched; not counted as swap-out of the run); what its swap cannot hold
+        either the guests are taken not to have touched.
+        """
+        n_vms = self.vm_i.shape[0]
+        touched = np.zeros(n_vms, dtype=np.int64)
         for v in range(n_vms):
             base = int(self.vm_i[v, L.FRAME_BASE])
             n_frames = int(self.vm_i[v, L.N_FRAMES])
-            n_kernel = int(self.vm_i[v, L.N_KERNEL])
-            self.g_state[base : base + n_kernel] = L.G_KERNEL
-            self.h_state[base : base + n_kernel] = L.H_RESIDENT
-            self.vm_i[v, L.N_RESIDENT] = n_kernel
-            free = np.arange(base + n_frames - 1, base + n_kernel - 1, -1, dtype=np.int32)
+            held = int(self.vm_i[v, L.N_KERNEL] + self.vm_i[v, L.N_RESERVED])
+            self.g_state[base : base + held] = L.G_KERNEL
+            self.h_state[base : base + held] = L.H_RESIDENT
+            self.vm_i[v, L.N_RESIDENT] = held
+            free = np.arange(base + n_frames - 1, base + held - 1, -1, dtype=np.int32)
             self.free_stack[base : base + free.size] = free
             self.vm_i[v, L.N_FREE] = free.size
+            touched[v] = min(free.size, round(boot_touched * n_frames))
+        room = int(self.host_i[L.HOST_FREE])
+        total = int(touched.sum())
+        resident = touched if total <= room else touched * room // max(total, 1)
+        swap_room = int(self.host_i[L.HOST_SWAP_CAP] - self.host_i[L.HOST_SWAP_USED])
+        rest = touched - resident
+        swapped = rest if rest.sum() <= swap_room else rest * swap_room // max(int(rest.sum()), 1)
+        for v in range(n_vms):
+            # the top of the free stack: the guest's lowest free frames
+            first = int(self.vm_i[v, L.FRAME_BASE] + self.vm_i[v, L.N_KERNEL])
+            first += int(self.vm_i[v, L.N_RESERVED])
+            n_res, n_swap = int(resident[v]), int(swapped[v])
+            self.h_state[first : first + n_res] = L.H_RESIDENT
+            self.h_state[first + n_res : first + n_res + n_swap] = L.H_SWAPPED
+            self.vm_i[v, L.N_RESIDENT] += n_res
+            self.vm_i[v, L.N_HSWAPPED] += n_swap
+            self.host_i[L.HOST_FREE] -= n_res
+            self.host_i[L.HOST_SWAP_USED] += n_swap
 
     def _fill_balloon_costs(self) -> None:
         """The profile's balloon costs, per page: its figures are vCPU seconds per GiB
@@ -241,6 +289,7 @@ class SimulatedHost:
             row[L.WS_PAGES] = ws
             row[L.PATTERN] = s.pattern
             row[L.SCAN_POS] = 0
+            row[L.MISS_CURSOR] = 0
             self.vm_f[v, L.RATE] = s.accesses_per_tick if ws > 0 else 0.0
             self.zipf_table[v] = zipf_quantiles(max(ws, 1), s.zipf_exponent)
             self.vm_f[v, L.HIT_COST] = s.hit_cost_s
@@ -332,7 +381,9 @@ class SimulatedHost:
             free = int(row[L.N_FREE])
             cache = int(row[L.N_CACHE])
             present = bool(row[L.BALLOON_PRESENT])
-            total_frames = int(row[L.N_FRAMES] - row[L.N_BALLOON])
+            # MemTotal: neither what the guest reserved at boot nor its balloon
+            mem_total = int(row[L.N_FRAMES] - row[L.N_RESERVED])
+            total_frames = mem_total - int(row[L.N_BALLOON]) if present else mem_total
             swapped_out = int(row[L.HOST_SWAP_OUT_PAGES] - self._vm_swap_out_mark[v])
             ws = self._ws_result[v]
             vms.append(
@@ -349,7 +400,7 @@ class SimulatedHost:
                     host_swapped_bytes=int(row[L.N_HSWAPPED]) * page,
                     vm_host_swap_in_bytes_per_s=acc[L.C_HOST_SWAP_IN] * page * per_s,
                     vm_host_swap_out_bytes_per_s=swapped_out * page * per_s,
-                    guest_total_bytes=total_frames * page if present else vm.memory,
+                    guest_total_bytes=total_frames * page,
                     guest_free_bytes=free * page,
                     guest_available_bytes=max(0, free + cache - int(row[L.LOW_WM])) * page,
                     guest_cache_bytes=cache * page,
@@ -424,6 +475,7 @@ class SimulatedHost:
             g = self.g_state[base : base + n]
             h = self.h_state[base : base + n]
             expect = {
+                "kernel": (int((g == L.G_KERNEL).sum()), int(row[L.N_KERNEL] + row[L.N_RESERVED])),
                 "free": (int((g == L.G_FREE).sum()), int(row[L.N_FREE])),
                 "anon": (int((g == L.G_ANON).sum()), int(row[L.N_ANON])),
                 "cache": (int((g == L.G_CACHE).sum()), int(row[L.N_CACHE])),

@@ -19,11 +19,13 @@ One tick, for all VMs at once (``tick``)::
     VMs' sampled page accesses, in turns of CHUNK accesses, the first VM chosen at
     random each tick so no VM is always first to find the host short:
         hit            -> vCPU time only (each sample stands for `scale` accesses)
-        miss           -> the page is brought in, and so are up to `scale - 1` more
-                          missing pages drawn from the same distribution: the misses
-                          the unsampled accesses around it would have met. Every page
-                          moved is charged exactly once, so I/O and stall time follow
-                          page movement (swap-ins balance swap-outs, as they must)
+        miss           -> the page is brought in, and so are `scale - 1` more
+                          missing pages, drawn from the same distribution (then, when
+                          draws find only hits, swept in index order): the misses the
+                          unsampled accesses around it would have met, of every kind
+                          (first touch, guest swap, host swap). Every page moved is
+                          charged exactly once, so I/O and stall time follow page
+                          movement (swap-ins balance swap-outs, as they must)
     page-cache reads, exactly, sequentially through the VM's file
     each VM's time: nominal work vs the vCPU budget -> achieved work
 
@@ -31,7 +33,9 @@ Host memory: a page is taken from the host's free pool when a guest first
 touches a frame; below the hard watermark the host swaps resident frames of VMs
 above their reservation -- random ones (ESX, guest-blind, hence double paging) or
 the least recently used by a CLOCK sweep (a Linux/KVM host), as ``[host] reclaim``
-says; below the low watermark the allocating VM waits for that swap-out.
+says; below the low watermark the allocating VM waits for that swap-out. A host
+that keeps no free memory (a memory cgroup, ``KEEPS_FREE`` = 0) swaps only when an
+allocation finds none, and that VM waits.
 """
 
 from __future__ import annotations
@@ -85,9 +89,11 @@ from juggler.sim.layout import (
     INFLATE_CPU_ANON,
     INFLATE_CPU_CACHE,
     INFLATE_CPU_FREE,
+    KEEPS_FREE,
     LIMIT,
     LOW_WM,
     LOW_WM_HOST,
+    MISS_CURSOR,
     N_ANON,
     N_BALLOON,
     N_CACHE,
@@ -132,6 +138,9 @@ _JIT = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": Fal
 #: accesses one VM does before the next VM's turn: large enough that a VM's pages
 #: stay in the CPU's cache during its turn (512 ran 64 VMs at a third of the speed)
 CHUNK = 8192
+#: pages a memory cgroup reclaims when an allocation finds it full (Linux's
+#: SWAP_CLUSTER_MAX, the batch of its direct reclaim)
+DIRECT_RECLAIM_PAGES = 32
 #: what a hit sets (written only when not already set)
 HIT_SEEN = PF_REF | PF_TOUCHED | PF_HOST_REF
 
@@ -356,16 +365,27 @@ def host_swap_out(n, only_vm, vm_i, g_state, h_state, frame_page, page_flags, ho
 def host_take_page(v, vm_i, vm_f, g_state, h_state, frame_page, page_flags, host_i, host_f, rng):
     """Take one host page for VM v, reclaiming by host swap when memory is short.
 
-    Below the hard watermark the host swaps in the background until it is back at
-    the soft watermark; below the low watermark VM v waits for that write.
+    A host that keeps free memory (``KEEPS_FREE``, kswapd's watermarks): below the
+    hard watermark it swaps in the background until it is back at the soft
+    watermark; below the low watermark VM v waits for that write. A memory cgroup
+    keeps none: only an allocation that finds no free page reclaims, a batch of
+    DIRECT_RECLAIM_PAGES (the kernel's SWAP_CLUSTER_MAX), and VM v waits for the
+    writes -- one per page it takes, on average.
     Returns False when the host has no page and cannot swap.
     """
-    if host_i[HOST_FREE] < host_i[HARD_WM]:
-        if host_i[HOST_FREE] < host_i[LOW_WM_HOST]:
-            vm_f[v, STALL_HOST_SWAP] += host_f[HOST_WRITE]
-            host_i[BLOCKED_ALLOCS] += 1
-        want = host_i[SOFT_WM] - host_i[HOST_FREE]
-        host_swap_out(want, -1, vm_i, g_state, h_state, frame_page, page_flags, host_i, rng)
+    if host_i[KEEPS_FREE]:
+        if host_i[HOST_FREE] < host_i[HARD_WM]:
+            if host_i[HOST_FREE] < host_i[LOW_WM_HOST]:
+                vm_f[v, STALL_HOST_SWAP] += host_f[HOST_WRITE]
+                host_i[BLOCKED_ALLOCS] += 1
+            want = host_i[SOFT_WM] - host_i[HOST_FREE]
+            host_swap_out(want, -1, vm_i, g_state, h_state, frame_page, page_flags, host_i, rng)
+    elif host_i[HOST_FREE] <= 0:
+        done = host_swap_out(
+            DIRECT_RECLAIM_PAGES, -1, vm_i, g_state, h_state, frame_page, page_flags, host_i, rng
+        )
+        vm_f[v, STALL_HOST_SWAP] += done * host_f[HOST_WRITE]
+        host_i[BLOCKED_ALLOCS] += 1
     if host_i[HOST_FREE] <= 0:
         return False
     host_i[HOST_FREE] -= 1
@@ -883,10 +903,95 @@ def clear_tick(vm_i, vm_f, first, last):
 
 
 @njit(**_JIT)
+def sweep_missing(
+    v,
+    want,
+    sweep_left,
+    vm_i,
+    vm_f,
+    g_state,
+    h_state,
+    frame_page,
+    page_frame,
+    page_flags,
+    free_stack,
+    balloon_stack,
+    host_i,
+    host_f,
+    rng,
+):
+    """Bring in up to `want` pages of VM v's working set that are not hits, in index
+    order: the misses the draws could not find.
+
+    The sweep starts each tick at a random page and resumes from there
+    (``MISS_CURSOR``) for the rest of the tick. The start matters under zipf, whose
+    pages are rank-ordered by index: sweeping every revolution from the hottest page
+    takes the likely pages first more strongly than the law does and faulted an
+    850 MiB working set in 2-3 points slower than the law predicts; a random start
+    per tick keeps it within one point (tests/sim/test_fault_in.py), and a uniform
+    working set is indifferent to the order. At most ``sweep_left[v]`` pages are
+    looked at (one revolution per tick), so the work per tick stays bounded by the
+    working set however rarely the sweep finds a missing page. Returns how many it
+    brought in, -1 if the VM must stop for this tick.
+    """
+    ws = vm_i[v, WS_PAGES]
+    budget = sweep_left[v]
+    if ws <= 0 or budget <= 0:
+        return 0
+    base = vm_i[v, ANON_BASE]
+    if budget == ws:
+        cursor = rand_below(rng, v, ws)  # this tick's first sweep
+    else:
+        cursor = vm_i[v, MISS_CURSOR] if vm_i[v, MISS_CURSOR] < ws else 0
+    done = 0
+    while done < want and budget > 0:
+        # the tight part: skip pages already present
+        end = min(ws, cursor + budget)
+        i = cursor
+        while i < end and page_flags[base + i] & PF_HIT:
+            i += 1
+        budget -= i - cursor
+        cursor = i
+        if i == end:
+            if cursor >= ws:
+                cursor = 0
+            continue
+        budget -= 1
+        cursor = i + 1 if i + 1 < ws else 0
+        if (
+            access(
+                v,
+                base + i,
+                1.0,
+                vm_i,
+                vm_f,
+                g_state,
+                h_state,
+                frame_page,
+                page_frame,
+                page_flags,
+                free_stack,
+                balloon_stack,
+                host_i,
+                host_f,
+                rng,
+            )
+            < 0
+        ):
+            done = -1
+            break
+        done += 1
+    vm_i[v, MISS_CURSOR] = cursor
+    sweep_left[v] = budget
+    return done
+
+
+@njit(**_JIT)
 def run_vm_chunk(
     v,
     n,
     scale,
+    sweep_left,
     vm_i,
     vm_f,
     zipf_table,
@@ -901,7 +1006,13 @@ def run_vm_chunk(
     host_f,
     rng,
 ):
-    """n sampled accesses of VM v, each standing for `scale` accesses."""
+    """n sampled accesses of VM v, each standing for `scale` accesses.
+
+    A sampled miss stands for `scale` misses: its page and `scale - 1` more that
+    are not hits, drawn from the access distribution (exactly its law over the
+    missing pages) while draws find them cheaply, then taken from the sweep
+    (``sweep_missing``) once a few draws in a row found only hits.
+    """
     for _ in range(n):
         if vm_i[v, BLOCKED]:
             return
@@ -962,6 +1073,27 @@ def run_vm_chunk(
             ):
                 return
             extra -= 1
+        if extra > 0 and (
+            sweep_missing(
+                v,
+                extra,
+                sweep_left,
+                vm_i,
+                vm_f,
+                g_state,
+                h_state,
+                frame_page,
+                page_frame,
+                page_flags,
+                free_stack,
+                balloon_stack,
+                host_i,
+                host_f,
+                rng,
+            )
+            < 0
+        ):
+            return
 
 
 @njit(**_JIT)
@@ -1066,6 +1198,8 @@ def tick(
             rng,
         )
     left = samples.copy()
+    # what the sweeps for missing pages may look at this tick: one revolution each
+    sweep_left = vm_i[:, WS_PAGES].copy()
     scales = np.zeros(n_vms)
     cache_left = np.zeros(n_vms, dtype=np.int64)
     for v in range(n_vms):
@@ -1096,6 +1230,7 @@ def tick(
                     v,
                     n,
                     scales[v],
+                    sweep_left,
                     vm_i,
                     vm_f,
                     zipf_table,
@@ -1139,7 +1274,8 @@ def tick(
             # waiting for host memory the whole rest of the tick
             vm_f[v, STALL_HOST_SWAP] += vm_f[v, BUDGET]
         settle_time(v, vm_f)
-    if host_i[HOST_FREE] < host_i[HARD_WM]:
+    if host_i[KEEPS_FREE] and host_i[HOST_FREE] < host_i[HARD_WM]:
+        # the background reclaim (kswapd); a cgroup has none (host_take_page)
         host_swap_out(
             host_i[SOFT_WM] - host_i[HOST_FREE],
             -1,
