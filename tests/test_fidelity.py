@@ -98,13 +98,21 @@ def hand_run(path: Path, policy: str, accesses: dict[str, float], backend: str =
                     resident_bytes=((100, 200, 300)[step] if name == "A" else 50) * MIB,
                     host_swapped_bytes=0,
                     guest_swap_out_bytes_per_s=float(MIB) if name == "A" else 0.0,
+                    guest_swap_in_bytes_per_s=0.0,
+                    vm_host_swap_out_bytes_per_s=float(MIB),
+                    vm_host_swap_in_bytes_per_s=0.0,
                     workload_accesses_per_s=accesses[name],
                     workload_latency_p50_seconds=1e-6,
                     workload_latency_p99_seconds=1e-5,
                 )
                 for name in ("A", "B")
             )
-            host = HostSample(256 * MIB, 10 * MIB, host_swap_out_bytes_per_s=2.0 * MIB)
+            host = HostSample(
+                256 * MIB,
+                10 * MIB,
+                host_swap_in_bytes_per_s=0.0,
+                host_swap_out_bytes_per_s=2.0 * MIB,
+            )
             store.record_observation(Observation(t, host, vms))
     return path
 
