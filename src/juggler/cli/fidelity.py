@@ -267,6 +267,6 @@ def print_fidelity(table: FidelityTable) -> None:
     misses = sum(1 for row in table.rows if row.meets_goal() is False)
     console.print(
         "error: (sim − lab) / lab; goal: a total within 25% of the lab or within 32 MiB, "
-        "a throughput on the same side of 1 as the lab's; "
+        "a throughput on the same side of 1 as the lab's (within 2%: no change); "
         f"[bold]{misses}[/] row{'s' if misses != 1 else ''} miss it"
     )

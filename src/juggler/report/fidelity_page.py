@@ -155,7 +155,7 @@ def fidelity_report_html(table: FidelityTable) -> str:
             f'<section id="policy-{escape(policy)}"><h2>policy {escape(policy)}</h2>'
             f'<p class="meta">lab run <code>{escape(runs["lab"] or "none")}</code> · simulated '
             f"run <code>{escape(runs['sim'] or 'none')}</code></p>{_table(table, policy)}"
-            f"{charts}<h3>host: the VMs' resident memory summed</h3>{host}{_legend()}</section>"
+            f"{_legend()}{charts}<h3>host: the VMs' resident memory summed</h3>{host}</section>"
         )
     nav = "".join(f'<a href="#policy-{escape(p)}">{escape(p)}</a>' for p in table.policies)
     body = (
@@ -163,7 +163,7 @@ def fidelity_report_html(table: FidelityTable) -> str:
         '<p class="meta">The lab (real QEMU guests) as solid lines, the simulator (the '
         "scenario matched to the lab's sizes, tcg profile) dashed; seconds since each run's "
         "start. error = (sim − lab) / lab; goal: a total within 25% of the lab or within "
-        "32 MiB, a throughput on the same side of 1 as the lab's.</p>"
+        "32 MiB, a throughput on the same side of 1 as the lab's (within 2%: no change).</p>"
         f"<nav>{nav}</nav>{''.join(sections)}"
     )
     return html_page(f"juggler fidelity: {table.scenario}", body)

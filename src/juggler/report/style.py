@@ -91,6 +91,7 @@ details > summary { cursor: pointer; color: #1565c0; }
 path.f-lab { stroke-width: 1.8; } path.f-sim { stroke-width: 1.6; stroke-dasharray: 6 3; }
 .sw.f-resident { border-top-color: #4e79a7; } .sw.f-balloon { border-top-color: #f28e2b; }
 .sw.f-swapped { border-top-color: #e15759; } .sw.f-sim { border-top-style: dashed; }
+.sw.f-lab, .sw.f-sim { width: 26px; }
 """
 
 SCRIPT = """
