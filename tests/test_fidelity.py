@@ -87,7 +87,14 @@ def hand_run(path: Path, policy: str, accesses: dict[str, float], backend: str =
     """A lab-like run file: samples at 0, 1 and 3 s of VMs A (resident 100, 200, 300 MiB,
     balloon 0, 64, 32 MiB) and B (resident 50 MiB, no balloon movement), each
     workload reporting ``accesses`` per second."""
-    meta = {"scenario": "pair", "policy": policy, "backend": backend, "lab_scale": 0.25}
+    meta = {
+        "scenario": "pair",
+        "policy": policy,
+        "backend": backend,
+        "lab_scale": 0.25,
+        "lab_overhead_bytes": {"A": 100 * MIB, "B": 90 * MIB},
+        "lab_overhead_final_bytes": {"A": 110 * MIB, "B": 95 * MIB},
+    }
     with RunStore.create(path, meta) as store:
         for step, t in enumerate((0.0, 1.0, 3.0)):
             vms = tuple(
@@ -208,6 +215,9 @@ def test_throughput_is_each_worlds_own_measure_over_static(
     # A idles in the lab: no work under static, no ratio
     assert table.row("A", "juggler", "throughput_vs_static").lab is None
     assert table.row(HOST, "juggler", "throughput_vs_static").lab == pytest.approx(0.75)
+    # the lab's QEMU overhead, summed over VMs; a simulated run has none to say
+    assert table.overheads["juggler"] == (190 * MIB, 205 * MIB)
+    assert run_figures(sims["juggler"]).overhead_bytes == (None, None)
 
 
 def test_a_missing_side_or_baseline_leaves_the_cells_empty(sims: dict[str, Path]) -> None:

@@ -116,6 +116,9 @@ class FidelityTable:
     rows: tuple[FidelityRow, ...]
     #: policy -> the run files compared (``lab``, ``sim``; ``None``: not given)
     runs: dict[str, dict[str, str | None]]
+    #: policy -> the lab's QEMU overhead (all VMs) at boot and at the end, outside the
+    #: guests' share; ``None`` where the lab run does not say
+    overheads: dict[str, tuple[int | None, int | None]]
 
     def to_json(self) -> str:
         """``juggler fidelity --json``: scenario, scale and the rows, nothing else."""
@@ -181,6 +184,8 @@ class RunFigures:
     figures: dict[tuple[str, str], float | None]
     #: vm (and ``host``) -> work done per second, in the run's own measure
     work: dict[str, float | None]
+    #: a lab run's QEMU overhead summed over VMs, at boot and at the end (None: not a lab run)
+    overhead_bytes: tuple[int | None, int | None] = (None, None)
 
 
 def _time_mean(t: np.ndarray, v: np.ndarray) -> float | None:
@@ -269,7 +274,19 @@ def run_figures(path: str | Path) -> RunFigures:
         vms=names,
         figures=figures,
         work=work,
+        overhead_bytes=(
+            _overhead(meta, "lab_overhead_bytes"),
+            _overhead(meta, "lab_overhead_final_bytes"),
+        ),
     )
+
+
+def _overhead(meta: Mapping[str, str], key: str) -> int | None:
+    """A lab run's per-VM overheads (a JSON object in its meta), summed."""
+    try:
+        return int(sum(json.loads(meta[key]).values()))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def _ratio(
@@ -360,6 +377,12 @@ def compare_runs(
         policies=tuple(order),
         rows=tuple(rows),
         runs=runs,
+        overheads={
+            policy: worlds["lab"][policy].overhead_bytes
+            if policy in worlds["lab"]
+            else (None, None)
+            for policy in order
+        },
     )
 
 

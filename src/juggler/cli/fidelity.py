@@ -264,6 +264,13 @@ def print_fidelity(table: FidelityTable) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
+        boot, final = table.overheads[policy]
+        if boot is not None:
+            console.print(
+                f"  the lab's QEMU overhead, outside the guests' share: {format_size(boot)} at "
+                f"boot, {format_size(final)} at the end",
+                highlight=False,
+            )
     misses = sum(1 for row in table.rows if row.meets_goal() is False)
     console.print(
         "error: (sim − lab) / lab; goal: a total within 25% of the lab or within 32 MiB, "
