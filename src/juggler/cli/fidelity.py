@@ -24,7 +24,6 @@ from rich.text import Text
 
 from juggler.cli.options import (
     Accel,
-    JsonOutput,
     ScenarioFile,
     duration_option,
     load_scenario_argument,
@@ -64,7 +63,10 @@ def fidelity(
         str | None,
         typer.Option("--duration", "-d", help="Run time in both worlds, e.g. 90s."),
     ] = None,
-    json_output: JsonOutput = False,
+    json_output: Annotated[
+        bool,
+        typer.Option("--json", help="Print the table as JSON on stdout (scenario, scale, rows)."),
+    ] = False,
     report: Annotated[
         Path | None,
         typer.Option("--report", help="Also draw both worlds' trajectories as this HTML file."),

@@ -166,7 +166,8 @@ def run_fidelity(
 
     Everything is checked before the first VM boots: the lab's plan and the matched
     scenario of every policy. The simulations run first (seconds), then the lab runs
-    (minutes each), one at a time.
+    (minutes each), one at a time; a lab run stopped early (SIGINT, SIGTERM) is the
+    last, and the policies after it have no lab run.
 
     :param scenario_text: the scenario's TOML, kept in the lab's run files so
         :func:`resimulate` can rebuild the scenario exactly.
@@ -183,15 +184,20 @@ def run_fidelity(
     for each in runs.values():
         matched_scenario(each, scale)
     image = image or build_image()
-    lab: dict[str, Path] = {}
-    sim: dict[str, Path] = {}
-    for policy, each in runs.items():
-        lab[policy] = run_path(out_dir, "lab", scenario.name, policy)
-        sim[policy] = _simulate(
-            each, scale, run_path(out_dir, "sim", scenario.name, policy), lab[policy], say
+    sim = {
+        policy: _simulate(
+            each,
+            scale,
+            run_path(out_dir, "sim", scenario.name, policy),
+            run_path(out_dir, "lab", scenario.name, policy),
+            say,
         )
+        for policy, each in runs.items()
+    }
+    lab: dict[str, Path] = {}
     for policy, each in runs.items():
         say(f"lab: {scenario.name} under {policy} at scale {scale:g}")
+        lab[policy] = run_path(out_dir, "lab", scenario.name, policy)
         run_lab(
             each,
             lab[policy],
@@ -201,6 +207,12 @@ def run_fidelity(
             scenario_text=scenario_text,
             say=say,
         )
+        with RunStore.open(lab[policy]) as store:
+            ended = store.meta(with_scenario_toml=False).get("ended")
+        if ended != "duration":
+            # a signal stopped the run between samples: boot no more, compare what ran
+            say(f"the lab run under {policy} was stopped ({ended}): no further lab run")
+            break
     return lab, sim
 
 
