@@ -212,6 +212,12 @@ def test_throughput_is_each_worlds_own_measure_over_static(
     assert achieved and baseline
     assert b.sim == pytest.approx(achieved / baseline)  # the simulator's achieved work
     assert b.relative_error == pytest.approx((b.sim - 0.75) / 0.75)
+    # static's runs serve the throughput though static itself is not compared
+    alone = compare_runs(
+        lab, {"juggler": sims["juggler"], "static": sims["static"]}, policies=["juggler"]
+    )
+    assert alone.row("B", "juggler", "throughput_vs_static") == b
+    assert alone.policies == ("juggler",)
     # A idles in the lab: no work under static, no ratio
     assert table.row("A", "juggler", "throughput_vs_static").lab is None
     assert table.row(HOST, "juggler", "throughput_vs_static").lab == pytest.approx(0.75)

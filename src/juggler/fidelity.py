@@ -313,7 +313,7 @@ def compare_runs(
         is then empty).
     :param sim: policy -> the simulator's run file (likewise).
     :param policies: the policies to compare, in order (default: every policy given,
-        lab first).
+        lab first); ``static``'s runs serve the throughputs even when it is not one.
     :param scenario: the scenario's name (default: the run files').
     :param scale: the lab's scale (default: the run files').
     :raise StoreError: When a run file is missing or not a juggler run file.
@@ -323,9 +323,11 @@ def compare_runs(
     order = list(policies) if policies is not None else list(dict.fromkeys([*lab, *sim]))
     if not order:
         raise FidelityError("no run files to compare: give a lab and a simulated run file")
+    # static's runs are read when given, compared or not: every throughput needs them
+    wanted = [*order, BASELINE] if BASELINE not in order else order
     worlds = {
-        "lab": {p: run_figures(lab[p]) for p in order if p in lab},
-        "sim": {p: run_figures(sim[p]) for p in order if p in sim},
+        "lab": {p: run_figures(lab[p]) for p in wanted if p in lab},
+        "sim": {p: run_figures(sim[p]) for p in wanted if p in sim},
     }
     every = [f for runs in worlds.values() for f in runs.values()]
     if not every:

@@ -91,6 +91,17 @@ def test_the_text_table_marks_the_misses(recorded: Path) -> None:
     assert "miss" in result.output  # a hand-written lab is far from the simulator
     assert "lab-pair-juggler.sqlite" in result.output
     assert "rows miss it" in result.output or "row miss it" in result.output
+    # static is not compared, but its runs still give juggler's throughputs
+    assert "no throughput_vs_static" not in result.output
+    assert "throughput_vs_static    1.250×" in result.output
+
+
+def test_without_static_runs_the_throughput_says_why(recorded: Path) -> None:
+    files = ["--from", str(recorded / "lab-pair-juggler.sqlite")]
+    files += ["--from", str(recorded / "sim-pair-juggler.sqlite")]
+    result = runner.invoke(app, ["fidelity", *files])
+    assert result.exit_code == 0, result.output
+    assert "no throughput_vs_static: it needs a static run in each world" in result.output
 
 
 def test_the_report_overlays_both_worlds(recorded: Path, tmp_path: Path) -> None:

@@ -233,6 +233,8 @@ def _goal(row: FidelityRow) -> Text:
 
 def print_fidelity(table: FidelityTable) -> None:
     """One table per policy: each VM's figures (then the host's) in both worlds."""
+    from juggler.fidelity import BASELINE
+
     console = wide()
     for policy in table.policies:
         rich_table = Table(
@@ -273,6 +275,12 @@ def print_fidelity(table: FidelityTable) -> None:
                 f"boot, {format_size(final)} at the end",
                 highlight=False,
             )
+    throughputs = [row for row in table.rows if row.metric == "throughput_vs_static"]
+    if throughputs and all(row.lab is None and row.sim is None for row in throughputs):
+        console.print(
+            f"no throughput_vs_static: it needs a {BASELINE} run in each world (run {BASELINE} "
+            "too, or give its run files)"
+        )
     misses = sum(1 for row in table.rows if row.meets_goal() is False)
     console.print(
         "error: (sim − lab) / lab; goal: a total within 25% of the lab or within 32 MiB, "
