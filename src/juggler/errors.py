@@ -20,6 +20,7 @@ converted at the edge of the backend that met them, keeping the cause
      │    └── RunFileBusyError  its writer held the lock longer than a follower waits
      ├── MetricsAddressError    --metrics-addr is malformed, or its port cannot be bound
      ├── ReportError            a report cannot be written where asked
+     ├── FidelityError          run files cannot be compared (mixed scenarios, scales)
      └── LabError               the lab could not build its guest image or boot a VM
           ├── MissingToolError  a program the lab needs is not installed (names the package)
           └── BootError         QEMU exited or the guest did not come up in time
@@ -110,6 +111,11 @@ class MetricsAddressError(JugglerError):
 
 class ReportError(JugglerError):
     """A report (HTML) cannot be written to the path given."""
+
+
+class FidelityError(JugglerError):
+    """Run files cannot be compared: of different scenarios or scales, two of one
+    policy in one world, or none."""
 
 
 class LabError(JugglerError):

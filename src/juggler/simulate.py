@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from juggler import __version__
 from juggler.backend import Backend
@@ -34,6 +35,7 @@ def run_simulation(
     recorder: Recorder | None = None,
     speed: float | None = None,
     stop: threading.Event | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
 ) -> RunSummary:
     """Simulate ``scenario`` under its own policy, write the run file, return the summary.
 
@@ -42,6 +44,8 @@ def run_simulation(
         (``juggler simulate --top`` or ``--serve``); None runs as fast as the engine goes.
     :param stop: when set, the run ends at the next tick, its file closed and
         summarized like a complete one (shorter).
+    :param extra_meta: more facts for the run's meta (``juggler fidelity``'s scale and
+        the lab run it matches).
     :raise PolicyError: When the policy or its parameters are unknown.
     :raise SimulationError: When the host cannot even hold the guests' kernels.
     """
@@ -64,6 +68,7 @@ def run_simulation(
     }
     if scenario_text is not None:
         meta["scenario_toml"] = scenario_text
+    meta.update(extra_meta or {})
     schedule = Schedule(
         interval_s=scenario.manager.interval,
         duration_s=scenario.run.duration,

@@ -174,6 +174,7 @@ def test_workload_truth_and_balloon_movement(run: Path) -> None:
         assert store.truth_totals("b").nominal_accesses is None
         # a: 0 → 10 → 30 MiB; b: never measured
         assert store.balloon_moved_bytes() == 30 * MIB
+        assert (store.balloon_moved_bytes("a"), store.balloon_moved_bytes("b")) == (30 * MIB, 0)
 
 
 def test_the_newest_rows_and_the_decisions_after_one(run: Path) -> None:

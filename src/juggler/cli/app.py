@@ -14,6 +14,7 @@ import typer
 from rich.logging import RichHandler
 
 from juggler import __version__
+from juggler.cli.fidelity import fidelity
 from juggler.cli.inspect import diagnose, report, top
 from juggler.cli.lab import lab_app
 from juggler.cli.output import err, out
@@ -66,6 +67,7 @@ def _register_subcommands() -> None:
     app.command()(report)
     app.command("run")(run_vms)
     app.add_typer(lab_app, name="lab")
+    app.command()(fidelity)
 
 
 _register_subcommands()

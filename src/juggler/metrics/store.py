@@ -691,12 +691,14 @@ class RunStore:
             )
         )
 
-    def balloon_moved_bytes(self) -> float:
+    def balloon_moved_bytes(self, vm: str | None = None) -> float:
         """Sum over VMs of |Δ balloon_actual| between consecutive samples: how much
-        memory the balloons moved in all."""
+        memory the balloons moved in all (``vm``: that VM's balloon alone)."""
+        where, params = ("", ()) if vm is None else (" WHERE vm = ?", (vm,))
         (moved,) = self._one(
             "SELECT SUM(ABS(d)) FROM (SELECT balloon_actual_bytes - LAG(balloon_actual_bytes) "
-            "OVER (PARTITION BY vm ORDER BY time_s) AS d FROM vm_samples)"
+            f"OVER (PARTITION BY vm ORDER BY time_s) AS d FROM vm_samples{where})",
+            params,
         )
         return float(moved or 0.0)
 

@@ -8,19 +8,23 @@ request. Modules, from data to page:
 - :mod:`~juggler.report.downsample` — at most 600 points across, min/max kept;
 - :mod:`~juggler.report.svg`, :mod:`~juggler.report.bars` — chart primitives;
 - :mod:`~juggler.report.charts` — the run's charts on one shared time axis;
-- :mod:`~juggler.report.page`, :mod:`~juggler.report.compare_page` — the pages.
+- :mod:`~juggler.report.page`, :mod:`~juggler.report.compare_page`,
+  :mod:`~juggler.report.fidelity_page` — the pages.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from juggler.errors import ReportError
 from juggler.metrics.store import RunStore
 
-__all__ = ["check_writable", "write_compare_report", "write_report"]
+if TYPE_CHECKING:
+    from juggler.fidelity import FidelityTable
+
+__all__ = ["check_writable", "write_compare_report", "write_fidelity_report", "write_report"]
 
 
 def check_writable(path: str | Path) -> Path:
@@ -80,3 +84,15 @@ def write_compare_report(rows: list[dict[str, Any]], seeds: int, out: str | Path
 
     out = check_writable(out)
     return _write(out, compare_report_html(rows, seeds, out.parent))
+
+
+def write_fidelity_report(table: FidelityTable, out: str | Path) -> Path:
+    """Draw ``juggler fidelity``'s table and both worlds' trajectories as the HTML page ``out``.
+
+    :raise StoreError: When one of the table's run files cannot be read.
+    :raise ReportError: When ``out`` cannot be written.
+    """
+    from juggler.report.fidelity_page import fidelity_report_html
+
+    out = check_writable(out)
+    return _write(out, fidelity_report_html(table))

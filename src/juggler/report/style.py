@@ -86,6 +86,12 @@ rect.finding:target, a:hover rect.finding { opacity: .3; }
 #readout { position: fixed; right: 12px; top: 8px; background: #333; color: #fff;
   padding: 2px 8px; border-radius: 4px; font-size: .85em; }
 details > summary { cursor: pointer; color: #1565c0; }
+/* juggler fidelity: the lab solid, the simulator dashed, one colour per series */
+.f-resident { stroke: #4e79a7; } .f-balloon { stroke: #f28e2b; } .f-swapped { stroke: #e15759; }
+path.f-lab { stroke-width: 1.8; } path.f-sim { stroke-width: 1.6; stroke-dasharray: 6 3; }
+.sw.f-resident { border-top-color: #4e79a7; } .sw.f-balloon { border-top-color: #f28e2b; }
+.sw.f-swapped { border-top-color: #e15759; } .sw.f-sim { border-top-style: dashed; }
+.sw.f-lab, .sw.f-sim { width: 26px; }
 """
 
 SCRIPT = """
