@@ -33,7 +33,7 @@ def _summary(workload: WorkloadSummary | None, slowdown: float | None) -> RunSum
         host_swap_in_bytes=206 * MIB,
         host_swap_out_bytes=226 * MIB,
         slowdown=slowdown,
-        stall_seconds=StallSeconds(guest_swap=None, host_swap=None, cache_miss=None),
+        stall_seconds=StallSeconds(guest_swap=None, host_swap=None, cache_miss=None, balloon=None),
         workload=workload,
     )
     host = HostSummary(
