@@ -249,7 +249,7 @@ def test_seed_run_prints_the_json_summary_and_writes_the_run_file(tmp_path: Path
     assert [vm["name"] for vm in summary["vms"]] == ["A", "B", "C", "D"]
     for vm in summary["vms"]:
         assert set(vm) >= _VM_KEYS, vm["name"]
-        assert set(vm["stall_seconds"]) == {"guest_swap", "host_swap", "cache_miss"}
+        assert set(vm["stall_seconds"]) == {"guest_swap", "host_swap", "cache_miss", "balloon"}
         assert vm["configured_bytes"] == GIB
         assert 0 < vm["peak_working_set_bytes"] <= vm["configured_bytes"]
         assert vm["slowdown"] >= 1.0
