@@ -226,6 +226,28 @@ def test_a_run_file_of_another_schema_version_is_refused_naming_both(run: Path) 
         RunStore.open(run)
 
 
+def test_a_version_2_file_reads_with_its_balloon_stall_unknown(run: Path) -> None:
+    with RunStore.open(run) as store:
+        vm = store.vm_names()[0]
+        current = store.truth_totals(vm)
+    db = sqlite3.connect(run)
+    db.execute("ALTER TABLE truth DROP COLUMN stall_seconds_balloon")
+    db.commit()
+    db.close()
+    _set_version(run, "2")
+    with RunStore.open(run) as store:
+        old = store.truth_totals(vm)
+        samples = store.truth_samples()[vm]
+    assert old._replace(stall_seconds_balloon=current.stall_seconds_balloon) == current
+    assert old.stall_seconds_balloon is None
+    assert np.isnan(samples.columns["stall_seconds_balloon"]).all()
+    # reading did not change the file
+    db = sqlite3.connect(run)
+    columns = [row[1] for row in db.execute("PRAGMA table_info(truth)")]
+    db.close()
+    assert "stall_seconds_balloon" not in columns
+
+
 def test_a_file_with_no_schema_version_is_not_a_run_file(run: Path) -> None:
     _set_version(run, None)
     with pytest.raises(StoreError, match=r"not a juggler run file \(it records no schema version"):

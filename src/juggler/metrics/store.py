@@ -50,6 +50,13 @@ from juggler.observation import GuardChange, Observation, VmTarget
 
 #: 3: truth.stall_seconds_balloon (docs/run-file.md, "Schema versions")
 SCHEMA_VERSION = "3"
+#: older versions this juggler still reads, and how: version 2 lacks only
+#: truth.stall_seconds_balloon, which reads as unknown (NULL)
+_READS_AS_CURRENT = {
+    "2": (
+        "CREATE TEMP VIEW truth AS SELECT *, NULL AS stall_seconds_balloon FROM main.truth",
+    ),
+}
 _COMMIT_EVERY = 500
 _COMMIT_EVERY_S = 1.0
 
@@ -206,6 +213,12 @@ def _check_schema_version(path: Path, db: sqlite3.Connection) -> None:
     row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     if row is None:
         raise StoreError(f"{path}: not a juggler run file (it records no schema version)")
+    if row[0] in _READS_AS_CURRENT:
+        # temp objects shadow the file's own for unqualified names: the readers' queries
+        # see the current layout, and the file itself is not touched
+        for statement in _READS_AS_CURRENT[row[0]]:
+            db.execute(statement)
+        return
     if row[0] != SCHEMA_VERSION:
         raise StoreError(
             f"{path}: run file schema version {row[0]}, this juggler reads version "
