@@ -22,11 +22,13 @@ def test_every_shipped_profile_loads_and_reads_back_from_its_dump(
     assert load_profile(str(written)) == profile
 
 
-def test_the_kvm_and_tcg_profiles_cite_every_balloon_figure() -> None:
-    for name in ("kvm", "tcg"):
-        profile = load_profile(name)
-        for field in profile.balloon.model_dump():
-            assert f"balloon.{field}" in profile.sources, f"{name}: balloon.{field} has no source"
+@pytest.mark.parametrize("name", ["kvm", "tcg"])
+def test_the_kvm_and_tcg_profiles_give_a_source_for_every_figure(name: str) -> None:
+    profile = load_profile(name)
+    for section in ("host", "balloon", "guest"):
+        for field, value in getattr(profile, section).model_dump().items():
+            if value is not None:
+                assert f"{section}.{field}" in profile.sources, f"{name}: {section}.{field}"
 
 
 def test_free_costs_nothing_and_picks_at_random() -> None:
