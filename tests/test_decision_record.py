@@ -58,7 +58,12 @@ def test_diagnose_shows_the_note_with_the_vm_it_names(stuck_run: Path) -> None:
     as_json = runner.invoke(app, ["diagnose", str(stuck_run), "--json", "--vm", "B"])
     findings = json.loads(as_json.stdout)["findings"]
     notes = [note for f in findings for note in f["policy_notes"]]
-    assert any(note["text"] == NOTE and note["count"] >= 3 for note in notes)
+    # the note names B every interval from 145 s on (A may join it late in the run)
+    naming_b = [
+        n for n in notes if n["text"].startswith("uncooperative balloons") and "B" in n["text"]
+    ]
+    assert any(n["text"] == NOTE for n in naming_b)
+    assert sum(n["count"] for n in naming_b) >= 3
     assert any(f["guard_changes"].get("step_limited") for f in findings)
 
 
