@@ -79,7 +79,8 @@ def scenario_table(policies: dict[str, dict[str, float]]) -> list[str]:
 
 def verdict(table: Table) -> list[str]:
     lines = [
-        "| scenario | juggler mean | best other (policy) | juggler worst VM | best other worst VM |",
+        "| scenario | juggler mean | best other (policy) | juggler worst VM "
+        "| best other worst VM |",
         "|---|---:|---:|---:|---:|",
     ]
     for scenario, policies in table.items():
@@ -113,10 +114,10 @@ def changes(before: Table, after: Table) -> list[str]:
         if old is None:
             continue
 
-        def move(policy: str, old: Table = {scenario: old}) -> str:
-            if policy not in old[scenario] or policy not in policies:
+        def move(policy: str, old: dict = old, new: dict = policies) -> str:
+            if policy not in old or policy not in new:
                 return "-"
-            a, b = old[scenario][policy]["mean_slowdown"], policies[policy]["mean_slowdown"]
+            a, b = old[policy]["mean_slowdown"], new[policy]["mean_slowdown"]
             return f"{a:.4f} → {b:.4f}"
 
         lines.append(

@@ -14,7 +14,10 @@ the machine it ran on with the figures; nothing here asserts a time.
    process, as a user runs it: start-up, numba cache load and the run itself.
 
 ``--reclaim lru`` runs the 64-VM host with the LRU host reclaim order instead of
-the default random one (the seed run keeps its own scenario's).
+the default random one (the seed run keeps its own scenario's). ``--profile``
+picks the host profile (default ``kvm``); ``--profile free`` is the host of the
+engine before profiles (nothing reserved or touched at boot, free balloons), the
+one to compare with an older engine on the same work.
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def big_scenario(n_vms: int, memory_mib: int, accesses: int, reclaim: str = "random") -> dict:
+def big_scenario(
+    n_vms: int, memory_mib: int, accesses: int, reclaim: str = "random", profile: str = "kvm"
+) -> dict:
     vms = []
     for i in range(n_vms):
         ws = 100 + (i * 37) % 150
@@ -86,6 +91,7 @@ def big_scenario(n_vms: int, memory_mib: int, accesses: int, reclaim: str = "ran
             "swap": f"{host_mib}MiB",
             "vm_overhead": "8MiB",
             "reclaim": reclaim,
+            "profile": profile,
         },
         "manager": {"policy": "static"},
         "run": {"duration": 3600, "accesses_per_tick": accesses},
@@ -94,10 +100,17 @@ def big_scenario(n_vms: int, memory_mib: int, accesses: int, reclaim: str = "ran
 
 
 def engine_rate(
-    n_vms: int, memory_mib: int, accesses: int, stages: list[tuple[str, int]], reclaim: str
+    n_vms: int,
+    memory_mib: int,
+    accesses: int,
+    stages: list[tuple[str, int]],
+    reclaim: str,
+    profile: str = "kvm",
 ):
     """Sampled accesses per wall second in each stage of the run (name, ticks)."""
-    scenario = validate_scenario(big_scenario(n_vms, memory_mib, accesses, reclaim), "<benchmark>")
+    scenario = validate_scenario(
+        big_scenario(n_vms, memory_mib, accesses, reclaim, profile), "<benchmark>"
+    )
     sim = SimulatedHost(scenario)
     sim.advance(1)  # compile, or load the numba cache
     results = []
@@ -149,6 +162,7 @@ def main() -> None:
     parser.add_argument(
         "--reclaim", choices=["random", "lru"], default="random", help="the host's reclaim order"
     )
+    parser.add_argument("--profile", default="kvm", help="the host profile (kvm, tcg, free)")
     args = parser.parse_args()
     if args.smoke:
         n_vms, memory, accesses = 8, 256, 5000
@@ -157,10 +171,11 @@ def main() -> None:
         n_vms, memory, accesses = 64, 512, 20000
         stages = [("cold start (faulting in)", 29), ("steady", 30), ("under pressure", 60)]
     print(f"machine: {machine()}")
-    scenario, results = engine_rate(n_vms, memory, accesses, stages, args.reclaim)
+    scenario, results = engine_rate(n_vms, memory, accesses, stages, args.reclaim, args.profile)
     print(
         f"engine: {n_vms} VMs of {memory} MiB, {scenario.overcommit_ratio:.1f}x over-committed, "
-        f"{accesses} sampled accesses per VM per tick, one core, {args.reclaim} host reclaim"
+        f"{accesses} sampled accesses per VM per tick, one core, {args.reclaim} host reclaim, "
+        f"profile {args.profile}"
     )
     for r in results:
         print(
