@@ -62,6 +62,7 @@ from juggler.lab.calibration import (
     reclaim_order,
     retouch_cost,
 )
+from juggler.lab.cgroup import MemoryCgroup
 from juggler.lab.image import GuestImage, build_image
 from juggler.lab.run import (
     RUN_PREFIX,
@@ -94,6 +95,8 @@ SWAP_VM_BYTES = 256 * MIB
 SWAP_COLD_MIB = 96
 SWAP_HOT_MIB = 64
 SQUEEZE_BYTES = 96 * MIB
+SQUEEZE_STEP_BYTES = 16 * MIB
+SQUEEZE_RETRIES = 5
 HOST_SWAP_BYTES = 256 * MIB
 #: seconds of baseline before a move, of settling after it
 BASELINE_S = 2.0
@@ -188,10 +191,15 @@ class _Guest:
         return int(self._await(r"JUGGLER phase=(\d+) start")[1])
 
     def snapshot(self) -> Snapshot:
-        wait_s, kernel_s = _thread_times(self.vm.pid or 0, self._vcpu)
+        """The guest's count and the vCPU thread's times, the host's read on both sides
+        of the guest's reply (which a busy host delays) and averaged."""
+        wait0, kernel0 = _thread_times(self.vm.pid or 0, self._vcpu)
         self.vm.send(b"c")
         found = self._await(r"JUGGLER count phase=\d+ accesses=(\d+) ns=(\d+)")
-        return Snapshot(int(found[1]), int(found[2]) / 1e9, wait_s, kernel_s)
+        wait1, kernel1 = _thread_times(self.vm.pid or 0, self._vcpu)
+        return Snapshot(
+            int(found[1]), int(found[2]) / 1e9, (wait0 + wait1) / 2, (kernel0 + kernel1) / 2
+        )
 
     def memory(self) -> GuestMemory:
         self.vm.send(b"m")
@@ -272,13 +280,19 @@ def _measured_move(
     time.sleep(SETTLE_S)
     end = guest.snapshot()
     after_memory = guest.memory()
-    cost = move_cost(Window.between(start, base_end), Window.between(base_end, end))
+    try:
+        cost = move_cost(Window.between(start, base_end), Window.between(base_end, end))
+    except ValueError as err:
+        raise LabError(f"{guest.name}: {err}") from None
     return moved, seconds, cost, (before_memory, after_memory)
 
 
 def _inflate_deflate(guest: _Guest, raw: _Raw, kind: str, balloon_bytes: int) -> Inflation:
     moved, seconds, cost, (before, after) = _measured_move(guest, balloon_bytes)
-    inflation = Inflation(moved, inflation_sources(before, after), cost.guest_s)
+    try:
+        inflation = Inflation(moved, inflation_sources(before, after), cost.guest_s)
+    except ValueError as err:
+        raise LabError(f"{guest.name}: {kind}: {err}") from None
     raw.inflate_rate.setdefault(kind, []).append(moved / seconds)
     raw.inflate_host.setdefault(kind, []).append(cost.host_s / (moved / GIB))
     moved, seconds, cost, _ = _measured_move(guest, 0)
@@ -335,7 +349,7 @@ def _balloon_experiments(
         guest.next_phase()
         guest.next_phase()
         backed = guest.first_pass()
-        raw.retouch.append(retouch_cost(returned, backed))
+        raw.retouch.append(retouch_cost(returned, backed))  # pages > 0: the guest scanned them
         raw.first_touch.append(returned[1] / returned[0])
         say(
             f"  [{repeat}/{repeats}] first touch: {returned[1] / returned[0] * 1e6:.1f} us/page "
@@ -392,9 +406,8 @@ def _swap_experiments(
         guest.next_phase()
         time.sleep(2.0)  # every hot page touched, many times over
         resident, swapped0 = ram()
-        usage = cgroup.memory().usage_bytes
         started = time.monotonic()
-        cgroup.set_limit(usage - SQUEEZE_BYTES)
+        _squeeze(cgroup, cgroup.memory().usage_bytes - SQUEEZE_BYTES)
         squeeze_s = time.monotonic() - started
         _, swapped1 = ram()
         cgroup.set_limit(roomy)
@@ -417,6 +430,31 @@ def _swap_experiments(
             f"host would take {squeeze.hot_resident_share:.0%} from it); the cold pass swapped "
             f"in {(swapped2 - swapped3) // MIB} MiB at {raw.swap_in_rate[-1] / MIB:.0f} MiB/s"
         )
+
+
+def _squeeze(cgroup: MemoryCgroup, limit_bytes: int) -> None:
+    """Lower the cgroup's limit to ``limit_bytes`` in 16 MiB steps, so the host
+    reclaims as fast as it can; a step the kernel refuses (EBUSY: it could not
+    reclaim enough in its retries) is tried again a few times before giving up
+    where it stands.
+
+    :raise LabError: When not even the first step is taken.
+    """
+    limit = start = cgroup.memory().usage_bytes
+    refused = 0
+    while limit > limit_bytes:
+        step = max(limit_bytes, limit - SQUEEZE_STEP_BYTES)
+        try:
+            cgroup.set_limit(step)
+        except LabError:
+            refused += 1
+            if refused > SQUEEZE_RETRIES:
+                if limit == start:
+                    raise
+                return
+            time.sleep(0.05)
+            continue
+        limit = step
 
 
 @contextlib.contextmanager
@@ -501,7 +539,10 @@ def calibrate(
         # its overhead at boot only: the squeezes swap QEMU's own memory out too
         _swap_experiments(guest, booted, raw, repeats, say)
     say("torn down: the VMs, the cgroups and the host swap file are gone")
-    return _result(raw, repeats, used_accel, time.monotonic() - started)
+    try:
+        return _result(raw, repeats, used_accel, time.monotonic() - started)
+    except ValueError as err:  # the arithmetic refused a reading
+        raise LabError(f"calibration: {err}") from None
 
 
 def _boot_one(

@@ -91,7 +91,11 @@ def move_cost(baseline: Window, during: Window) -> MoveCost:
         did not run).
     """
     if baseline.accesses <= 0 or baseline.ran_s <= 0:
-        raise ValueError("the baseline window has no accesses: the workload did not run")
+        raise ValueError(
+            f"the workload did not run in the baseline window ({baseline.accesses} accesses "
+            f"in {baseline.guest_s:.2f} s of guest time, {baseline.wait_s:.2f} s of it "
+            "waiting for a host CPU)"
+        )
     seconds_per_access = baseline.ran_s / baseline.accesses
     lost = during.ran_s - during.accesses * seconds_per_access
     host_rate = baseline.host_kernel_s / baseline.ran_s
