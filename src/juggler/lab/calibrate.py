@@ -95,7 +95,6 @@ SWAP_VM_BYTES = 256 * MIB
 SWAP_COLD_MIB = 96
 SWAP_HOT_MIB = 64
 SQUEEZE_BYTES = 96 * MIB
-SQUEEZE_STEP_BYTES = 16 * MIB
 SQUEEZE_RETRIES = 5
 HOST_SWAP_BYTES = 256 * MIB
 #: seconds of baseline before a move, of settling after it
@@ -183,7 +182,10 @@ class _Guest:
             if self.vm.pid is None:
                 raise LabError(f"{self.name}: QEMU exited")
             if time.monotonic() > deadline:
-                raise LabError(f"{self.name}: no {pattern!r} from the guest in {timeout_s:g} s")
+                tail = "\n".join(f"  serial: {line}" for line in text.splitlines()[-8:])
+                raise LabError(
+                    f"{self.name}: no {pattern!r} from the guest in {timeout_s:g} s\n{tail}"
+                )
             time.sleep(0.02)
 
     def next_phase(self) -> int:
@@ -433,28 +435,17 @@ def _swap_experiments(
 
 
 def _squeeze(cgroup: MemoryCgroup, limit_bytes: int) -> None:
-    """Lower the cgroup's limit to ``limit_bytes`` in 16 MiB steps, so the host
-    reclaims as fast as it can; a step the kernel refuses (EBUSY: it could not
-    reclaim enough in its retries) is tried again a few times before giving up
-    where it stands.
-
-    :raise LabError: When not even the first step is taken.
+    """Lower the cgroup's limit to ``limit_bytes`` at once, so the host reclaims as
+    fast as it can. The kernel may refuse (EBUSY: it could not reclaim enough in
+    its retries); what it reclaimed stays reclaimed, so it is tried a few times and
+    then left where it got: the caller measures what was swapped, not the target.
     """
-    limit = start = cgroup.memory().usage_bytes
-    refused = 0
-    while limit > limit_bytes:
-        step = max(limit_bytes, limit - SQUEEZE_STEP_BYTES)
+    for _ in range(SQUEEZE_RETRIES):
         try:
-            cgroup.set_limit(step)
+            cgroup.set_limit(limit_bytes)
+            return
         except LabError:
-            refused += 1
-            if refused > SQUEEZE_RETRIES:
-                if limit == start:
-                    raise
-                return
             time.sleep(0.05)
-            continue
-        limit = step
 
 
 @contextlib.contextmanager
