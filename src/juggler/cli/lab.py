@@ -31,13 +31,14 @@ from juggler.cli.options import (
     load_scenario_argument,
     overridden_scenario,
 )
-from juggler.cli.output import err, fail, out, serve_run_metrics, show_summary
+from juggler.cli.output import err, fail, out, serve_run_metrics, show_summary, wide
 from juggler.errors import JugglerError
 from juggler.lab.image import build_image
 from juggler.lab.vm import LabVm, VmSpec
 from juggler.units import format_size, parse_duration, parse_size
 
 if TYPE_CHECKING:
+    from juggler.lab.calibration import Measured
     from juggler.summary import RunSummary
 
 lab_app = typer.Typer(
@@ -292,6 +293,80 @@ def down(
             soft_wrap=True,
             highlight=False,
         )
+
+
+@lab_app.command()
+def calibrate(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Profile to write (default: calibration-<UTC time>.toml)."
+        ),
+    ] = None,
+    repeats: Annotated[
+        int, typer.Option("--repeats", min=1, help="Repeats of each measurement.")
+    ] = 3,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="One repeat of everything (a short check).")
+    ] = False,
+    accel: Accel = "auto",
+) -> None:
+    """Measure the simulator's parameters on real guests (balloon speed and vCPU cost,
+    re-touch cost, host swap rates and victim order, QEMU overhead, boot-reserved
+    memory) and write them as a host profile for `[host] profile = "PATH"`."""
+    from juggler.lab.calibrate import calibrate as run_calibration
+    from juggler.lab.calibrate import default_output_path
+    from juggler.profile import dump_profile, load_profile
+
+    path = output or default_output_path()
+    if path.suffix != ".toml":
+        fail(f"--output(={path}) must end in .toml (a scenario loads profiles by that suffix)")
+    if path.parent != Path() and not path.parent.is_dir():
+        fail(f"--output: directory {path.parent} does not exist")
+    with _lab_errors():
+        result = run_calibration(
+            1 if quick else repeats,
+            accel=accel,
+            say=lambda line: out.print(escape(line), highlight=False, soft_wrap=True),
+        )
+        path.write_text(dump_profile(result.profile), encoding="utf-8")
+        load_profile(str(path))  # what a scenario will read: it must load
+    _print_calibration(result.rows)
+    out.print(
+        f"profile written to [bold]{escape(str(path))}[/] ({result.accel}, "
+        f'{result.seconds:.0f} s); use it with \\[host] profile = "{escape(str(path))}"',
+        soft_wrap=True,
+    )
+
+
+def _print_calibration(rows: list[Measured]) -> None:
+    from rich.table import Table
+
+    table = Table(title="calibration", title_justify="left")
+    for column in ("parameter", "median", "min - max", "spread", "unit", "note"):
+        table.add_column(column, justify="left" if column in ("parameter", "note") else "right")
+    for row in rows:
+        spread = "-" if row.spread is None else f"{row.spread:.0%}"
+        table.add_row(
+            row.name,
+            _figure(row.median, row.unit),
+            f"{_figure(min(row.values), row.unit)} - {_figure(max(row.values), row.unit)}"
+            if len(row.values) > 1
+            else "-",
+            spread,
+            row.unit,
+            row.note,
+        )
+    wide().print(table)
+
+
+def _figure(value: float, unit: str) -> str:
+    """A measured figure: sizes and rates in binary units, the rest in 3 significant digits."""
+    if unit in ("B", "B/GiB"):
+        return format_size(value)
+    if unit == "B/s":
+        return f"{format_size(value)}/s"
+    return f"{value:.3g}"
 
 
 def _run_lab_with_top(

@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -64,6 +65,9 @@ class VmSpec:
     #: the guest reports freed pages and QEMU discards them (virtio-balloon
     #: free-page-reporting): resident memory then follows what the guest uses
     free_page_reporting: bool = False
+    #: a second serial port the host writes commands to (``n``, ``c``, ``m``: see
+    #: ``guest/workload.c``), for workloads whose phases wait for the host (``h:...``)
+    command_port: bool = False
 
 
 class LabVm:
@@ -104,6 +108,7 @@ class LabVm:
         self._accel_wanted = accel
         self._on_spawn = on_spawn
         self._process: subprocess.Popen[bytes] | None = None
+        self._commands: socket.socket | None = None
         #: the accelerator the VM runs under, once started
         self.accel: str | None = None
         #: seconds from QEMU's start to the guest's ``JUGGLER ready``
@@ -116,6 +121,31 @@ class LabVm:
     @property
     def serial_path(self) -> Path:
         return self.workdir / "serial.log"
+
+    @property
+    def command_path(self) -> Path:
+        return self.workdir / "cmd.sock"
+
+    def send(self, commands: bytes) -> None:
+        """Write command bytes to the guest's command port (``VmSpec.command_port``).
+
+        :raise LabError: When the VM has no command port or QEMU does not take them.
+        """
+        if not self.spec.command_port:
+            raise LabError(f"{self.spec.name}: the VM has no command port (VmSpec.command_port)")
+        try:
+            if self._commands is None:
+                self._commands = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self._commands.connect(str(self.command_path))
+            self._commands.sendall(commands)
+        except OSError as err:
+            self._close_commands()
+            raise LabError(f"{self.spec.name}: cannot write to the command port: {err}") from err
+
+    def _close_commands(self) -> None:
+        if self._commands is not None:
+            self._commands.close()
+            self._commands = None
 
     @property
     def pid(self) -> int | None:
@@ -190,7 +220,7 @@ class LabVm:
     def _boot(self, accel: str, timeout_s: float | None = None) -> None:
         if self._process is not None:
             return  # the KVM probe already booted it
-        for stale in (self.qmp_path, self.serial_path):
+        for stale in (self.qmp_path, self.serial_path, self.command_path):
             stale.unlink(missing_ok=True)
         command = self._command(accel)
         log.debug("%s: %s", self.spec.name, " ".join(command))
@@ -238,7 +268,9 @@ class LabVm:
         command = [
             QEMU,
             "-name",
-            spec.name,
+            # debug-threads: the vCPU threads are named (CPU 0/TCG), so a host-side
+            # reader can tell the guest's own CPU time from QEMU's other threads
+            f"{spec.name},debug-threads=on",
             "-nodefaults",
             "-no-user-config",
             "-no-reboot",
@@ -270,6 +302,13 @@ class LabVm:
             "-qmp",
             f"unix:{self.qmp_path},server=on,wait=off",
         ]
+        if spec.command_port:
+            command += [
+                "-chardev",
+                f"socket,id=cmd,path={self.command_path},server=on,wait=off",
+                "-device",
+                "isa-serial,chardev=cmd,index=1",
+            ]
         cache = "none" if _supports_direct_io(self.disk_dir) else "writeback"
         for disk_id, size in (("swap", spec.swap_bytes), ("data", spec.data_bytes)):
             if not size:
@@ -286,6 +325,7 @@ class LabVm:
         return command
 
     def _kill(self) -> None:
+        self._close_commands()
         process, self._process = self._process, None
         if process is None:
             return
@@ -297,6 +337,7 @@ class LabVm:
                 process.kill()
                 process.wait()
         self.qmp_path.unlink(missing_ok=True)
+        self.command_path.unlink(missing_ok=True)
 
     def _tail(self, lines: int = 15) -> tuple[str, str]:
         qemu_log = self.workdir / "qemu.log"

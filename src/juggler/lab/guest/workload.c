@@ -10,14 +10,19 @@
  *
  * Usage: workload PHASES [SEED [FILE:SIZE_MIB]]
  *
- *   PHASES  comma-separated phases DUR:SIZE:PATTERN:RATE[:CACHE_KIB]
- *           DUR      seconds (0: forever; the last phase always lasts forever)
+ *   PHASES  comma-separated phases DUR:SIZE:PATTERN:RATE[:CACHE_KIB[:OFFSET_MIB]]
+ *           DUR      seconds (0: forever; the last phase always lasts forever), or h:
+ *                    until the host says next (see "Host commands")
  *           SIZE     working set in MiB (ignored by idle)
  *           PATTERN  uniform | zipf | zipf<EXP> (e.g. zipf1.2; default 0.9) | scan | idle
  *           RATE     page accesses per second (0: as fast as possible)
  *           CACHE_KIB  KiB per second read from FILE (default 0), cycling over its
  *                    first SIZE_MIB: the guest keeps what it read in its page cache,
  *                    which is how a guest's cache grows and what a balloon takes first
+ *           OFFSET_MIB  the working set starts this far into the region; a phase
+ *                    that gives an offset (even 0) never releases pages, so one
+ *                    phase can leave a cold set that later phases keep without
+ *                    touching it
  *           e.g. "60:300:uniform:200000:1024,30:0:idle:0,0:150:zipf1.1:50000"
  *   FILE    a file or block device to read (the lab's data disk), SIZE_MIB of it
  *
@@ -27,6 +32,18 @@
  * Output, one line per second on stdout (the serial console):
  *   JUGGLER t=12 phase=0 ws_mib=300 accesses=123456 p50_us=0.30 p99_us=4.10 max_us=97.00
  * and once at start:  JUGGLER workload start phases=<n> max_ws_mib=<m>
+ *
+ * Host commands (only when a phase's DUR is h): the workload reads single bytes
+ * from the second serial port (/dev/ttyS1), checked once per 10 ms slice, so
+ * `juggler lab calibrate` can move through phases exactly when its measurement
+ * needs to and read counters at the instants it chooses:
+ *   n   start the next phase;      prints JUGGLER phase=<i> start ns=<monotonic ns>
+ *   c   count;                     prints JUGGLER count phase=<i> accesses=<since start> ns=<ns>
+ *   m   guest memory (/proc/meminfo, KiB);
+ *       prints JUGGLER mem total_kib= free_kib= cache_kib= anon_kib= swap_used_kib= ns=
+ * and in that mode a scan phase reports its first two passes over the working set:
+ *   JUGGLER pass phase=<i> pass=<1|2> pages=<n> seconds=<s>
+ * (the first pass of a fresh working set is its first touch of each page).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,7 +67,9 @@
 enum pattern { UNIFORM, ZIPF, SCAN, IDLE };
 
 struct phase {
-    long duration_s;
+    long duration_s; /* -1: until the host says next */
+    unsigned long offset; /* first page of the working set */
+    int has_offset;
     unsigned long pages;
     enum pattern pattern;
     double zipf_s;
@@ -59,6 +79,7 @@ struct phase {
 
 static struct phase phases[MAX_PHASES];
 static int n_phases;
+static int host_driven; /* some phase waits for the host: read commands from /dev/ttyS1 */
 static uint32_t samples[MAX_SAMPLES];
 static unsigned n_samples;
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
@@ -95,14 +116,27 @@ static void parse_phases(char *text)
         if (n_phases == MAX_PHASES)
             die("phases", "too many phases (at most 64)");
         char pattern[32];
-        long dur, mib;
+        long dur, mib, offset_mib = 0;
         double rate, cache_kib = 0;
-        int fields = sscanf(item, "%ld:%ld:%31[a-z0-9.]:%lf:%lf", &dur, &mib, pattern, &rate,
-                            &cache_kib);
-        if (fields < 4 || dur < 0 || mib < 0 || rate < 0 || cache_kib < 0)
-            die("phase must be DUR:SIZE_MIB:PATTERN:RATE[:CACHE_KIB], got", item);
+        int host = item[0] == 'h' && item[1] == ':';
+        /* h:REST parses as 0:REST, then waits for the host */
+        int fields = sscanf(host ? item + 2 : item, host ? "%ld:%31[a-z0-9.]:%lf:%lf:%ld"
+                                                         : "%*[0-9]:%ld:%31[a-z0-9.]:%lf:%lf:%ld",
+                            &mib, pattern, &rate, &cache_kib, &offset_mib);
+        if (!host && sscanf(item, "%ld", &dur) != 1)
+            fields = 0;
+        if (host)
+            dur = -1;
+        if (fields < 3 || mib < 0 || rate < 0 || cache_kib < 0 || offset_mib < 0)
+            die("phase must be DUR:SIZE_MIB:PATTERN:RATE[:CACHE_KIB[:OFFSET_MIB]], got", item);
+        if (!host && dur < 0)
+            die("phase must be DUR:SIZE_MIB:PATTERN:RATE[:CACHE_KIB[:OFFSET_MIB]], got", item);
+        if (host)
+            host_driven = 1;
         struct phase *p = &phases[n_phases++];
         p->duration_s = dur;
+        p->has_offset = fields == 5;
+        p->offset = (unsigned long)offset_mib * (1024 * 1024 / PAGE);
         p->pages = (unsigned long)mib * (1024 * 1024 / PAGE);
         p->rate = rate;
         p->cache_kib = cache_kib;
@@ -193,6 +227,49 @@ static void report(long t, int phase, unsigned long pages, unsigned long accesse
     cache_read = 0;
 }
 
+static int command_fd = -1;
+
+/* The host's command port: the second serial port, raw, read without blocking. */
+static void open_commands(void)
+{
+    command_fd = open("/dev/ttyS1", O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    if (command_fd < 0)
+        die("/dev/ttyS1 (the host's command port)", strerror(errno));
+    struct termios tio;
+    if (tcgetattr(command_fd, &tio) == 0) {
+        cfmakeraw(&tio);
+        tcsetattr(command_fd, TCSANOW, &tio);
+    }
+}
+
+/* The next command byte from the host, or 0 when there is none. */
+static char next_command(void)
+{
+    char c;
+    while (command_fd >= 0 && read(command_fd, &c, 1) == 1)
+        if (c == 'n' || c == 'c' || c == 'm')
+            return c;
+    return 0;
+}
+
+static void print_meminfo(void)
+{
+    static const char *keys[] = {"MemTotal:", "MemFree:", "Active(file):", "Inactive(file):",
+                                 "AnonPages:", "SwapTotal:", "SwapFree:"};
+    long v[7] = {0};
+    char line[256];
+    FILE *f = fopen("/proc/meminfo", "r");
+    while (f && fgets(line, sizeof line, f))
+        for (int i = 0; i < 7; i++)
+            if (strncmp(line, keys[i], strlen(keys[i])) == 0)
+                v[i] = atol(line + strlen(keys[i]));
+    if (f)
+        fclose(f);
+    printf("JUGGLER mem total_kib=%ld free_kib=%ld cache_kib=%ld anon_kib=%ld swap_used_kib=%ld"
+           " ns=%ld\n",
+           v[0], v[1], v[2] + v[3], v[4], v[5] - v[6], now_ns());
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -214,8 +291,10 @@ int main(int argc, char **argv)
 
     unsigned long max_pages = 1;
     for (int i = 0; i < n_phases; i++)
-        if (phases[i].pages > max_pages)
-            max_pages = phases[i].pages;
+        if (phases[i].offset + phases[i].pages > max_pages)
+            max_pages = phases[i].offset + phases[i].pages;
+    if (host_driven)
+        open_commands();
     volatile unsigned char *mem = mmap(NULL, max_pages * PAGE, PROT_READ | PROT_WRITE,
                                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED)
@@ -225,22 +304,41 @@ int main(int argc, char **argv)
 
     long start = now_ns(), phase_end = start, next_report = start + 1000000000L;
     long slice_start = start;
-    unsigned long pages = 0, held = 0, scan_pos = 0, accesses = 0, counter = 0;
-    int phase = -1;
+    unsigned long pages = 0, offset = 0, held = 0, scan_pos = 0, accesses = 0, counter = 0;
+    unsigned long total_accesses = 0;
+    long phase_start = start;
+    int phase = -1, passes = 0;
     for (;;) {
         long now = now_ns();
-        if (phase < n_phases - 1 && (phase < 0 || (phases[phase].duration_s && now >= phase_end))) {
+        int next = 0;
+        for (char c; (c = next_command());) {
+            if (c == 'n')
+                next = 1;
+            else if (c == 'c')
+                printf("JUGGLER count phase=%d accesses=%lu ns=%ld\n", phase,
+                       total_accesses + accesses, now_ns());
+            else
+                print_meminfo();
+        }
+        if (phase < n_phases - 1 &&
+            (phase < 0 || (phases[phase].duration_s > 0 && now >= phase_end) ||
+             (phases[phase].duration_s < 0 && next))) {
             phase++;
             struct phase *p = &phases[phase];
             phase_end = now + p->duration_s * 1000000000L;
             if (p->pattern != IDLE) {
-                if (p->pages < held)
+                if (!p->has_offset && p->pages < held)
                     madvise((void *)(mem + p->pages * PAGE), (held - p->pages) * PAGE,
                             MADV_DONTNEED);
                 pages = p->pages;
-                held = pages;
+                offset = p->offset;
+                held = p->has_offset ? (offset + pages > held ? offset + pages : held) : pages;
                 scan_pos = 0;
             }
+            phase_start = now_ns();
+            passes = 0;
+            if (host_driven)
+                printf("JUGGLER phase=%d start ns=%ld\n", phase, phase_start);
         }
         struct phase *p = &phases[phase];
         if (p->cache_kib > 0)
@@ -254,9 +352,18 @@ int main(int argc, char **argv)
                     page = rng() % pages;
                 else if (p->pattern == ZIPF)
                     page = zipf_page(pages, p->zipf_s);
-                else
+                else {
                     page = scan_pos++ % pages;
-                volatile unsigned char *byte = mem + page * PAGE + (counter & (PAGE - 1));
+                    if (host_driven && passes < 2 && scan_pos == (passes + 1) * pages) {
+                        long t = now_ns();
+                        passes++;
+                        printf("JUGGLER pass phase=%d pass=%d pages=%lu seconds=%.6f\n", phase,
+                               passes, pages, (t - phase_start) / 1e9);
+                        phase_start = t;
+                    }
+                }
+                volatile unsigned char *byte =
+                    mem + (offset + page) * PAGE + (counter & (PAGE - 1));
                 if (++counter % SAMPLE_EVERY == 0 && n_samples < MAX_SAMPLES) {
                     long t0 = now_ns();
                     *byte += 1;
@@ -280,6 +387,7 @@ int main(int argc, char **argv)
         if (now >= next_report) {
             unsigned long ws = phases[phase].pattern == IDLE ? 0 : pages;
             report((next_report - start) / 1000000000L, phase, ws, accesses);
+            total_accesses += accesses;
             accesses = 0;
             next_report += 1000000000L;
             if (next_report < now)
