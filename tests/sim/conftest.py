@@ -18,6 +18,7 @@ def toy_profile(
     name: str,
     base: str = DEFAULT_PROFILE,
     boot_reserved_per_gib: int = 0,
+    #: share of each guest's memory touched at boot (written as boot_touched_per_gib)
     boot_touched: float = 0.0,
     keeps_free: bool | None = None,
 ) -> str:
@@ -33,7 +34,10 @@ def toy_profile(
     if keeps_free is not None:
         host = host.model_copy(update={"keeps_free": keeps_free})
     guest = GuestFacts(
-        boot_reserved=0, boot_reserved_per_gib=boot_reserved_per_gib, boot_touched=boot_touched
+        boot_reserved=0,
+        boot_reserved_per_gib=boot_reserved_per_gib,
+        boot_touched=0,
+        boot_touched_per_gib=round(boot_touched * 2**30),
     )
     toy = profile.model_copy(update={"name": name, "guest": guest, "host": host})
     path = _PROFILE_DIR / f"{name}.toml"

@@ -44,7 +44,7 @@ retouch_s = {RETOUCH_S!r}
 [guest]
 boot_reserved = 0
 boot_reserved_per_gib = 0
-boot_touched = 0.0
+boot_touched = 0
 """,
         "utf-8",
     )

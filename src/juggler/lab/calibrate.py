@@ -136,7 +136,8 @@ class _Raw:
     squeezes: list[Squeeze] = field(default_factory=list)
     overhead: list[float] = field(default_factory=list)
     reserved: list[tuple[int, int]] = field(default_factory=list)
-    touched: list[float] = field(default_factory=list)
+    #: (guest size, guest RAM resident right after boot), bytes
+    touched: list[tuple[int, int]] = field(default_factory=list)
 
 
 class _Guest:
@@ -314,7 +315,7 @@ def _boot_facts(vm: LabVm, raw: _Raw) -> None:
     ram = guest_ram_memory(Path("/proc"), vm.pid or 0, size)
     if ram is None:
         raise LabError(f"{vm.spec.name}: cannot find the guest RAM in QEMU's memory map")
-    raw.touched.append(ram[0] / size)
+    raw.touched.append((size, ram[0]))
     raw.overhead.append(float(qemu_overhead_bytes(vm.pid or 0, size)))
 
 
@@ -557,6 +558,7 @@ def _result(raw: _Raw, repeats: int, accel: str, seconds: float) -> Calibration:
     cache_cost = cost_per_gib_cache(raw.cache, _median(free_cost))
     anon_cost = cost_per_gib_anon(raw.anon, _median(free_cost), _median(cache_cost))
     fixed, per_gib = boot_reserved_fit(raw.reserved)
+    touched_fixed, touched_per_gib = boot_reserved_fit(raw.touched)
     colds = [cold_share(s) for s in raw.squeezes]
     reclaim = reclaim_order(raw.squeezes)
     blind = [1 - s.hot_resident_share for s in raw.squeezes]
@@ -602,7 +604,13 @@ def _result(raw: _Raw, repeats: int, accel: str, seconds: float) -> Calibration:
             "fit over " + ", ".join(f"{s // MIB} MiB" for s, _ in raw.reserved),
         ),
         Measured("guest.boot_reserved_per_gib", (per_gib,), "B/GiB"),
-        Measured("guest.boot_touched", tuple(raw.touched), "", "resident after boot / size"),
+        Measured(
+            "guest.boot_touched",
+            (touched_fixed,),
+            "B",
+            "fit over " + ", ".join(f"{s // MIB} MiB" for s, _ in raw.touched),
+        ),
+        Measured("guest.boot_touched_per_gib", (touched_per_gib,), "B/GiB"),
     ]
     profile = _profile({row.name: row for row in rows}, reclaim, repeats, accel)
     return Calibration(profile, rows, seconds, accel)
@@ -660,7 +668,10 @@ def _profile(rows: dict[str, Measured], reclaim: str, repeats: int, accel: str) 
         "host.cold_share": source("host.cold_share", "1 - what the hot set took back"),
         "guest.boot_reserved": source("guest.boot_reserved", "configured - MemTotal, fit"),
         "guest.boot_reserved_per_gib": source("guest.boot_reserved_per_gib", "the fit's slope"),
-        "guest.boot_touched": source("guest.boot_touched", "guest RAM resident at boot / size"),
+        "guest.boot_touched": source(
+            "guest.boot_touched", "guest RAM resident right after boot against size, fit"
+        ),
+        "guest.boot_touched_per_gib": source("guest.boot_touched_per_gib", "the fit's slope"),
     }
     profile = Profile(
         name="calibrated",
@@ -685,7 +696,8 @@ def _profile(rows: dict[str, Measured], reclaim: str, repeats: int, accel: str) 
         guest=GuestFacts(
             boot_reserved=round(value("guest.boot_reserved")),
             boot_reserved_per_gib=round(value("guest.boot_reserved_per_gib")),
-            boot_touched=min(1.0, value("guest.boot_touched")),
+            boot_touched=max(0, round(value("guest.boot_touched"))),
+            boot_touched_per_gib=max(0, round(value("guest.boot_touched_per_gib"))),
         ),
         sources=sources,
     )

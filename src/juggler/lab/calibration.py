@@ -182,8 +182,9 @@ def cost_per_gib_anon(moves: list[Inflation], free_cost: float, cache_cost: floa
 
 
 def boot_reserved_fit(points: list[tuple[int, int]]) -> tuple[float, float]:
-    """The fixed part and the part per GiB of boot-reserved memory, a straight line
-    through ``(configured bytes, reserved bytes)`` points (least squares).
+    """The fixed part and the part per GiB of a guest's boot-time memory (reserved
+    outside MemTotal, or touched while booting), a straight line through
+    ``(configured bytes, bytes)`` points (least squares).
 
     :raise ValueError: With fewer than two distinct sizes.
     """

@@ -53,9 +53,7 @@ SCHEMA_VERSION = "3"
 #: older versions this juggler still reads, and how: version 2 lacks only
 #: truth.stall_seconds_balloon, which reads as unknown (NULL)
 _READS_AS_CURRENT = {
-    "2": (
-        "CREATE TEMP VIEW truth AS SELECT *, NULL AS stall_seconds_balloon FROM main.truth",
-    ),
+    "2": ("CREATE TEMP VIEW truth AS SELECT *, NULL AS stall_seconds_balloon FROM main.truth",),
 }
 _COMMIT_EVERY = 500
 _COMMIT_EVERY_S = 1.0

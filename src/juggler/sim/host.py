@@ -18,6 +18,7 @@ from juggler.errors import BackendError, SimulationError
 from juggler.hoststate import HARD_FREE, LOW_FREE, SOFT_FREE, host_state
 from juggler.metrics.names import HOST_STATES
 from juggler.observation import Decision, HostSample, Observation, VmSample, VmTruth
+from juggler.profile import Profile
 from juggler.scenario import PhaseSpan, Scenario
 from juggler.sim import kernels
 from juggler.sim import layout as L
@@ -201,14 +202,14 @@ class SimulatedHost:
         self.host_f[L.ZERO_FILL] = ZERO_FILL_S
         self._fill_balloon_costs()
 
-        self._boot_guests(profile.guest.boot_touched)
+        self._boot_guests(profile)
 
-    def _boot_guests(self, boot_touched: float) -> None:
+    def _boot_guests(self, profile: Profile) -> None:
         """The guests as they are once booted, before their workloads start.
 
         Each holds its kernel and what it reserved at boot (``N_RESERVED``, outside
-        MemTotal), both resident and never reclaimable, and has touched a share
-        ``boot_touched`` of its memory while booting and freed it again: those
+        MemTotal), both resident and never reclaimable, and has touched
+        ``profile.boot_touched_bytes(memory)`` while booting and freed it again: those
         frames are free in the guest but still backed by the host (the frames the
         guest hands out first, so the balloon takes them back first and the
         workload's first allocations cost no host page). What the host cannot hold
@@ -217,6 +218,7 @@ class SimulatedHost:
         either the guests are taken not to have touched.
         """
         n_vms = self.vm_i.shape[0]
+        vm_bytes = [vm.memory for vm in self.scenario.vm]
         touched = np.zeros(n_vms, dtype=np.int64)
         for v in range(n_vms):
             base = int(self.vm_i[v, L.FRAME_BASE])
@@ -228,7 +230,7 @@ class SimulatedHost:
             free = np.arange(base + n_frames - 1, base + held - 1, -1, dtype=np.int32)
             self.free_stack[base : base + free.size] = free
             self.vm_i[v, L.N_FREE] = free.size
-            touched[v] = min(free.size, round(boot_touched * n_frames))
+            touched[v] = min(free.size, profile.boot_touched_bytes(vm_bytes[v]) // self.page_size)
         room = int(self.host_i[L.HOST_FREE])
         total = int(touched.sum())
         resident = touched if total <= room else touched * room // max(total, 1)
