@@ -85,6 +85,10 @@ class GuestFacts(_Strict):
     boot_touched: Size = Field(ge=0)
     #: and a part per GiB of guest memory
     boot_touched_per_gib: Size = Field(default=0, ge=0)
+    #: vCPU seconds one guest swap-in costs, the reclaim that made room for it
+    #: included (None: the guest swap device's read latency, the scenario's
+    #: guest_swap_device); on a guest with one vCPU its kswapd competes with its work
+    swap_in_s: float | None = Field(default=None, gt=0)
 
 
 class HostFacts(_Strict):

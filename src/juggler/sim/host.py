@@ -163,6 +163,10 @@ class SimulatedHost:
                 )
             disk = device(vm.guest_swap_device)
             self.vm_f[v, L.GUEST_READ] = disk.read_s
+            # the profile's measured cost of a swap-in, where it has one, over the
+            # device's latency: a guest's reclaim runs on its own vCPUs too
+            swap_in_s = profile.guest.swap_in_s
+            self.vm_f[v, L.GUEST_SWAP_READ] = disk.read_s if swap_in_s is None else swap_in_s
             self.vm_f[v, L.BUDGET] = vm.vcpus * self.tick_s
             frame_total += n_frames
             page_total += anon + n_file

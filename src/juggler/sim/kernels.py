@@ -70,6 +70,7 @@ from juggler.sim.layout import (
     G_CACHE,
     G_FREE,
     GUEST_READ,
+    GUEST_SWAP_READ,
     H_RESIDENT,
     H_RETURNED,
     H_SWAPPED,
@@ -706,7 +707,7 @@ def fault_in(
             page_flags[p] = flags & ~np.uint8(PF_SWAPPED)
             vm_i[v, SWAP_USED] -= 1
             vm_f[v, C_GUEST_SWAP_IN] += weight
-            vm_f[v, STALL_GUEST_SWAP] += weight * vm_f[v, GUEST_READ]
+            vm_f[v, STALL_GUEST_SWAP] += weight * vm_f[v, GUEST_SWAP_READ]
         else:
             vm_f[v, C_FIRST_TOUCH] += weight
         g_state[f] = G_ANON

@@ -107,7 +107,8 @@ C_HOST_SWAP_IN = 13
 C_CACHE_MISS = 14
 C_FIRST_TOUCH = 15
 STALL_BALLOON = 16  # vCPU seconds the balloon driver and the reclaim it triggered took
-N_VM_F = 17
+GUEST_SWAP_READ = 17  # seconds of vCPU one guest swap-in costs (GUEST_READ: a file read)
+N_VM_F = 18
 TICK_ACCUMULATORS = (T_NOMINAL, STALL_BALLOON + 1)
 
 # -- host_i: int64 host scalars --
