@@ -25,8 +25,9 @@ TICKS = 20
 def _hot_and_cold(reclaim: str, **host: object) -> SimulatedHost:
     """The VM above, after its scan and one tick of its hot set."""
     workload = [
-        {"duration": "1s", "working_set": "6MiB", "pattern": "scan", "rate": 8000},
-        {"working_set": "1MiB", "pattern": "uniform", "rate": 4000},
+        # half its vCPU: the hot set comes back every tick, whatever the host took
+        {"duration": "1s", "working_set": "6MiB", "pattern": "scan", "rate": 8000, "cpu": 0.5},
+        {"working_set": "1MiB", "pattern": "uniform", "rate": 4000, "cpu": 0.5},
     ]
     sim = SimulatedHost(
         tiny(
@@ -98,8 +99,9 @@ def _hot_share_under_real_pressure(reclaim: str) -> float:
     hot page taken is read back within the tick after (it is touched ~16 times a
     tick), so the VM's host swap-ins count the hot pages the host took."""
     workload = [
-        {"duration": "1s", "working_set": "6MiB", "pattern": "scan", "rate": 8000},
-        {"working_set": "1MiB", "pattern": "uniform", "rate": 4000},
+        # half its vCPU: the hot set comes back every tick, whatever the host took
+        {"duration": "1s", "working_set": "6MiB", "pattern": "scan", "rate": 8000, "cpu": 0.5},
+        {"working_set": "1MiB", "pattern": "uniform", "rate": 4000, "cpu": 0.5},
     ]
     grower = [{"working_set": "12MiB", "pattern": "scan", "rate": 50}]
     sim = SimulatedHost(

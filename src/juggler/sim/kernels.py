@@ -16,8 +16,10 @@ Arrays (see ``layout.py`` for their columns)::
 One tick, for all VMs at once (``tick``)::
 
     balloons move toward their targets (free frames first, then guest reclaim)
-    VMs' sampled page accesses, in turns of CHUNK accesses, the first VM chosen at
-    random each tick so no VM is always first to find the host short:
+    VMs' sampled page accesses, in turns of STEP accesses, the first VM chosen at
+    random each tick so no VM is always first to find the host short; a VM whose
+    vCPU time for the tick is spent (its work and its stalls) stops until the next
+    tick, as a real program waiting on its faults issues no more accesses:
         hit            -> vCPU time only (each sample stands for `scale` accesses)
         miss           -> the page is brought in, and so are `scale - 1` more
                           missing pages, drawn from the same distribution (then, when
@@ -27,7 +29,7 @@ One tick, for all VMs at once (``tick``)::
                           charged exactly once, so I/O and stall time follow page
                           movement (swap-ins balance swap-outs, as they must)
     page-cache reads, exactly, sequentially through the VM's file
-    each VM's time: nominal work vs the vCPU budget -> achieved work
+    each VM's time: the work it ran and its stalls vs the vCPU budget -> achieved work
 
 Host memory: a page is taken from the host's free pool when a guest first
 touches a frame; below the hard watermark the host swaps resident frames of VMs
@@ -138,7 +140,10 @@ from juggler.sim.layout import (
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": False}
 #: accesses one VM does before the next VM's turn: large enough that a VM's pages
 #: stay in the CPU's cache during its turn (512 ran 64 VMs at a third of the speed)
-CHUNK = 8192
+#: sampled accesses a VM runs between two looks at its vCPU time: a VM whose time
+#: is spent stops for the tick, as a real program waiting on its faults issues no
+#: more accesses (closed loop), so a stalled VM also faults less
+STEP = 1024
 #: pages a memory cgroup reclaims when an allocation finds it full (Linux's
 #: SWAP_CLUSTER_MAX, the batch of its direct reclaim)
 DIRECT_RECLAIM_PAGES = 32
@@ -1145,22 +1150,33 @@ def run_cache_reads(
 
 
 @njit(**_JIT)
-def settle_time(v, vm_f):
-    """Nominal work vs the vCPU budget: what got done this tick (the stalls, the
-    balloon's work among them, take vCPU time the work then lacks)."""
-    budget = vm_f[v, BUDGET]
-    nominal = vm_f[v, NOMINAL]
-    need = vm_f[v, T_NOMINAL]
-    total = (
-        need
-        + vm_f[v, STALL_GUEST_SWAP]
+def stalled_time(v, vm_f):
+    """vCPU seconds VM v has lost this tick so far, every cause together."""
+    return (
+        vm_f[v, STALL_GUEST_SWAP]
         + vm_f[v, STALL_HOST_SWAP]
         + vm_f[v, STALL_CACHE_MISS]
         + vm_f[v, STALL_BALLOON]
     )
+
+
+@njit(**_JIT)
+def settle_time(v, vm_f, issued, issued_s, base_s):
+    """Nominal work vs the vCPU budget: what got done this tick (the stalls, the
+    balloon's work among them, take vCPU time the work then lacks).
+
+    ``issued`` is the share of the nominal work the VM ran before its time was
+    spent (1: all of it), ``issued_s`` the time that work needed, ``base_s`` what
+    the whole of it needs; work beyond (a file's first reads) counts as the VM's.
+    """
+    budget = vm_f[v, BUDGET]
+    nominal = vm_f[v, NOMINAL]
+    need = vm_f[v, T_NOMINAL]
+    spent = issued_s + (need - base_s) + stalled_time(v, vm_f)
     possible = nominal if need <= budget else nominal * budget / need
     vm_f[v, NOMINAL] = possible
-    vm_f[v, ACHIEVED] = nominal if total <= budget else nominal * budget / total
+    done = nominal * issued
+    vm_f[v, ACHIEVED] = done if spent <= budget else done * budget / spent
 
 
 @njit(**_JIT)
@@ -1199,6 +1215,11 @@ def tick(
             rng,
         )
     left = samples.copy()
+    # the vCPU time one sampled access (and one cache read) stands for, and what the
+    # whole tick's nominal work needs: a VM stops when its time is spent
+    sample_s = np.zeros(n_vms)
+    read_s = np.zeros(n_vms)
+    base_s = np.zeros(n_vms)
     # what the sweeps for missing pages may look at this tick: one revolution each
     sweep_left = vm_i[:, WS_PAGES].copy()
     scales = np.zeros(n_vms)
@@ -1216,6 +1237,11 @@ def tick(
             # a scan is simulated page by page: its misses are the point of it
             scales[v] = 1.0
             left[v] = np.int64(nominal)
+        sample_s[v] = scales[v] * vm_f[v, HIT_COST]
+        read_s[v] = vm_f[v, HIT_COST]
+        base_s[v] = left[v] * sample_s[v] + cache_left[v] * read_s[v]
+    ran_samples = np.zeros(n_vms, dtype=np.int64)
+    ran_reads = np.zeros(n_vms, dtype=np.int64)
     # the VM that goes first changes every tick, so none is always first to find the
     # host out of memory
     first = rand_below(rng, n_vms, n_vms)
@@ -1224,9 +1250,21 @@ def tick(
         busy = False
         for turn in range(n_vms):
             v = (first + turn) % n_vms
+            if left[v] <= 0 and cache_left[v] <= 0:
+                continue
+            issued_s = ran_samples[v] * sample_s[v] + ran_reads[v] * read_s[v]
+            room = vm_f[v, BUDGET] - issued_s - stalled_time(v, vm_f)
+            if room <= 0.0:
+                # its vCPU time is spent: the rest of its work waits for the next tick
+                left[v] = 0
+                cache_left[v] = 0
+                continue
             if left[v] > 0:
-                n = min(left[v], CHUNK)
+                n = min(left[v], STEP)
+                if sample_s[v] > 0.0:
+                    n = min(n, np.int64(room / sample_s[v]) + 1)
                 left[v] -= n
+                ran_samples[v] += n
                 run_vm_chunk(
                     v,
                     n,
@@ -1248,8 +1286,11 @@ def tick(
                 )
                 busy = True
             if cache_left[v] > 0:
-                n = min(cache_left[v], CHUNK)
+                n = min(cache_left[v], STEP)
+                if read_s[v] > 0.0:
+                    n = min(n, np.int64(room / read_s[v]) + 1)
                 cache_left[v] -= n
+                ran_reads[v] += n
                 run_cache_reads(
                     v,
                     n,
@@ -1274,7 +1315,9 @@ def tick(
         if vm_i[v, BLOCKED]:
             # waiting for host memory the whole rest of the tick
             vm_f[v, STALL_HOST_SWAP] += vm_f[v, BUDGET]
-        settle_time(v, vm_f)
+        issued_s = ran_samples[v] * sample_s[v] + ran_reads[v] * read_s[v]
+        issued = issued_s / base_s[v] if base_s[v] > 0.0 else 1.0
+        settle_time(v, vm_f, issued, issued_s, base_s[v])
     if host_i[KEEPS_FREE] and host_i[HOST_FREE] < host_i[HARD_WM]:
         # the background reclaim (kswapd); a cgroup has none (host_take_page)
         host_swap_out(
