@@ -140,10 +140,12 @@ from juggler.sim.layout import (
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": False}
 #: accesses one VM does before the next VM's turn: large enough that a VM's pages
 #: stay in the CPU's cache during its turn (512 ran 64 VMs at a third of the speed)
-#: sampled accesses a VM runs between two looks at its vCPU time: a VM whose time
-#: is spent stops for the tick, as a real program waiting on its faults issues no
-#: more accesses (closed loop), so a stalled VM also faults less
-STEP = 1024
+#: most sampled accesses a VM runs between two looks at its vCPU time: a VM whose
+#: time is spent stops for the tick, as a real program waiting on its faults issues
+#: no more accesses (closed loop), so a stalled VM also faults less. Each turn runs
+#: what the VM's time left allows at the stall per access it has met so far this
+#: tick: a VM that does not stall runs in big turns, one that does in small ones
+STEP = 8192
 #: pages a memory cgroup reclaims when an allocation finds it full (Linux's
 #: SWAP_CLUSTER_MAX, the batch of its direct reclaim)
 DIRECT_RECLAIM_PAGES = 32
@@ -1242,6 +1244,10 @@ def tick(
         base_s[v] = left[v] * sample_s[v] + cache_left[v] * read_s[v]
     ran_samples = np.zeros(n_vms, dtype=np.int64)
     ran_reads = np.zeros(n_vms, dtype=np.int64)
+    # the stall each VM came into its accesses with (its balloon's moves)
+    stall_before = np.zeros(n_vms)
+    for v in range(n_vms):
+        stall_before[v] = stalled_time(v, vm_f)
     # the VM that goes first changes every tick, so none is always first to find the
     # host out of memory
     first = rand_below(rng, n_vms, n_vms)
@@ -1253,7 +1259,10 @@ def tick(
             if left[v] <= 0 and cache_left[v] <= 0:
                 continue
             issued_s = ran_samples[v] * sample_s[v] + ran_reads[v] * read_s[v]
-            room = vm_f[v, BUDGET] - issued_s - stalled_time(v, vm_f)
+            stalled = stalled_time(v, vm_f)
+            room = vm_f[v, BUDGET] - issued_s - stalled
+            ran = ran_samples[v] + ran_reads[v]
+            per_access = (stalled - stall_before[v]) / ran if ran > 0 else 0.0
             if room <= 0.0:
                 # its vCPU time is spent: the rest of its work waits for the next tick
                 left[v] = 0
@@ -1261,8 +1270,8 @@ def tick(
                 continue
             if left[v] > 0:
                 n = min(left[v], STEP)
-                if sample_s[v] > 0.0:
-                    n = min(n, np.int64(room / sample_s[v]) + 1)
+                if sample_s[v] + per_access > 0.0:
+                    n = min(n, np.int64(room / (sample_s[v] + per_access)) + 1)
                 left[v] -= n
                 ran_samples[v] += n
                 run_vm_chunk(
@@ -1287,8 +1296,8 @@ def tick(
                 busy = True
             if cache_left[v] > 0:
                 n = min(cache_left[v], STEP)
-                if read_s[v] > 0.0:
-                    n = min(n, np.int64(room / read_s[v]) + 1)
+                if read_s[v] + per_access > 0.0:
+                    n = min(n, np.int64(room / (read_s[v] + per_access)) + 1)
                 cache_left[v] -= n
                 ran_reads[v] += n
                 run_cache_reads(
