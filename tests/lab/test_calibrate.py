@@ -48,8 +48,15 @@ def test_a_quick_calibration_measures_sensible_figures_and_writes_a_loadable_pro
     # rates: positive and below what memory copies reach (100 GiB/s)
     for rate in (balloon.inflate_rate, balloon.deflate_rate, host.swap_out_rate, host.swap_in_rate):
         assert rate is not None and 0 < rate < 100 * 1024 * MIB
-    # a cost measured below zero would be written as 0 and said so in its source
-    assert not [k for k, v in profile.sources.items() if "below 0" in v], profile.sources
+    # a cost measured below zero is written as 0 and its source says so; the balloon's
+    # three inflation costs never are (the guest's driver does work), while deflating
+    # and re-touching are small differences of large numbers that one repeat can put
+    # below zero (docs/lab.md, "Calibration")
+    below = {k for k, v in profile.sources.items() if "below 0" in v}
+    assert not below & {f"balloon.inflate_cpu_{p}" for p in ("free", "cache", "anon")}, below
+    assert below <= {"balloon.deflate_cpu", "balloon.retouch_s"}, below
+    for name in below:
+        assert getattr(balloon, name.removeprefix("balloon.")) == 0
     assert balloon.inflate_cpu_free > 0  # the guest's balloon driver runs on its vCPU
     assert balloon.inflate_cpu_anon >= balloon.inflate_cpu_free  # writing to swap costs more
     assert balloon.deflate_cpu >= 0 and balloon.retouch_s >= 0
