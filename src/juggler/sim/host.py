@@ -124,7 +124,10 @@ class SimulatedHost:
         sc = self.scenario
         page = self.page_size
         n_vms = len(sc.vm)
+        # read once: a profile given as a file is parsed on every host_profile() call
         profile = sc.host.host_profile()
+        inflate_pages = max(1, int(sc.host.inflate_rate * self.tick_s / page))
+        deflate_pages = max(1, int(sc.host.deflate_rate * self.tick_s / page))
         self.vm_i = np.zeros((n_vms, L.N_VM_I), dtype=np.int64)
         self.vm_f = np.zeros((n_vms, L.N_VM_F), dtype=np.float64)
         frame_total = 0
@@ -145,8 +148,8 @@ class SimulatedHost:
             row[L.RESERVATION] = vm.reservation // page
             row[L.LIMIT] = vm.limit_bytes // page
             row[L.BALLOON_PRESENT] = int(vm.balloon)
-            row[L.BALLOON_RATE] = max(1, int(sc.host.inflate_rate * self.tick_s / page))
-            row[L.DEFLATE_RATE] = max(1, int(sc.host.deflate_rate * self.tick_s / page))
+            row[L.BALLOON_RATE] = inflate_pages
+            row[L.DEFLATE_RATE] = deflate_pages
             low = max(64, n_frames // 200)
             row[L.LOW_WM] = low
             row[L.HIGH_WM] = low * 3 // 2
@@ -204,7 +207,7 @@ class SimulatedHost:
         self.host_f[L.HOST_READ] = swap.read_s
         self.host_f[L.HOST_WRITE] = swap.write_s
         self.host_f[L.ZERO_FILL] = ZERO_FILL_S
-        self._fill_balloon_costs()
+        self._fill_balloon_costs(profile)
 
         self._boot_guests(profile)
 
@@ -253,10 +256,10 @@ class SimulatedHost:
             self.host_i[L.HOST_FREE] -= n_res
             self.host_i[L.HOST_SWAP_USED] += n_swap
 
-    def _fill_balloon_costs(self) -> None:
+    def _fill_balloon_costs(self, profile: Profile) -> None:
         """The profile's balloon costs, per page: its figures are vCPU seconds per GiB
         (retouch_s is already per page)."""
-        costs = self.scenario.host.host_profile().balloon
+        costs = profile.balloon
         per_page = self.page_size / 2**30
         self.host_f[L.INFLATE_CPU_FREE] = costs.inflate_cpu_free * per_page
         self.host_f[L.INFLATE_CPU_CACHE] = costs.inflate_cpu_cache * per_page
