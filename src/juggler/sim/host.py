@@ -409,6 +409,11 @@ class SimulatedHost:
                     host_swapped_bytes=int(row[L.N_HSWAPPED]) * page,
                     vm_host_swap_in_bytes_per_s=acc[L.C_HOST_SWAP_IN] * page * per_s,
                     vm_host_swap_out_bytes_per_s=swapped_out * page * per_s,
+                    # what QEMU's blockstats would show: file reads and guest swap
+                    vm_disk_read_bytes_per_s=(acc[L.C_CACHE_MISS] + acc[L.C_GUEST_SWAP_IN])
+                    * page
+                    * per_s,
+                    vm_disk_write_bytes_per_s=acc[L.C_GUEST_SWAP_OUT] * page * per_s,
                     guest_total_bytes=total_frames * page,
                     guest_free_bytes=free * page,
                     guest_available_bytes=max(0, free + cache - int(row[L.LOW_WM])) * page,
