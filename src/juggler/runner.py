@@ -35,6 +35,7 @@ from juggler.metrics.store import RunStore
 from juggler.metrics.tee import tee
 from juggler.pacing import StoppableWait
 from juggler.policy.base import Policy
+from juggler.profile import BalloonCosts
 from juggler.summary import RunSummary, summarize
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,8 @@ class Schedule:
     limits: Limits = field(default_factory=Limits)
     #: seeds the policy's random generator
     seed: int = 0
+    #: what moving memory costs on this host (the host profile's), told to the policy
+    balloon_costs: BalloonCosts | None = None
 
 
 def run(
@@ -162,6 +165,7 @@ def run(
             sample_s=schedule.sample_s,
             limits=schedule.limits,
             seed=schedule.seed,
+            balloon_costs=schedule.balloon_costs,
         )
         started = time.perf_counter()
         with stop.running():

@@ -77,6 +77,7 @@ def run_simulation(
             max_step_bytes=scenario.manager.max_step, dead_band_bytes=scenario.manager.dead_band
         ),
         seed=scenario.run.seed,
+        balloon_costs=scenario.host.host_profile().balloon,
     )
     try:
         return run(

@@ -66,6 +66,7 @@ from juggler.lab.image import GuestImage, build_image
 from juggler.lab.vm import LabVm, VmSpec
 from juggler.manager import Limits, Recorder
 from juggler.policy import get_policy
+from juggler.profile import load_profile
 from juggler.runner import Schedule, Stop, run
 from juggler.scenario import Phase, Scenario, VmConfig
 from juggler.summary import RunSummary
@@ -261,6 +262,11 @@ def run_lab(
             sample_s=interval,
             limits=lab_limits(scenario, scale),
             seed=scenario.run.seed,
+            # the lab's guests run under TCG unless KVM works: their balloon costs are
+            # the calibrated tcg profile's, KVM's the published kvm profile's
+            balloon_costs=load_profile(
+                "tcg" if booted.vms and booted.vms[0].accel == "tcg" else "kvm"
+            ).balloon,
         )
         return run(
             backend,

@@ -29,6 +29,7 @@ import numpy as np
 
 from juggler.errors import PolicyError
 from juggler.observation import Decision, Observation, VmSample
+from juggler.profile import BalloonCosts
 from juggler.units import MIB, parse_size
 
 
@@ -45,6 +46,9 @@ class PolicyState:
     rng: np.random.Generator
     #: seconds between decisions
     interval_s: float
+    #: what moving memory costs on this host (the host profile's balloon figures:
+    #: profile.py); None when the world did not say (a policy then assumes kvm's)
+    balloon_costs: BalloonCosts | None = None
 
 
 #: ``decide(observation, params, state)``; the state is the policy's own ``State``
@@ -63,14 +67,20 @@ class Policy:
     #: deriving from it, built with only ``rng`` and ``interval_s``)
     state_type: type[PolicyState] = PolicyState
 
-    def new_state(self, rng: np.random.Generator, interval_s: float) -> PolicyState:
+    def new_state(
+        self,
+        rng: np.random.Generator,
+        interval_s: float,
+        balloon_costs: BalloonCosts | None = None,
+    ) -> PolicyState:
         """A fresh state for one run of this policy.
 
         :param rng: the run's seeded random generator.
         :param interval_s: seconds between decisions.
+        :param balloon_costs: what moving memory costs on this host.
         :return: an instance of :attr:`state_type`.
         """
-        return self.state_type(rng=rng, interval_s=interval_s)
+        return self.state_type(rng=rng, interval_s=interval_s, balloon_costs=balloon_costs)
 
     def make_params(self, raw: dict[str, Any] | None = None) -> Any:
         """Build the policy's parameters from a scenario's ``[manager.params]``.
@@ -111,6 +121,14 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     return value
 
 
+#: swap-in (or disk reads of what it gave up) per second above which a guest is paging
+PAGING_BYTES_PER_S = 64 * 1024
+
+#: swap-in per second above which a guest that is full on purpose (its idle memory
+#: paged out under a balloon) is thrashing: 256 pages/s, at a solid-state disk's
+#: 250 us a read about 6% of a vCPU spent waiting
+THRASHING_BYTES_PER_S = 1024 * 1024
+
 #: a guest with less than this fraction of its memory available (and at least 16 MiB) is short
 NEED_FRACTION = 0.05
 
@@ -127,7 +145,10 @@ def need_floor_bytes(guest_total_bytes: int) -> int:
 def guest_needs_memory(vm: VmSample) -> bool:
     """True when the guest shows it is short of memory: swapping in, or almost
     nothing available. Unknown statistics are not taken as need."""
-    if vm.guest_swap_in_bytes_per_s is not None and vm.guest_swap_in_bytes_per_s > 64 * 1024:
+    if (
+        vm.guest_swap_in_bytes_per_s is not None
+        and vm.guest_swap_in_bytes_per_s > PAGING_BYTES_PER_S
+    ):
         return True
     if vm.guest_available_bytes is None or vm.guest_total_bytes is None:
         return False
