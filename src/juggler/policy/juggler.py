@@ -1,139 +1,93 @@
-"""juggler: proportional shares with an idle memory tax, driven by host free memory.
+"""juggler: min-funding revocation with an idle memory tax, calm and ahead of need.
 
-Waldspurger's min-funding revocation (ESX, OSDI 2002): when memory must be
-taken from someone, take it from the VM that pays least for its pages. A VM's
-shares-per-page ratio, with idle pages taxed, is
+A VM's claim on a page is its shares per page, idle pages taxed (Waldspurger,
+"Memory Resource Management in VMware ESX Server", OSDI 2002, §5.2 and eq. 1):
+``rho = S / (P * (f + k * (1 - f)))``, ``k = 1 / (1 - tau)``, with S its shares,
+P the memory it holds, f the active fraction of it (the Manager's working-set
+estimate). Memory moves from a lower claim to a higher one, never the other way.
+Moving memory costs guest vCPU time (the host profile's ``inflate_cpu_*``), so
+the controller moves it only for a reason it can state, in steps it bounds::
 
-    rho = S / (P * (f + k * (1 - f))),   k = 1 / (1 - tau)
+    every interval, for each VM v with a cooperative balloon and statistics:
+        held(v)  = configured - balloon target;   used(v) = total - available + boot reserved
+        keep(v)  = max(reservation, used + headroom * guest memory)   (never a need or a rescue)
+        spare(v) = min(held, resident) - keep          (free and page cache it does not need)
+        calm(v)  = no need and no balloon deflation for calm_s
+    short = host free below HIGH_FREE (hoststate.py);  reserve = reserve_free of host memory
+    1. need: v shows need (available below the need floor, or swap-in): grant it
+       keep(v) + headroom - held(v) now, paid for by host free memory above HIGH_FREE,
+       then by revocation (3) from VMs whose claim is lower than v's after the grant
+    2. ahead of need: while host free < reserve and the guests could use more than the
+       host has (sum of held > host memory), take from calm VMs' spare, at most
+       step_fraction of a guest per interval, lowest claim first, until free reaches
+       the reserve (Senpai/TMO: slow, ahead of need, backed off at the first sign of need)
+    3. short: revoke what restores HIGH_FREE + SOFT_FREE: spare first, lowest claim first;
+       then, only where idle pages are taxed (tau > 0) or the claims say so, memory the
+       guest uses down to max(reservation, working set + headroom), lowest claim first,
+       re-ranking after each chunk (the guest's own swap pages out its idle memory)
+    4. give back: when host free is above reserve + headroom and a ballooned VM has
+       shown need within calm_s, deflate it, highest claim first, down to the reserve
+    no move smaller than min_move; a VM whose balloon does not follow is uncooperative:
+    reported, never a donor
 
-S its shares, P the memory it holds (resident), f the fraction of it that is
-active (the Manager's working-set estimate, ``workingset.py``), tau the tax rate (0.75:
-an idle page costs four times an active one). Idle memory lowers rho, so a VM
-hoarding idle memory gives it up first, whatever its shares::
-
-    every interval:
-        read each VM's working-set estimate (the Manager's); track whether its
-        balloon follows
-        needy  = ballooned VMs whose guest swaps in or has almost nothing available
-        free   = host available / host memory
-        growing = VMs whose used memory (total - available: not page cache) rose by
-                  more than 8 MiB since the last interval: their working-set estimate
-                  lags their growth, so they are neither donors nor held
-        each needy VM: deflate by half its balloon, at least 64 MiB
-            (it shows need; growth comes first) --
-            but while the host is short (free < 4%), only as far as cheap reclaim
-            from others (tiers 1 and 2 below) pays for it: relief paid for by host
-            swapping would just move the paging to the host, where it is blind
-        if free < high (6%) or needy VMs need room:
-            want = (target 8% - free) * host memory + what the needy VMs get back
-            used(v) = guest memory it cannot reclaim (total - available)
-            tier 1: reclaimable memory, resident - max(reservation, used + 3%)
-                    (free and page cache: the guest gives it up without swapping)
-            tier 2: idle memory, down to max(reservation, working set * 1.1 + 3%),
-                    only where the estimate says most of `used` is idle (< 60%) and
-                    its use held steady (within 10%) over the last two minutes:
-                    the idle memory tax; estimator noise, or an estimate lagging a
-                    burst, is no reason to swap a working set
-            (used counts what the guest used within the last two minutes: bursts
-             come back)
-            tier 3, only while the host is short (free < 4%): active anonymous
-                    memory down to max(reservation, working set * 1.1 + 3%):
-                    the guest's own swap picks cold pages; the host's would pick
-                    blindly and page twice
-            in each tier in turn: take a chunk from the donor with the lowest rho
-                    that has some left, recompute its rho, until want is met
-            guest memory target(v) = resident(v) - taken(v)
-            every other guest that is not growing is held where it is:
-            guest memory = max(resident + 3%, used + need floor (5%))
-            (its never-touched memory costs the host nothing, but a Linux guest
-            would fill it with page cache the host must then find; it keeps what it
-            uses, or it would show need at the next interval and the balloons churn)
-            -- but while the host reads the VM's memory back (host swap-in above
-            128 KiB/s: the host swapped part of its working set), guest memory =
-            resident + 3%: the guest picks what to page better than the host did
-        elif free > plenty (12%):
-            give (free - target) back: to the ballooned VMs with the highest rho first
-        else, rebalance: page cache and free memory a guest holds beyond what it uses
-            now or within the last two minutes (bursts come back), at least 64 MiB,
-            moves to squeezed, ballooned guests
-        a VM whose balloon has not moved toward its target for 3 intervals is
-        uncooperative (as Xen's squeezed marks it): not counted on as a donor,
-        and said so in the reasons
-
-Setting a donor's guest memory to its resident size minus its share makes the
-balloon free host memory: its never-touched pages cost the host nothing.
-Bounds, step limits and the dead band are the Manager's guard, shared by all
-policies.
+Hysteresis comes from the gap between the levels: memory is taken ahead of need only
+below the reserve and given back only above reserve + headroom, a guest is shrunk
+only to ``keep`` (twice its need floor above what it uses, so a shrunk guest is not
+needy at the next interval), and a guest that needed memory is not shrunk again for
+``calm_s``. Bounds, the step cap and the guard's rescue are the Manager's; a rescue
+of a guest this controller shrank is a bug in it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from juggler.hoststate import HIGH_FREE, SOFT_FREE
 from juggler.observation import Decision, Observation, VmSample, VmTarget
 from juggler.policy.base import (
+    PAGING_BYTES_PER_S,
+    THRASHING_BYTES_PER_S,
     PolicyState,
-    balloon_now,
     guest_needs_memory,
     guest_used_bytes,
-    need_floor_bytes,
 )
-from juggler.units import MIB, format_size
+from juggler.profile import BalloonCosts, load_profile
+from juggler.units import GIB, MIB, format_size
+
+#: bytes per page, and what the host pays to read one back from a solid-state swap
+#: device (sim/costs.py's ssd figure, 250 us for 4 KiB: a benefit priced low, so a
+#: move must clearly pay)
+PAGE = 4096
+HOST_READ_S = 250e-6
 
 
 @dataclass(frozen=True)
 class Params:
-    #: tau: the idle memory tax rate (0: pure shares; 0.75 as in ESX)
+    #: tau, the idle memory tax: an idle page costs 1 / (1 - tau) active ones
+    #: (ESX's default 0.75, Waldspurger 2002 §5.4)
     tax_rate: float = 0.75
-    #: below this host free fraction, reclaim
-    high_free: float = 0.06
-    #: the free fraction to restore
-    target_free: float = 0.08
-    #: above this free fraction, give memory back
-    plenty_free: float = 0.12
-    #: a donor keeps its estimated working set plus this margin ...
-    ws_margin: float = 0.10
-    #: ... plus this fraction of its guest memory
-    guest_floor: float = 0.03
-    #: a needy, ballooned guest gets back at least this much per interval ...
-    relief_bytes: int = 64 * MIB
-    #: ... or this fraction of its balloon, if more
-    relief_fraction: float = 0.5
-    #: anonymous memory counts as idle only when the estimated working set is below
-    #: this fraction of what the guest uses
-    idle_threshold: float = 0.6
-    #: margin over the working set kept when the host is short (tier 3)
-    short_margin: float = 0.10
-    #: below this host free fraction the host is short enough for tier 3
-    short_free: float = 0.04
-    #: below this host free fraction, relief for needy guests is only what cheap
-    #: reclaim from others pays for
-    relief_cap_free: float = 0.04
-    #: a held guest keeps this fraction of its memory free (8%, above the 5% at which
-    #: it counts as needy, measured worse on the suite: see docs/comparison.md)
-    hold_headroom: float = 0.03
-    #: a held guest keeps at least what it uses plus the need floor, unless the host
-    #: reads its memory back faster than this (then it is held at resident + headroom)
-    hold_swap_in_bytes_per_s: float = 128 * 1024
-    #: rebalance when a guest holds at least this much memory it does not use ...
-    rebalance_bytes: int = 64 * MIB
-    #: ... and has not used within this window (bursts come back)
-    rebalance_window_s: float = 120.0
-    #: count memory used within that window as used when reclaiming, too
-    protect_recent: bool = True
-    #: a VM's anonymous memory can count as idle only if its use stayed within this
-    #: fraction over the window
-    steady_fraction: float = 0.10
-    #: use tier 3 only while the host is swapping (its swap-out rate is above zero)
-    tier3_needs_host_swap: bool = True
-    #: hold guests only while the host is swapping
-    hold_needs_host_swap: bool = False
-    #: a VM whose used memory grew more than this in an interval is growing:
-    #: it is neither a donor nor held
-    growth_bytes: int = 8 * MIB
-    #: granularity of min-funding revocation
-    chunk_bytes: int = 16 * MIB
-    #: intervals without balloon progress before a VM counts as uncooperative
+    #: host free memory kept ahead of need, as a fraction of host memory: reclaim below
+    #: it, give back above it plus the headroom (HIGH_FREE plus one guest's headroom on
+    #: the lab's 2 GiB host, measured on examples/lab-seed.toml: docs/comparison.md)
+    reserve_free: float = 0.10
+    #: what a guest keeps available beyond what it uses, as a fraction of its memory:
+    #: twice the need floor (policy/base.py NEED_FRACTION), so a shrunk guest is not needy
+    headroom: float = 0.06
+    #: most of a guest's memory taken ahead of need per interval (Senpai's max_probe,
+    #: 1% of the workload's memory per 6 s interval: facebookincubator/senpai senpai.py)
+    step_fraction: float = 0.02
+    #: seconds a guest must go without need before it is shrunk ahead of need again
+    #: (Senpai backs off on pressure and probes again after it has passed)
+    calm_s: float = 30.0
+    #: memory in use is taken only down to the working-set estimate plus this share of
+    #: it: the Manager's estimate read lab-seed's grown A at 568 MiB against 760 MiB
+    #: it used (-25%, docs/comparison.md), and paging a working set costs a lab guest
+    #: 787 us per page (profiles/tcg.toml)
+    ws_margin: float = 0.5
+    #: smallest move worth its cost (a balloon move costs guest vCPU per GiB)
+    min_move_bytes: int = 16 * MIB
+    #: intervals without balloon progress before a VM counts as uncooperative (the
+    #: three-try rule of Xen's squeezed)
     uncooperative_intervals: int = 3
 
 
@@ -143,10 +97,19 @@ class State(PolicyState):
 
     #: per VM: (balloon target, gap to it) last interval, intervals without progress
     progress: dict[str, tuple[int, int, int]] = field(default_factory=dict)
-    #: per VM: memory the guest used (total - available) at the last interval
+    #: per VM: when it last showed need, grew, or was given memory back
+    last_need_s: dict[str, float] = field(default_factory=dict)
+    #: per VM: what it used at the last interval
     used: dict[str, int] = field(default_factory=dict)
-    #: per VM: (time, used) over the last rebalance window
-    used_history: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    #: per VM: (guest memory before, its disk reads per second then) when it was last
+    #: shrunk, until it has stayed calm for calm_s after it
+    shrunk: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+    #: per VM: the guest memory at which it showed pressure after being shrunk, and
+    #: its working-set estimate then: it is not shrunk below this again until that
+    #: estimate halves, a new phase (Senpai's back-off, remembered)
+    floor: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: VMs whose memory in use was taken (their guest paged it out): full on purpose
+    paged: set[str] = field(default_factory=set)
 
 
 def rho(shares: int, held_bytes: int, active_fraction: float, tax_rate: float) -> float:
@@ -174,298 +137,369 @@ def _track_cooperation(vm: VmSample, state: State, params: Params) -> bool:
 
 
 @dataclass
-class _Donor:
+class _Guest:
+    """One managed VM as this interval sees it; ``taken``, ``gained`` and ``given``
+    are the plan (balloon bytes inflated, host bytes that frees, bytes deflated)."""
+
     vm: VmSample
-    #: its resident and guest memory (known: a VM without them is no donor)
-    resident: int
-    guest_total: int
     held: int
-    active: float
-    #: memory it can give per tier: reclaimable (free, cache), then idle anonymous
-    tiers: tuple[int, int, int]
+    used: int
+    keep: int
+    #: memory the host keeps for it, in RAM or in its swap
+    backed: int
+    working_set: int
+    calm: bool
+    needy: bool
+    #: it reads back (from its disk) what it gave up when it was last shrunk
+    refaults: bool = False
+    #: guest memory it showed need at after being shrunk: never taken below
+    backoff: int = 0
     taken: int = 0
+    gained: int = 0
+    given: int = 0
+    why: list[str] = field(default_factory=list)
+
+    @property
+    def balloon(self) -> int:
+        return self.vm.configured_bytes - self.held
+
+    @property
+    def untouched(self) -> int:
+        """Guest memory the host never backed: a balloon over it frees nothing."""
+        return max(0, self.held - self.backed)
+
+    def room(self, floor: int) -> int:
+        """Host memory it can still give down to ``floor`` of guest memory."""
+        return max(0, min(self.held, self.backed) - self.gained - floor)
+
+    def active_floor(self, ws_margin: float) -> int:
+        """Taken below this, the guest might page what it uses now."""
+        margin = self.keep - self.used
+        estimate = int(self.working_set * (1 + ws_margin)) + margin
+        return max(self.vm.reservation_bytes, self.backoff, min(self.keep, estimate))
+
+    def claim(self, tax_rate: float, extra: int = 0) -> float:
+        holding = min(self.held, self.backed) - self.gained + self.given + extra
+        active = self.working_set / holding if holding > 0 else 1.0
+        return rho(self.vm.shares, holding, active, tax_rate)
+
+    def take(self, gain: int) -> int:
+        """Plan to free ``gain`` more host bytes; returns the balloon bytes that moves
+        (the first take also inflates over memory the host never backed)."""
+        before = self.taken
+        self.gained += gain
+        self.taken = self.untouched + self.gained if self.gained else 0
+        return self.taken - before
 
 
-def _donor(
-    vm: VmSample, working_set: int | None, params: Params, recent_used: int = 0
-) -> _Donor | None:
-    if vm.resident_bytes is None or vm.guest_total_bytes is None:
+def _guest(vm: VmSample, params: Params, state: State, now: float) -> _Guest | None:
+    used = guest_used_bytes(vm)
+    if used is None or vm.guest_total_bytes is None:
         return None
-    if vm.guest_available_bytes is None:
-        return None
-    floor = int(params.guest_floor * vm.guest_total_bytes)
-    used = max(guest_used_bytes(vm) or 0, recent_used)
-    keep_used = max(vm.reservation_bytes, used + floor)
-    reclaimable = max(0, vm.resident_bytes - keep_used)
-    idle = 0
-    if working_set is not None and working_set * (1 + params.ws_margin) < (
-        params.idle_threshold * used
+    held = vm.configured_bytes - (
+        vm.balloon_target_bytes
+        if vm.balloon_target_bytes is not None
+        else vm.balloon_actual_bytes or 0
+    )
+    if vm.name in state.paged:
+        # it was left full on purpose (its idle memory paged out): only thrashing on
+        # that memory is need (a trickle of read-back is the price of the tax)
+        needy = (vm.guest_swap_in_bytes_per_s or 0.0) > THRASHING_BYTES_PER_S
+    else:
+        needy = guest_needs_memory(vm)
+    reads = vm.vm_disk_read_bytes_per_s or 0.0
+    refaults = False
+    if vm.name in state.shrunk:
+        before, reads_before, when = state.shrunk[vm.name]
+        if reads > reads_before + PAGING_BYTES_PER_S:
+            # it reads back what it gave up: pressure, the first sign of it
+            refaults = True
+            state.floor[vm.name] = (before, vm.working_set_estimate_bytes or 0)
+            del state.shrunk[vm.name]
+        elif now - when >= params.calm_s:
+            del state.shrunk[vm.name]
+    # a guest whose use grows is not calm: its working-set estimate lags its growth
+    grew = used - state.used.get(vm.name, used) > params.min_move_bytes
+    state.used[vm.name] = used
+    if needy or grew:
+        state.last_need_s[vm.name] = now
+    calm = now - state.last_need_s.get(vm.name, -1e18) >= params.calm_s
+    if (
+        vm.name in state.floor
+        and 2 * (vm.working_set_estimate_bytes or 0) < state.floor[vm.name][1]
     ):
-        keep_active = max(vm.reservation_bytes, int(working_set * (1 + params.ws_margin)) + floor)
-        idle = max(0, min(vm.resident_bytes, keep_used) - keep_active)
-    active_anon = 0
-    if working_set is not None:
-        keep_short = max(vm.reservation_bytes, int(working_set * (1 + params.short_margin)) + floor)
-        active_anon = max(0, min(vm.resident_bytes, keep_used) - idle - keep_short)
-    if reclaimable + idle + active_anon <= 0:
-        return None
-    ws = working_set if working_set is not None else used
-    active = min(1.0, ws / vm.resident_bytes) if vm.resident_bytes else 1.0
-    return _Donor(
+        del state.floor[vm.name]
+    keep = max(
+        vm.reservation_bytes,
+        used + int(params.headroom * vm.configured_bytes),
+        state.floor.get(vm.name, (0, 0))[0],
+    )
+    resident = vm.resident_bytes
+    backed = held if resident is None else resident + (vm.host_swapped_bytes or 0)
+    working_set = vm.working_set_estimate_bytes
+    return _Guest(
         vm,
-        vm.resident_bytes,
-        vm.guest_total_bytes,
-        vm.resident_bytes,
-        active,
-        (reclaimable, idle, active_anon),
+        held=held,
+        used=used,
+        keep=min(keep, vm.configured_bytes),
+        backed=backed,
+        working_set=used if working_set is None else min(working_set, used),
+        calm=calm and not refaults,
+        needy=needy,
+        refaults=refaults,
+        backoff=state.floor.get(vm.name, (0, 0))[0],
     )
 
 
-def decide(observation: Observation, params: Params, state: State) -> Decision:
-    """One interval of min-funding revocation (the module docstring has the rules)."""
-    host = observation.host
-    free = host.available_fraction
-    working_sets: dict[str, int | None] = {}
-    stuck: set[str] = set()
-    growing = set()
-    for vm in observation.vms:
-        used = guest_used_bytes(vm)
-        if used is not None:
-            before = state.used.get(vm.name, used)
-            if used - before > params.growth_bytes:
-                growing.add(vm.name)
-            state.used[vm.name] = used
-            history = state.used_history.setdefault(vm.name, [])
-            history.append((observation.time_s, used))
-            while history and history[0][0] < observation.time_s - params.rebalance_window_s:
-                history.pop(0)
-        working_sets[vm.name] = vm.working_set_estimate_bytes
-        if vm.balloon_present and _track_cooperation(vm, state, params):
-            stuck.add(vm.name)
-    recent_peak = {
-        name: max((u for _, u in h), default=0) for name, h in state.used_history.items()
-    }
-    # idle memory is memory that stayed allocated: a VM whose use swings is not idle
-    steady = {
-        name
-        for name, h in state.used_history.items()
-        if h
-        and max(u for _, u in h) - min(u for _, u in h)
-        <= params.steady_fraction * max(u for _, u in h)
-    }
-    notes = [f"host free {free:.1%}"]
-    if stuck:
-        notes.append(f"uncooperative balloons (not counted on): {', '.join(sorted(stuck))}")
+def inflation_cost_s(g: _Guest, moved: int, costs: BalloonCosts, anon: int = 0) -> float:
+    """vCPU seconds the guest spends giving up ``moved`` bytes: its free memory
+    first, then page cache, then ``anon`` bytes paged out (profile.py's figures)."""
+    free = min(moved, g.vm.guest_free_bytes or 0)
+    cache = max(0, moved - free - anon)
+    return (
+        free * costs.inflate_cpu_free
+        + cache * costs.inflate_cpu_cache
+        + anon * costs.inflate_cpu_anon
+    ) / GIB
 
-    targets: dict[str, VmTarget] = {}
-    ballooned = [vm for vm in observation.vms if vm.balloon_present and balloon_now(vm) > 0]
-    wanted = {}
-    for vm in ballooned:
-        if guest_needs_memory(vm) and vm.name not in stuck:
-            step = max(params.relief_bytes, int(params.relief_fraction * balloon_now(vm)))
-            wanted[vm.name] = min(balloon_now(vm), step)
-    donors = [
-        d
+
+def paging_avoided_s(gain: int) -> float:
+    """What freeing ``gain`` host bytes saves: the host would page each such page
+    out and read it back once, at a solid-state disk's read latency."""
+    return gain / PAGE * HOST_READ_S
+
+
+def decide(observation: Observation, params: Params, state: State) -> Decision:
+    """One interval of the controller in the module docstring."""
+    host = observation.host
+    memory = host.host_memory_bytes
+    now = observation.time_s
+    free = host.host_available_bytes
+    costs = state.balloon_costs or load_profile("kvm").balloon
+    stuck = {
+        vm.name
+        for vm in observation.vms
+        if vm.balloon_present and _track_cooperation(vm, state, params)
+    }
+    guests = [
+        g
         for vm in observation.vms
         if vm.balloon_present
-        and vm.name not in wanted
+        and vm.name not in observation.missing
         and vm.name not in stuck
-        and vm.name not in growing
-        and (
-            d := _donor(
-                vm,
-                working_sets[vm.name] if vm.name in steady else None,
-                params,
-                recent_peak.get(vm.name, 0) if params.protect_recent else 0,
-            )
-        )
-        is not None
+        and (g := _guest(vm, params, state, now)) is not None
     ]
-    short_of = max(0, int((params.target_free - free) * host.host_memory_bytes))
-    relief_budget = sum(wanted.values())
-    if free < params.relief_cap_free:
-        cheap = sum(d.tiers[0] + d.tiers[1] for d in donors)
-        relief_budget = min(relief_budget, max(0, cheap - short_of))
-        if relief_budget < sum(wanted.values()):
-            notes.append(f"host short: relief limited to {format_size(relief_budget)}")
-    relief = 0
-    for vm in sorted(ballooned, key=lambda vm: -vm.shares):
-        if vm.name not in wanted or relief_budget <= 0:
+    notes = [f"host free {free / memory:.1%}" if memory else "host memory unknown"]
+    if stuck:
+        notes.append(f"uncooperative balloons (not counted on): {', '.join(sorted(stuck))}")
+    if not memory or not guests:
+        return Decision(notes=tuple(notes))
+    high = int(HIGH_FREE * memory)
+    reserve = int(params.reserve_free * memory)
+    # host free memory above HIGH_FREE, what grants may use without taking from anyone
+    budget = max(0, free - high)
+
+    # 1. need: a guest that shows need gets room at once; one that reads back what
+    # it gave up gets it back, and keeps it
+    for g in sorted(
+        (g for g in guests if g.needy or g.refaults), key=lambda g: -g.claim(params.tax_rate)
+    ):
+        if g.refaults:
+            want = g.keep - g.held
+        elif g.vm.name in state.paged:
+            # what it reads back over a calm period: enough that it stops thrashing
+            reads = g.vm.guest_swap_in_bytes_per_s or 0.0
+            want = max(params.min_move_bytes, int(reads * params.calm_s))
+        else:
+            want = g.keep + int(params.headroom * g.vm.configured_bytes) - g.held
+        want = min(want, g.balloon)
+        if want <= 0:
             continue
-        step = min(wanted[vm.name], relief_budget)
-        relief_budget -= step
-        relief += step
-        targets[vm.name] = VmTarget(
-            balloon_now(vm) - step,
-            f"guest shows need (available {format_size(vm.guest_available_bytes)}, "
-            f"swap-in {format_size(vm.guest_swap_in_bytes_per_s)}/s): give back "
-            f"{format_size(step)}",
+        if g.refaults:
+            # undoing this controller's own mistake is not paid for by anyone: the
+            # host pages for it as it would have without the shrink
+            from_free, rest = want, 0
+        else:
+            from_free = max(0, min(want, budget))
+            rest = want - from_free
+        budget -= from_free
+        paid = _revoke(guests, rest, params, costs, below=g, paged=state.paged) if rest > 0 else 0
+        grant = from_free + paid
+        if grant < params.min_move_bytes:
+            g.why.append(f"shows need, but nothing to give it ({format_size(want)} wanted)")
+            continue
+        g.given += grant
+        if g.needy and (g.vm.name in state.shrunk or g.vm.name in state.paged):
+            # it needed memory after this controller took some: not below this again
+            ws = g.vm.working_set_estimate_bytes or 0
+            state.floor[g.vm.name] = (g.held + grant, ws)
+        sign = (
+            f"reads back what it gave up (disk reads "
+            f"{format_size(g.vm.vm_disk_read_bytes_per_s or 0)}/s)"
+            if g.refaults and not g.needy
+            else f"shows need (available {format_size(g.vm.guest_available_bytes)}, swap-in "
+            f"{format_size(g.vm.guest_swap_in_bytes_per_s or 0)}/s)"
         )
+        g.why.append(
+            f"{sign}: give back {format_size(grant)} ({format_size(from_free)} of host "
+            f"free memory, {format_size(paid)} from lower claims); gain: the guest stops "
+            f"paging; cost: {format_size(grant)} of deflation, "
+            f"{grant / GIB * costs.deflate_cpu:.2f} vCPU s"
+        )
+        state.last_need_s[g.vm.name] = now
 
-    if free < params.high_free or (relief and free < params.target_free):
-        want = short_of + relief
-        swapping = (host.host_swap_out_bytes_per_s or 0.0) > 0
-        deep = free < params.short_free and (swapping or not params.tier3_needs_host_swap)
-        _revoke(donors, want, params, tiers=3 if deep else 2)
-        for d in donors:
-            if d.taken <= 0:
-                continue
-            guest_target = d.resident - d.taken
-            balloon = max(balloon_now(d.vm), d.vm.configured_bytes - guest_target)
-            r = rho(d.vm.shares, d.held + d.taken, d.active, params.tax_rate)
-            targets[d.vm.name] = VmTarget(
-                balloon,
-                f"host free {free:.1%} < {params.high_free:.0%}: reclaim "
-                f"{format_size(d.taken)} (lowest shares per page, rho {r * MIB:.2f}/MiB; "
-                f"working set ~{format_size(working_sets[d.vm.name])}, "
-                f"{d.active:.0%} active)",
+    # 2./3. take what the host needs: to restore HIGH + SOFT when short, else to
+    # keep the reserve ahead of need while the guests could outgrow the host
+    exposed = sum(g.held for g in guests) > memory
+    if free < high:
+        want = int((HIGH_FREE + SOFT_FREE) * memory) - free - _gained(guests)
+        gained = _revoke(guests, want, params, costs, below=None, paged=state.paged)
+        notes.append(
+            f"short: host free below {HIGH_FREE:.0%}; free {format_size(gained)} "
+            f"of {format_size(want)} wanted"
+        )
+    elif exposed and free < reserve:
+        want = reserve - free - _gained(guests) + _given(guests)
+        gained = _revoke(guests, want, params, costs, below=None, paged=state.paged, bounded=True)
+        if gained:
+            notes.append(
+                f"ahead of need: host free {free / memory:.1%} < reserve "
+                f"{params.reserve_free:.0%}: free {format_size(gained)} of spare memory"
             )
-        hold = swapping or not params.hold_needs_host_swap
-        for vm in observation.vms if hold else ():
-            if (
-                not vm.balloon_present
-                or vm.name in targets
-                or vm.name in growing
-                or vm.name in stuck
-                or vm.resident_bytes is None
-            ):
+    elif free > reserve + int(params.headroom * memory):
+        surplus = free - reserve - _given(guests)
+        recent = [
+            g
+            for g in guests
+            if g.balloon - g.given > 0 and not g.needy and not g.calm and g.given == 0
+        ]
+        for g in sorted(recent, key=lambda g: -g.claim(params.tax_rate)):
+            give = min(g.balloon, surplus, g.keep + int(params.headroom * g.vm.configured_bytes))
+            if give < params.min_move_bytes:
                 continue
-            guest, why = _hold_size(vm, params)
-            balloon = vm.configured_bytes - guest
-            if balloon > balloon_now(vm) + params.chunk_bytes:
-                targets[vm.name] = VmTarget(
-                    balloon,
-                    f"host free {free:.1%} < {params.high_free:.0%}: hold at {why} (no new "
-                    "page cache while the host is short)",
-                )
-        notes.append(f"short: want {format_size(want)}")
-    elif free > params.plenty_free and ballooned:
-        surplus = int((free - params.target_free) * host.host_memory_bytes) - relief
-        rest = [vm for vm in ballooned if vm.name not in targets]
-
-        def deserving(vm: VmSample) -> float:
-            ws = working_sets[vm.name]
-            held = vm.resident_bytes or vm.configured_bytes
-            active = (ws / held) if ws is not None and held else 1.0
-            return rho(vm.shares, held, active, params.tax_rate)
-
-        for vm in sorted(rest, key=deserving, reverse=True):
-            if surplus <= 0:
-                break
-            give = min(balloon_now(vm), surplus)
             surplus -= give
-            targets[vm.name] = VmTarget(
-                balloon_now(vm) - give,
-                f"host free {free:.1%} > {params.plenty_free:.0%}: give back {format_size(give)}",
+            g.given += give
+            g.why.append(
+                f"host free {free / memory:.1%} > reserve {params.reserve_free:.0%} + "
+                f"headroom, and it needed memory within {params.calm_s:.0f}s: give back "
+                f"{format_size(give)}; gain: room before it asks; cost: "
+                f"{format_size(give)} of deflation, {give / GIB * costs.deflate_cpu:.2f} vCPU s"
             )
-        notes.append("plenty: giving memory back")
-    elif free >= params.high_free and ballooned:
-        _rebalance(ballooned, donors, targets, recent_peak, working_sets, params, notes)
+
+    targets: dict[str, VmTarget] = {}
+    for g in guests:
+        move = g.given - g.taken
+        if move == 0 or (abs(move) < params.min_move_bytes and not g.needy):
+            continue
+        balloon = max(0, min(g.vm.configured_bytes, g.balloon - move))
+        targets[g.vm.name] = VmTarget(balloon, "; ".join(g.why))
+        if move > 0:
+            state.paged.discard(g.vm.name)
+        if move < 0:
+            reads = g.vm.vm_disk_read_bytes_per_s or 0.0
+            before = state.shrunk.get(g.vm.name, (g.held, reads, now))
+            state.shrunk[g.vm.name] = (before[0], before[1], now)
     return Decision(targets=targets, notes=tuple(notes))
 
 
-def _hold_size(vm: VmSample, params: Params) -> tuple[int, str]:
-    """The guest memory a held guest keeps, and why.
-
-    Its resident memory plus the headroom stops new page cache. A host whose
-    reclaim picked the VM's coldest pages (Linux's LRU) leaves resident below
-    what the guest uses; holding there makes the guest page those pages a
-    second time, and squeezes it into need, so the balloon churns. So a held
-    guest keeps what it uses plus the need floor - unless the host is reading
-    its memory back (a host that picks blindly, as ESX's does, swapped part of
-    its working set): then the guest is better placed to choose its victims.
-    """
-    assert vm.resident_bytes is not None
-    headroom = max(16 * MIB, int(params.hold_headroom * vm.configured_bytes))
-    at_resident = vm.resident_bytes + headroom
-    why = f"resident {format_size(vm.resident_bytes)} + {format_size(headroom)}"
-    used = guest_used_bytes(vm)
-    host_reads = (vm.vm_host_swap_in_bytes_per_s or 0.0) > params.hold_swap_in_bytes_per_s
-    if used is None or vm.guest_total_bytes is None or host_reads:
-        return at_resident, why
-    floor = need_floor_bytes(vm.guest_total_bytes)
-    at_used = used + floor
-    if at_used > at_resident:
-        return at_used, f"used {format_size(used)} + {format_size(floor)}"
-    return at_resident, why
+def _gained(guests: list[_Guest]) -> int:
+    return sum(g.gained for g in guests)
 
 
-def _rebalance(
-    ballooned: list[VmSample],
-    donors: list[_Donor],
-    targets: dict[str, VmTarget],
-    recent_peak: dict[str, int],
-    working_sets: dict[str, int | None],
+def _given(guests: list[_Guest]) -> int:
+    return sum(g.given for g in guests)
+
+
+def _worth(g: _Guest, gain: int, costs: BalloonCosts, anon: int = 0) -> tuple[bool, float, float]:
+    """Whether freeing ``gain`` more host bytes from ``g`` pays for its inflation,
+    with the cost and the benefit in vCPU seconds."""
+    moved = g.untouched + g.gained + gain - g.taken
+    cost = inflation_cost_s(g, moved, costs, anon)
+    benefit = paging_avoided_s(gain)
+    return benefit > cost, cost, benefit
+
+
+def _revoke(
+    guests: list[_Guest],
+    want: int,
     params: Params,
-    notes: list[str],
-) -> None:
-    """Move memory a guest holds but does not use to ballooned guests that lack it."""
-    squeezed = [
-        vm
-        for vm in ballooned
-        if vm.name not in targets
-        and all(d.vm.name != vm.name or d.tiers[0] < params.rebalance_bytes for d in donors)
-    ]
+    costs: BalloonCosts,
+    below: _Guest | None,
+    paged: set[str],
+    bounded: bool = False,
+) -> int:
+    """Min-funding revocation of host memory: spare memory first, from the lowest claim
+    up, where it is worth its inflation; then memory in use, a chunk at a time from
+    the lowest claim of all, re-ranking after each.
 
-    def unused(d: _Donor) -> int:
-        # memory it neither uses now nor used within the window (bursts come back)
-        recent = max(working_sets[d.vm.name] or 0, recent_peak.get(d.vm.name, 0))
-        keep = max(
-            d.vm.reservation_bytes,
-            max(guest_used_bytes(d.vm) or 0, recent) + int(params.guest_floor * d.guest_total),
-        )
-        return min(d.tiers[0], max(0, d.resident - keep))
-
-    for d in donors:
-        d.tiers = (unused(d), 0, 0)
-    rich = [d for d in donors if d.tiers[0] >= params.rebalance_bytes and d.vm.name not in targets]
-    if not squeezed or not rich:
-        return
-    give = min(sum(balloon_now(vm) for vm in squeezed), sum(d.tiers[0] for d in rich))
-    if give < params.rebalance_bytes:
-        return
-    _revoke(rich, give, params, tiers=1)
-    moved = sum(d.taken for d in rich)
-    for d in rich:
-        if d.taken > 0:
-            targets[d.vm.name] = VmTarget(
-                max(balloon_now(d.vm), d.vm.configured_bytes - (d.resident - d.taken)),
-                f"rebalance: it holds {format_size(d.tiers[0])} it does not use; "
-                f"reclaim {format_size(d.taken)} for squeezed guests",
-            )
-
-    def deserving(vm: VmSample) -> float:
-        ws = working_sets[vm.name]
-        held = vm.resident_bytes or vm.configured_bytes
-        return rho(vm.shares, held, (ws / held) if ws and held else 1.0, params.tax_rate)
-
-    for vm in sorted(squeezed, key=deserving, reverse=True):
-        if moved <= 0:
+    :param below: the guest being paid for: only claims lower than its own after
+        the grant are taken from (None: the host itself is short, any claim pays).
+    :param paged: where to note the VMs whose memory in use was taken.
+    :param bounded: ahead of need: at most ``step_fraction`` of a guest's spare memory
+        per interval (memory in use always moves in such steps).
+    :return: the host bytes freed.
+    """
+    gained = 0
+    # a guest that is growing is about to use what it has spare
+    able = [g for g in guests if g is not below and g.calm and g.room(g.keep) > 0]
+    for g in sorted(able, key=lambda g: g.claim(params.tax_rate)):
+        if gained >= want:
             break
-        step = min(balloon_now(vm), moved)
-        moved -= step
-        targets[vm.name] = VmTarget(
-            balloon_now(vm) - step,
-            f"rebalance: give back {format_size(step)} that another guest held unused",
+        gain = min(g.room(g.keep), want - gained)
+        if bounded:
+            gain = min(gain, int(params.step_fraction * g.vm.configured_bytes))
+        worth, cost, benefit = _worth(g, gain, costs)
+        if gain < params.min_move_bytes or not worth:
+            continue
+        moved = g.take(gain)
+        gained += gain
+        g.why.append(
+            ("ahead of need: " if bounded else "")
+            + f"spare memory, lowest claim first (rho {g.claim(params.tax_rate) * MIB:.2f}/MiB): "
+            f"inflate {format_size(moved)} to free {format_size(gain)} of free memory and "
+            f"cache (gain: ~{benefit:.2f} s of host paging avoided; cost: ~{cost:.2f} vCPU s)"
         )
-    notes.append("rebalance: memory held unused moves to squeezed guests")
+    chunk = max(params.min_move_bytes, 1)
+    others = [g for g in guests if g is not below]
+    in_use: dict[str, int] = {}
+    while gained < want and others:
+        # memory in use comes only from the lowest claim of all: when that guest has
+        # nothing left above its working set, the host pages instead
+        poorest = min(others, key=lambda g: g.claim(params.tax_rate))
+        # the guest pages it out itself: a bounded step per interval, so what it has
+        # available never falls toward the guard's rescue while it does
+        step = int(params.step_fraction * poorest.vm.configured_bytes)
+        room = min(
+            poorest.room(poorest.active_floor(params.ws_margin)),
+            step - in_use.get(poorest.vm.name, 0),
+        )
+        if not poorest.calm or room <= 0:
+            break
+        if below is not None and poorest.claim(params.tax_rate) >= below.claim(
+            params.tax_rate, extra=want - gained
+        ):
+            break
+        gain = min(chunk, room, want - gained)
+        worth, _, _ = _worth(poorest, gain, costs, anon=gain)
+        if not worth:
+            break
+        poorest.take(gain)
+        in_use[poorest.vm.name] = in_use.get(poorest.vm.name, 0) + gain
+        gained += gain
+    for g in guests:
+        if g.vm.name in in_use:
+            g.why.append(_revoked_reason(g, in_use[g.vm.name], params, costs))
+            paged.add(g.vm.name)
+    return gained
 
 
-def _revoke(donors: list[_Donor], want: int, params: Params, tiers: int) -> None:
-    """Min-funding revocation, tier by tier: take chunks from the donor paying least
-    per page among those with memory left in the tier."""
-    for tier in range(tiers):
-        left = {id(d): d.tiers[tier] for d in donors}
-        while want > 0:
-            able = [d for d in donors if left[id(d)] > 0]
-            if not able:
-                break
-            poorest = min(able, key=lambda d: rho(d.vm.shares, d.held, d.active, params.tax_rate))
-            chunk = min(params.chunk_bytes, left[id(poorest)], want)
-            left[id(poorest)] -= chunk
-            poorest.taken += chunk
-            poorest.held -= chunk
-            if tier == 0:
-                # reclaimable memory is not active: what stays is more active
-                poorest.active = min(1.0, poorest.active * (poorest.held + chunk) / poorest.held)
-            want -= chunk
+def _revoked_reason(g: _Guest, gain: int, params: Params, costs: BalloonCosts) -> str:
+    holding = min(g.held, g.backed)
+    active = g.working_set / holding if holding else 1.0
+    return (
+        f"min-funding revocation: lowest claim of all (rho "
+        f"{g.claim(params.tax_rate) * MIB:.2f}/MiB, working set ~{format_size(g.working_set)}, "
+        f"{active:.0%} active, tax {params.tax_rate:.2f}): free {format_size(gain)} it holds "
+        f"idle, paged out by the guest (gain: ~{paging_avoided_s(gain):.2f} s of host paging "
+        f"avoided; cost: ~{gain / GIB * costs.inflate_cpu_anon:.2f} vCPU s)"
+    )
