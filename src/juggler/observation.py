@@ -187,3 +187,6 @@ class Decision:
     #: remarks about the host as a whole ("host available 4% < soft 6%"); the run file
     #: keeps them (``decision_notes``)
     notes: tuple[str, ...] = ()
+    #: the policy is in the middle of a run of decisions (squeezed's balancing) and
+    #: wants the next one at its ``busy_interval_s`` rather than its usual cadence
+    busy: bool = False
