@@ -8,12 +8,13 @@ point in the ``juggler.policies`` group (``policy/plugins.py``; docs/policies.md
 from __future__ import annotations
 
 from juggler.errors import PolicyError
-from juggler.policy import freemem, juggler, mom, proxmox, squeezed, static
+from juggler.policy import freemem, juggler, mom, mom_vdsm, proxmox, squeezed, static
 from juggler.policy.base import Policy, PolicyState
 from juggler.policy.plugins import ENTRY_POINT_GROUP, entry_point_names, is_spec, load_plugin
 
 #: MOM's policy engine wakes every 10 s (oVirt/mom ``doc/mom-balloon.conf``,
-#: ``policy-engine-interval``); Proxmox's pvestatd every 10 s
+#: ``policy-engine-interval``); vdsm's MOM every 15 s (oVirt/vdsm
+#: ``static/etc/vdsm/mom.conf.in``); Proxmox's pvestatd every 10 s
 #: (``PVE/Service/pvestatd.pm``, ``$updatetime``); squeezed checks every 10 s and
 #: iterates every second during a balancing (``policy/squeezed.py``)
 POLICIES: dict[str, Policy] = {
@@ -32,6 +33,15 @@ POLICIES: dict[str, Policy] = {
         "oVirt MOM balloon.rules: host free < 20%: shrink 5% a step",
         mom.State,
         native_interval_s=10.0,
+        guard_extras=False,
+    ),
+    "mom-vdsm": Policy(
+        "mom-vdsm",
+        mom_vdsm.Params,
+        mom_vdsm.decide,
+        "oVirt vdsm's MOM policy: grow to host-free-scaled free memory, raise to the minimum",
+        mom_vdsm.State,
+        native_interval_s=15.0,
         guard_extras=False,
     ),
     "proxmox": Policy(
