@@ -293,3 +293,138 @@ def test_a_recorder_with_record_timing_is_told_how_long_each_stage_took():
     assert stages.count("observe") == 5  # the failed observe is timed too
     assert stages.count("loop") == 5  # one per sample
     assert all(seconds >= 0 for _, seconds in recorder.timings)
+
+
+class NotesRecorder(ListRecorder):
+    """Also keeps when the policy wrote notes (MOM writes one every decision)."""
+
+    def __init__(self):
+        super().__init__()
+        self.noted_at = []
+
+    def record_notes(self, time_s, notes, left_alone):
+        self.noted_at.append(time_s)
+
+
+class StillBackend(FlakyBackend):
+    """A backend that always shows the same VMs and host, and keeps what it was sent."""
+
+    def __init__(self, *vms, available=100 * MIB):
+        super().__init__()
+        self.vms, self.available = vms, available
+
+    def observe(self):
+        host = HostSample(2048 * MIB, self.available)
+        return Observation(self.time_s, host, self.vms)
+
+    def apply(self, decision):
+        self.applied.append(decision)
+
+
+def test_mom_decides_at_its_own_10_s_cadence_whatever_the_schedule_interval():
+    recorder = NotesRecorder()
+    mom = POLICIES["mom"]
+    manager = Manager(
+        StillBackend(_vm()), mom, mom.make_params(), recorder, interval_s=2.0, sample_s=1.0
+    )
+    manager.run(30.0)
+    assert recorder.noted_at == [0.0, 10.0, 20.0, 30.0]
+    assert manager.state.interval_s == 10.0
+    assert manager.cadence_meta() == {
+        "decide_interval_s": 10.0,
+        "busy_interval_s": None,
+        "guard_extras": False,
+    }
+    # juggler's own policy decides at the schedule's interval, with the guard extras
+    juggler = Manager(
+        StillBackend(_vm()), POLICIES["juggler"], None, ListRecorder(), interval_s=2.0
+    )
+    assert juggler.cadence_meta()["decide_interval_s"] == 2.0
+    assert juggler.cadence_meta()["guard_extras"] is True
+
+
+def test_a_large_mom_step_is_sent_whole_while_one_of_ours_is_step_limited():
+    # host free 1948 / 2048 = 95%: MOM grows. cur 4096 of 8192 MiB with nothing free:
+    # used 4096, floor 4096 + 20% of 4096 = 4915.2 MiB: a step of 819.2 MiB at once
+    vm = _vm(
+        configured_bytes=8192 * MIB,
+        balloon_target_bytes=4096 * MIB,
+        balloon_actual_bytes=4096 * MIB,
+        guest_free_bytes=0,
+        guest_total_bytes=4096 * MIB,
+    )
+    mom = POLICIES["mom"]
+    backend = StillBackend(vm, available=1948 * MIB)
+    Manager(backend, mom, mom.make_params(), ListRecorder(), interval_s=10.0).run(0.0)
+    sent = backend.applied[0].targets["v"]
+    assert sent.balloon_bytes == 8192 * MIB - round(4915.2 * MIB)
+    assert sent.guard == ()
+
+    def wish(obs, params, state):
+        return Decision({"v": VmTarget(8192 * MIB - round(4915.2 * MIB), "same wish")})
+
+    ours = dataclasses.replace(POLICIES["juggler"], decide=wish)
+    backend = StillBackend(vm, available=1948 * MIB)
+    Manager(backend, ours, None, ListRecorder(), interval_s=10.0).run(0.0)
+    capped = backend.applied[0].targets["v"]
+    assert capped.balloon_bytes == (4096 - 256) * MIB
+    assert capped.guard == (GuardChange.STEP_LIMITED,)
+
+
+def test_mom_gets_no_oom_rescue_and_no_dead_band():
+    # host free 100 / 2048 = 4.9% <= 5%: critical, guest free target 4.88% - 5% < 0.
+    # cur 424 MiB, free 200: used 224, floor < 224; 5% step: 0.95 * 424 = 402.8 MiB.
+    # The guest has 4 MiB available: our guard would deflate it (rescue), MOM's does not.
+    near_oom = _vm(
+        balloon_target_bytes=600 * MIB,
+        balloon_actual_bytes=600 * MIB,
+        guest_total_bytes=424 * MIB,
+        guest_free_bytes=200 * MIB,
+        guest_available_bytes=4 * MIB,
+    )
+    mom = POLICIES["mom"]
+    backend = StillBackend(near_oom)
+    Manager(backend, mom, mom.make_params(), ListRecorder(), interval_s=10.0).run(0.0)
+    sent = backend.applied[0].targets["v"]
+    assert sent.balloon_bytes == 1024 * MIB - round(402.8 * MIB)
+    assert GuardChange.OOM_RESCUE not in sent.guard
+    wish = Decision({"v": sent})
+    rescued = guard(wish, _obs(near_oom), Limits())["v"]
+    assert rescued.balloon_bytes < 600 * MIB and rescued.guard == (GuardChange.OOM_RESCUE,)
+    # a 2 MiB change: under the dead band for ours, sent for a baseline
+    tiny = Decision({"v": VmTarget(2 * MIB, "tiny")})
+    assert guard(tiny, _obs(_vm()), Limits()) == {}
+    assert guard(tiny, _obs(_vm()), Limits().for_policy(mom))["v"].balloon_bytes == 2 * MIB
+    # the clamp to the reservation stays for every policy
+    held = _obs(_vm(reservation_bytes=700 * MIB))
+    big = Decision({"v": VmTarget(900 * MIB, "wish")})
+    clamped = guard(big, held, Limits().for_policy(mom))["v"]
+    assert clamped.balloon_bytes == 324 * MIB
+    assert clamped.guard == (GuardChange.CLAMPED_RESERVATION,)
+
+
+def test_a_busy_policy_decides_at_its_busy_interval_until_it_is_done():
+    # squeezed's shape: a check every 10 s, one iteration a second while balancing
+    def balancing(obs, params, state):
+        state.seen.append(obs.time_s)
+        return Decision(busy=len(state.seen) < 4)
+
+    policy = Policy(
+        "busy",
+        POLICIES["static"].params_type,
+        balancing,
+        "test",
+        Seen,
+        native_interval_s=10.0,
+        busy_interval_s=1.0,
+        guard_extras=False,
+    )
+    manager = Manager(
+        StillBackend(_vm()), policy, None, ListRecorder(), interval_s=2.0, sample_s=1.0
+    )
+    manager.run(25.0)
+    # busy at 0, 1, 2; done at 3; the next check a full 10 s after that
+    assert manager.state.seen == [0.0, 1.0, 2.0, 3.0, 13.0, 23.0]
+    assert manager.state.interval_s == 1.0
+    squeezed = POLICIES["squeezed"]
+    assert (squeezed.native_interval_s, squeezed.busy_interval_s) == (10.0, 1.0)

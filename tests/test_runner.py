@@ -66,6 +66,9 @@ def test_a_run_ends_with_its_duration_and_is_summarized(scenario: Scenario, tmp_
     assert summary.run == str(out) and len(summary.vms) == len(scenario.vm)
     assert _meta(out, "ended") == "duration"
     assert float(_meta(out, "wall_seconds")) >= 0
+    # juggler decides at the scenario's interval, with the guard's extras
+    assert float(_meta(out, "decide_interval_s")) == scenario.manager.interval
+    assert _meta(out, "guard_extras") == "true"
     with RunStore.open(out) as store:
         assert summarize(store) == summary
 
@@ -175,3 +178,17 @@ def test_a_wall_clock_pause_ends_as_soon_as_the_stop_is_set(
         host.close()
     assert time.monotonic() - started < 30
     assert _meta(tmp_path / "run.sqlite", "ended") == "stop"
+
+
+def test_the_meta_records_a_baselines_own_cadence_and_guard(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    out = tmp_path / "proxmox.sqlite"
+    proxmox = scenario.model_copy(
+        update={"manager": scenario.manager.model_copy(update={"policy": "proxmox"})}
+    )
+    assert proxmox.manager.interval == 5.0
+    _run(proxmox, out, 20.0)
+    assert float(_meta(out, "decide_interval_s")) == 10.0  # pvestatd's cycle, not the 5 s
+    assert _meta(out, "guard_extras") == "false"
+    assert _meta(out, "busy_interval_s") == "null"

@@ -6,16 +6,21 @@
         obs = backend.observe()
         every interval: refresh each VM's working-set estimate from obs
         obs.working_set_estimate_bytes = the estimate;  store.record(obs)
-        every interval:
+        every decide interval (the policy's native cadence, else the interval;
+        its busy interval while its last decision said busy):
             wish = policy.decide(obs without truth, params, state)
-            decision = guard(wish, obs)      # clamp, step limit, dead band, OOM guard
+            decision = guard(wish, obs)      # clamp; for juggler's own policies also
+                                             # step limit, dead band, OOM guard
             backend.apply(decision);  store.record(decision, wish's notes, VMs left alone)
 
 The guard is shared by every policy (libCacheSim keeps its eviction loop once,
 the same way): a balloon never takes a guest below its reservation or above
-its limit, moves at most ``max_step`` per interval, ignores changes smaller than
-the dead band, and a guest that is about to run out of memory is deflated
-whatever the policy wished; what it changed is said twice, in the reason's text
+its limit. For juggler's own policies (``Policy.guard_extras``) it also moves at
+most ``max_step`` per interval, ignores changes smaller than the dead band, and
+deflates a guest that is about to run out of memory whatever the policy wished;
+a baseline gets none of these, as upstream has none, and decides at its
+upstream cadence (``Policy.native_interval_s``), so a comparison measures the
+algorithm as deployed. What the guard changed is said twice, in the reason's text
 (for people) and as :class:`~juggler.observation.GuardChange` kinds (for tools).
 The working-set estimate is the Manager's alone and refreshed once per interval,
 at the observation a decision is made on, so the figure a policy's reason quotes
@@ -62,6 +67,14 @@ class Limits:
     #: a guest whose available memory falls below this fraction of its memory
     #: (and that cannot swap it away) is deflated by the guard
     oom_floor: float = 0.04
+    #: the step cap, the dead band and the OOM rescue apply (False: only the clamp
+    #: to reservation and limit, as a baseline's upstream does)
+    guard_extras: bool = True
+
+    def for_policy(self, policy: Policy) -> Limits:
+        """These bounds as they apply to ``policy``'s wishes: without the extras
+        when the policy does not take them (``Policy.guard_extras``)."""
+        return self if policy.guard_extras else replace(self, guard_extras=False)
 
 
 #: the kinds of the events the Manager records when something fails
@@ -138,7 +151,7 @@ def guard_verdicts(wish: Decision, obs: Observation, limits: Limits) -> dict[str
         reason = wished.reason if wished is not None else ""
         notes = []
         changes: list[GuardChange] = []
-        rescue = _oom_rescue(vm, limits)
+        rescue = _oom_rescue(vm, limits) if limits.guard_extras else None
         if rescue is not None and rescue < target:
             target = rescue
             notes.append("guest near OOM: deflate")
@@ -154,12 +167,13 @@ def guard_verdicts(wish: Decision, obs: Observation, limits: Limits) -> dict[str
             notes.append(f"held at limit {format_size(vm.effective_limit_bytes)}")
             changes.append(GuardChange.CLAMPED_LIMIT)
         step = target - now
-        if abs(step) > limits.max_step_bytes:
+        if limits.guard_extras and abs(step) > limits.max_step_bytes:
             target = now + (limits.max_step_bytes if step > 0 else -limits.max_step_bytes)
             notes.append(f"step limited to {format_size(limits.max_step_bytes)}")
             changes.append(GuardChange.STEP_LIMITED)
+        dead_band = limits.dead_band_bytes if limits.guard_extras else 0
         if target == current_target or (
-            abs(target - current_target) < limits.dead_band_bytes and rescue is None
+            abs(target - current_target) < dead_band and rescue is None
         ):
             verdict = GuardChange.LEFT_ALONE if target == current_target else GuardChange.DEAD_BAND
             result[vm.name] = VmTarget(None, reason, (*changes, verdict))
@@ -205,8 +219,11 @@ class Manager:
     :param policy: the registered policy to ask.
     :param params: the policy's parameters (``policy.make_params(...)``).
     :param recorder: where observations, decisions and events go.
-    :param interval_s: seconds between decisions.
+    :param interval_s: seconds between decisions of a policy without a native
+        cadence, and between working-set refreshes for every policy (so the
+        estimate is the same figure whichever policy runs).
     :param sample_s: seconds between observations (the simulator's tick).
+    :param limits: the guard's bounds; a policy without guard extras gets only the clamp.
     :param seed: seeds the policy's random generator.
     :param balloon_costs: what moving memory costs on this host, for the policy.
     """
@@ -230,10 +247,15 @@ class Manager:
         self.recorder = recorder
         self.interval_s = interval_s
         self.sample_s = sample_s or interval_s
-        self.limits = limits or Limits()
+        #: seconds between the policy's decisions (outside a busy run)
+        self.decide_interval_s = policy.native_interval_s or interval_s
+        self.limits = (limits or Limits()).for_policy(policy)
         self.state: PolicyState = policy.new_state(
-            np.random.default_rng(seed), interval_s, balloon_costs
+            np.random.default_rng(seed),
+            policy.busy_interval_s or self.decide_interval_s,
+            balloon_costs,
         )
+        self._busy = False
         self.decisions_made = 0
         self.errors: dict[str, int] = {}
         #: the one working-set estimator per VM (policies read its figure off the samples)
@@ -254,16 +276,19 @@ class Manager:
         loop_started = time.perf_counter()
         obs = self._observe()
         start = obs.time_s if obs is not None else 0.0
-        next_decision = start
+        next_refresh = next_decision = start
         now = start
         while True:
             if obs is not None:
+                refresh = obs.time_s + 1e-9 >= next_refresh
                 deciding = obs.time_s + 1e-9 >= next_decision
-                obs = self._with_estimates(obs, refresh=deciding)
+                obs = self._with_estimates(obs, refresh=refresh)
                 self.recorder.record_observation(obs)
+                if refresh:
+                    next_refresh += self.interval_s
                 if deciding:
-                    self._decide(obs)
-                    next_decision += self.interval_s
+                    busy = self._decide(obs)
+                    next_decision = self._next_decision(next_decision, obs.time_s, busy)
                 now = obs.time_s
             if self._record_timing is not None:
                 self._record_timing("loop", time.perf_counter() - loop_started)
@@ -278,6 +303,31 @@ class Manager:
             obs = self._observe()
             if obs is None:
                 now += self.sample_s
+
+    def cadence_meta(self) -> dict[str, Any]:
+        """How this run decides, for the run file's meta: ``decide_interval_s`` (the
+        policy's native cadence, else the schedule's interval), ``busy_interval_s``
+        (None unless the policy has one) and ``guard_extras`` (whether the step cap,
+        dead band and OOM rescue applied)."""
+        return {
+            "decide_interval_s": self.decide_interval_s,
+            "busy_interval_s": self.policy.busy_interval_s,
+            "guard_extras": self.limits.guard_extras,
+        }
+
+    def _next_decision(self, due: float, now: float, busy: bool) -> float:
+        """When to decide next, after the decision due at ``due`` made at ``now``.
+
+        A busy run (squeezed's balancing) goes on at the busy interval, and the
+        next check comes a full interval after it ends, as squeezed's balance
+        thread sleeps after a balancing; otherwise decisions keep their phase.
+        """
+        was_busy, self._busy = self._busy, busy and self.policy.busy_interval_s is not None
+        if self._busy and self.policy.busy_interval_s is not None:
+            return now + self.policy.busy_interval_s
+        if was_busy:
+            return now + self.decide_interval_s
+        return due + self.decide_interval_s
 
     @contextlib.contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -309,11 +359,11 @@ class Manager:
 
         The estimate is the Manager's alone, so every run file, report, scrape and
         policy reason carries one comparable figure. It takes in new evidence only
-        at the observations decisions are made on (``refresh``), once per interval:
+        once per schedule interval (``refresh``), whatever the policy's cadence:
         the guest-statistics fallback has no timestamp, so each update is a new
         sample, and updating every tick would weigh it by the tick instead of the
         interval (the policies were tuned on the interval's pace). Between
-        decisions the samples carry the estimate as it stands.
+        refreshes the samples carry the estimate as it stands.
 
         :param refresh: update the estimators from this observation.
         """
@@ -330,7 +380,11 @@ class Manager:
         state = obs.host_state or host_state(obs.host.available_fraction)
         return replace(obs, vms=tuple(vms), host_state=state)
 
-    def _decide(self, obs: Observation) -> None:
+    def _decide(self, obs: Observation) -> bool:
+        """Decide on ``obs`` and apply what the guard lets through.
+
+        :return: whether the policy said it is busy (``Decision.busy``).
+        """
         with self._timed("decide"):
             try:
                 wish = self.policy.decide(obs.without_truth(), self.params, self.state)
@@ -350,13 +404,13 @@ class Manager:
             if wish.notes or left_alone:
                 self._record_notes(obs.time_s, wish.notes, left_alone)
         if not targets:
-            return
+            return wish.busy
         try:
             with self._timed("apply"):
                 self.backend.apply(Decision(targets=targets, notes=wish.notes))
         except BackendError as err:
             self._error("apply", err.vm, str(err), time_s=obs.time_s)
-            return
+            return wish.busy
         for name, target in targets.items():
             previous = obs.vm(name).balloon_target_bytes or 0
             self.recorder.record_decision(
@@ -368,6 +422,7 @@ class Manager:
                 tuple(target.guard),
             )
             self.decisions_made += 1
+        return wish.busy
 
     def _error(self, kind: str, vm: str | None, message: str, time_s: float = 0.0) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1

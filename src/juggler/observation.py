@@ -30,6 +30,11 @@ class HostSample:
     host_swap_out_bytes_per_s: float | None = None
     host_psi_some_avg10: float | None = None
     host_psi_full_avg10: float | None = None
+    #: MemFree + Buffers + Cached, free memory counting the page cache as free:
+    #: MOM's host ``mem_free`` (``mom/Collectors/HostMemory.py``), which its
+    #: policies read instead of MemAvailable; None where the backend cannot read
+    #: it (not recorded in the run file: only MOM's policies use it)
+    host_free_cached_bytes: int | None = None
 
     @property
     def available_fraction(self) -> float:
@@ -187,3 +192,6 @@ class Decision:
     #: remarks about the host as a whole ("host available 4% < soft 6%"); the run file
     #: keeps them (``decision_notes``)
     notes: tuple[str, ...] = ()
+    #: the policy is in the middle of a run of decisions (squeezed's balancing) and
+    #: wants the next one at its ``busy_interval_s`` rather than its usual cadence
+    busy: bool = False

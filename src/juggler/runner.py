@@ -140,8 +140,10 @@ def run(
     """Manage ``backend`` with ``policy``, recording to a new run file ``out``, and
     return its summary (:func:`~juggler.summary.summarize`).
 
-    The backend is the caller's to open and close. The meta gets, once the loop
-    ends, ``wall_seconds`` and ``ended`` (``"duration"``, or the stop's reason).
+    The backend is the caller's to open and close. The meta gets what the Manager
+    actually runs at (``decide_interval_s``, ``busy_interval_s``, ``guard_extras``:
+    :meth:`~juggler.manager.Manager.cadence_meta`) and, once the loop ends,
+    ``wall_seconds`` and ``ended`` (``"duration"``, or the stop's reason).
 
     :param params: the policy's parameters (``policy.make_params(...)``).
     :param meta: the run's meta (the run file's ``meta`` table).
@@ -167,6 +169,7 @@ def run(
             seed=schedule.seed,
             balloon_costs=schedule.balloon_costs,
         )
+        store.set_meta(manager.cadence_meta())
         started = time.perf_counter()
         with stop.running():
             manager.run(schedule.duration_s, progress=progress, stop=stop.event)

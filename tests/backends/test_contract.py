@@ -211,6 +211,8 @@ def _check_host(host: HostSample) -> None:
     _check_sample(host)
     assert host.host_memory_bytes > 0
     assert host.host_available_bytes <= host.host_memory_bytes
+    if host.host_free_cached_bytes is not None:
+        assert host.host_free_cached_bytes <= host.host_memory_bytes
 
 
 def _check_vm(sample: VmSample) -> None:

@@ -28,6 +28,14 @@ def test_host_sample_is_in_bytes() -> None:
     assert host.host_psi_some_avg10 == 1.5
     assert host.host_psi_full_avg10 == 0.25
     assert host.host_swap_in_bytes_per_s is None  # no previous sample yet
+    # MOM's mem_free: MemFree + Buffers + Cached
+    assert host.host_free_cached_bytes == (1000000 + 10000 + 900000) * KIB
+
+
+def test_without_memfree_moms_free_memory_is_unknown(proc: Path) -> None:
+    (proc / "meminfo").write_text("MemTotal: 1000 kB\nMemAvailable: 500 kB\n")
+    host = HostReader(proc).sample(now_s=0.0)
+    assert host.host_available_bytes == 500 * KIB and host.host_free_cached_bytes is None
 
 
 def test_swap_rates_are_deltas_over_time(proc: Path) -> None:

@@ -111,6 +111,8 @@ def test_a_host_memory_limit_is_shared_by_the_vms(
     host = backend.observe().host
     assert host.host_memory_bytes == 1024 * MIB
     assert host.host_available_bytes == 1024 * MIB - 256 * MIB  # minus web's VmRSS
+    # the machine's MemFree + Buffers + Cached (1865 MiB), held to the same room
+    assert host.host_free_cached_bytes == 1024 * MIB - 256 * MIB
 
 
 CGROUP = Path(__file__).parent / "data" / "cgroup"
@@ -124,6 +126,7 @@ def test_the_lab_cgroup_v1_is_the_host(
     host = backend.observe().host
     assert host.host_memory_bytes == 768 * MIB  # memory.limit_in_bytes
     assert host.host_available_bytes == (768 - 576) * MIB  # limit - usage
+    assert host.host_free_cached_bytes == (768 - 576 + 100) * MIB  # plus memory.stat cache
     assert host.host_swap_used_bytes == 32 * MIB  # memsw - usage
     assert host.host_psi_some_avg10 is not None  # v1 has no PSI: the machine's
 
@@ -136,6 +139,7 @@ def test_the_lab_cgroup_v2_is_the_host(
     obs = backend.observe()
     assert obs.host.host_memory_bytes == 768 * MIB  # memory.max
     assert obs.host.host_available_bytes == (768 - 512) * MIB  # minus memory.current
+    assert obs.host.host_free_cached_bytes == (768 - 512 + 100) * MIB  # plus memory.stat file
     assert obs.host.host_swap_used_bytes == 64 * MIB  # memory.swap.current
     assert (obs.host.host_psi_some_avg10, obs.host.host_psi_full_avg10) == (12.5, 4.25)
     assert obs.vm("web").host_swapped_bytes == 16 * MIB  # per VM: still VmSwap

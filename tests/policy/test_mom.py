@@ -6,6 +6,7 @@ a target's balloon = configured - new guest memory.
 
 from __future__ import annotations
 
+from juggler.observation import HostSample, Observation
 from juggler.policy import mom
 from juggler.units import MIB
 
@@ -140,3 +141,18 @@ def test_vms_with_missing_statistics_are_left_alone(vm, obs, new_state):
 def test_unknown_host_size_decides_nothing(vm, obs, new_state):
     decision = mom.decide(obs(0, 0, [vm("a", 4000, free=2000)]), P, new_state(mom.State))
     assert decision.targets == {}
+
+
+def test_host_free_is_memfree_buffers_cached_else_the_available_memory(vm, new_state):
+    # MemAvailable 5% (critical) but MemFree + Buffers + Cached 50%: MOM's mem_free is the
+    # latter, so no pressure; a: cur 3000, used 2000, floor 2600 < 3150: balloon 850
+    a = vm("a", 4000, balloon=1000, free=1000)
+    both = HostSample(10000 * MIB, 500 * MIB, host_free_cached_bytes=5000 * MIB)
+    decision = mom.decide(Observation(0.0, both, (a,)), P, new_state(mom.State))
+    assert balloons(decision) == {"a": 850 * MIB}
+    assert mom.host_free_bytes(both) == 5000 * MIB
+    # a backend that cannot read it: the available memory, 5%: critical, shrink
+    # a: used 2000, floor 2000 + 0 = 2000; step 0.95 * 3000 = 2850: balloon 1150
+    only = HostSample(10000 * MIB, 500 * MIB)
+    decision = mom.decide(Observation(0.0, only, (a,)), P, new_state(mom.State))
+    assert balloons(decision) == {"a": 1150 * MIB}

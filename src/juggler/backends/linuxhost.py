@@ -164,6 +164,9 @@ class HostReader:
             raise BackendError(f"cannot read host memory: {err}") from err
         total = meminfo.get("MemTotal", 0)
         available = meminfo.get("MemAvailable", meminfo.get("MemFree", 0))
+        free_cached = None
+        if "MemFree" in meminfo:
+            free_cached = meminfo["MemFree"] + meminfo.get("Buffers", 0) + meminfo.get("Cached", 0)
         swap_used = None
         if "SwapTotal" in meminfo and "SwapFree" in meminfo:
             swap_used = meminfo["SwapTotal"] - meminfo["SwapFree"]
@@ -177,6 +180,7 @@ class HostReader:
             host_swap_out_bytes_per_s=swap_out,
             host_psi_some_avg10=some,
             host_psi_full_avg10=full,
+            host_free_cached_bytes=free_cached,
         )
 
     def _swap_rates(self, now_s: float) -> tuple[float | None, float | None]:

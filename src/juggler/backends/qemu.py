@@ -184,12 +184,13 @@ class AsyncQemuBackend:
             host = self._cgroup_host(host)
         elif self.host_memory_bytes is not None:
             resident = sum(s.resident_bytes or 0 for s in samples)
+            room = self.host_memory_bytes - resident
+            cached = host.host_free_cached_bytes
             host = replace(
                 host,
                 host_memory_bytes=self.host_memory_bytes,
-                host_available_bytes=max(
-                    0, min(host.host_available_bytes, self.host_memory_bytes - resident)
-                ),
+                host_available_bytes=max(0, min(host.host_available_bytes, room)),
+                host_free_cached_bytes=None if cached is None else max(0, min(cached, room)),
             )
         return Observation(time_s=now - self._started, host=host, vms=samples, missing=missing)
 
@@ -202,10 +203,15 @@ class AsyncQemuBackend:
         except HostError as err:
             raise HostError(f"cannot read the lab's memory cgroup: {err}") from err
         limit = memory.limit_bytes or self.host_memory_bytes or host.host_memory_bytes
+        available = max(0, limit - memory.usage_bytes)
         return replace(
             host,
             host_memory_bytes=limit,
-            host_available_bytes=max(0, limit - memory.usage_bytes),
+            host_available_bytes=available,
+            # the cgroup's page cache is in its usage; MOM counts it free
+            host_free_cached_bytes=(
+                None if memory.file_bytes is None else min(limit, available + memory.file_bytes)
+            ),
             host_swap_used_bytes=memory.swap_bytes,
             host_psi_some_avg10=(
                 host.host_psi_some_avg10 if memory.psi_some_avg10 is None else memory.psi_some_avg10

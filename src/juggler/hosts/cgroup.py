@@ -32,6 +32,9 @@ class CgroupMemory:
     #: ``memory.pressure`` some avg10 (v2 only)
     psi_some_avg10: float | None = None
     psi_full_avg10: float | None = None
+    #: page cache charged to the cgroup (v2 ``file``, v1 ``cache`` in ``memory.stat``):
+    #: counted in the usage, yet what MOM counts as free
+    file_bytes: int | None = None
 
 
 def _read_int(path: Path) -> int | None:
@@ -81,6 +84,7 @@ def read_memory(path: Path) -> CgroupMemory:
             swap_out_pages=stat.get("pswpout"),
             psi_some_avg10=some,
             psi_full_avg10=full,
+            file_bytes=stat.get("file"),
         )
     usage = _read_int(path / "memory.usage_in_bytes")
     if usage is None:
@@ -93,4 +97,5 @@ def read_memory(path: Path) -> CgroupMemory:
         usage_bytes=usage,
         limit_bytes=None if limit is None or limit >= _V1_UNLIMITED else limit,
         swap_bytes=None if swap is None else max(0, swap),
+        file_bytes=stat.get("cache"),
     )

@@ -8,10 +8,15 @@ point in the ``juggler.policies`` group (``policy/plugins.py``; docs/policies.md
 from __future__ import annotations
 
 from juggler.errors import PolicyError
-from juggler.policy import freemem, juggler, mom, proxmox, squeezed, static
+from juggler.policy import freemem, juggler, mom, mom_vdsm, proxmox, squeezed, static
 from juggler.policy.base import Policy, PolicyState
 from juggler.policy.plugins import ENTRY_POINT_GROUP, entry_point_names, is_spec, load_plugin
 
+#: MOM's policy engine wakes every 10 s (oVirt/mom ``doc/mom-balloon.conf``,
+#: ``policy-engine-interval``); vdsm's MOM every 15 s (oVirt/vdsm
+#: ``static/etc/vdsm/mom.conf.in``); Proxmox's pvestatd every 10 s
+#: (``PVE/Service/pvestatd.pm``, ``$updatetime``); squeezed checks every 10 s and
+#: iterates every second during a balancing (``policy/squeezed.py``)
 POLICIES: dict[str, Policy] = {
     "freemem": Policy("freemem", freemem.Params, freemem.decide, "keep host free memory at 6-8%"),
     "juggler": Policy(
@@ -27,9 +32,25 @@ POLICIES: dict[str, Policy] = {
         mom.decide,
         "oVirt MOM balloon.rules: host free < 20%: shrink 5% a step",
         mom.State,
+        native_interval_s=10.0,
+        guard_extras=False,
+    ),
+    "mom-vdsm": Policy(
+        "mom-vdsm",
+        mom_vdsm.Params,
+        mom_vdsm.decide,
+        "oVirt vdsm's MOM policy: grow to host-free-scaled free memory, raise to the minimum",
+        mom_vdsm.State,
+        native_interval_s=15.0,
+        guard_extras=False,
     ),
     "proxmox": Policy(
-        "proxmox", proxmox.Params, proxmox.decide, "Proxmox AutoBalloon: host use to 80%, by shares"
+        "proxmox",
+        proxmox.Params,
+        proxmox.decide,
+        "Proxmox AutoBalloon: host use to 80%, by shares",
+        native_interval_s=10.0,
+        guard_extras=False,
     ),
     "squeezed": Policy(
         "squeezed",
@@ -37,8 +58,13 @@ POLICIES: dict[str, Policy] = {
         squeezed.decide,
         "Xen squeezed: same fraction γ for every VM",
         squeezed.State,
+        native_interval_s=10.0,
+        busy_interval_s=1.0,
+        guard_extras=False,
     ),
-    "static": Policy("static", static.Params, static.decide, "never balloon; the host swaps"),
+    "static": Policy(
+        "static", static.Params, static.decide, "never balloon; the host swaps", guard_extras=False
+    ),
 }
 
 

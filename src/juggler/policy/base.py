@@ -13,9 +13,17 @@ The working-set estimate is the Manager's (``VmSample.working_set_estimate_bytes
 never a policy's own, so a reason quotes the figure the run file records.
 
 What every policy shares lives once, in the Manager: clamping targets to
-[configured - limit, configured - reservation], the per-interval step limit,
-the dead band, and the guard that deflates a guest close to running out of
-memory. A policy says what it wants and why; the Manager makes it safe.
+[configured - limit, configured - reservation], and, for juggler's own
+policies, the per-interval step limit, the dead band, and the guard that
+deflates a guest close to running out of memory (the *guard extras*). A policy
+says what it wants and why; the Manager makes it safe.
+
+A baseline written from another project's source runs as that project runs
+it, so a comparison measures the algorithm rather than juggler's harness
+around it: :attr:`Policy.native_interval_s` is its upstream cadence (the
+Manager decides at it, whatever the schedule's interval), and
+:attr:`Policy.guard_extras` is False because upstream has no step cap, dead
+band or OOM rescue of ours; the clamp to reservation and limit stays for all.
 """
 
 from __future__ import annotations
@@ -44,7 +52,8 @@ class PolicyState:
 
     #: the only source of randomness a policy may use (seeded by the run)
     rng: np.random.Generator
-    #: seconds between decisions
+    #: seconds between the policy's decisions (for a policy with a
+    #: :attr:`Policy.busy_interval_s`, between the decisions of one busy run)
     interval_s: float
     #: what moving memory costs on this host (the host profile's balloon figures:
     #: profile.py); None when the world did not say (a policy then assumes kvm's)
@@ -66,6 +75,15 @@ class Policy:
     #: what the policy keeps between intervals (:class:`PolicyState` or a dataclass
     #: deriving from it, built with only ``rng`` and ``interval_s``)
     state_type: type[PolicyState] = PolicyState
+    #: seconds between decisions as upstream runs the policy (None: the schedule's
+    #: interval, as for juggler's own policies and any plug-in that does not say)
+    native_interval_s: float | None = None
+    #: while the policy's last decision said it is in the middle of a run
+    #: (``Decision.busy``), decide again this soon (None: at the usual cadence)
+    busy_interval_s: float | None = None
+    #: the Manager's step cap, dead band and OOM rescue apply to this policy's
+    #: wishes (False for a baseline: upstream has none of them)
+    guard_extras: bool = True
 
     def new_state(
         self,

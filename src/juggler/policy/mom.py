@@ -27,12 +27,22 @@ memory; ``min`` its ``memtune/min_guarantee``)::
     change_big_enough(size) = |size - cur| > min_balloon_change_percent (0.0025) * cur
 
 How juggler's observation maps onto MOM's statistics: host ``mem_free``
-(MemFree + Buffers + Cached) is ``host_available_bytes`` and host
+(MemFree + Buffers + Cached) is ``host_free_cached_bytes`` where the backend
+reads it (:func:`host_free_bytes`: a real host's ``/proc/meminfo``; the lab's
+cgroup as limit − usage + its page cache; the simulator, whose host keeps no
+page cache, its free memory), else ``host_available_bytes``; host
 ``mem_available`` (MemTotal) is ``host_memory_bytes``; a guest's ``cur`` is
 ``configured - balloon_actual``, ``mem_unused`` (the guest's MemFree) is
 ``guest_free_bytes``, ``max`` is ``configured_bytes`` (libvirt's maximum
 memory; the Manager's guard applies a lower juggler limit) and ``min`` is
 ``reservation_bytes``. The policy returns balloon sizes: ``configured - size``.
+
+How juggler runs it, as MOM does: the policy engine wakes every 10 s
+(``doc/mom-balloon.conf``, ``policy-engine-interval: 10``), so the policy is
+registered with ``native_interval_s`` 10 and the Manager decides at that
+cadence whatever the scenario's interval; MOM has no step cap, dead band or OOM
+rescue besides its own 5 % step and 0.25 % threshold, so it gets none of the
+Manager's (``guard_extras`` False; the clamp to reservation and limit stays).
 
 Where the real rules differ from the summary in our issue (the real text is
 followed):
@@ -42,8 +52,9 @@ followed):
   kernel reserves counts as used.
 - Host free memory and ``used`` are moving averages over the last 10 samples
   (``StatAvg``); ``cur`` in the other terms is the latest sample. juggler keeps
-  the last ``sample_history_length`` observations the policy saw (one per
-  interval, not MOM's one per 5 s collection).
+  the last ``sample_history_length`` observations the policy saw: one per 10 s
+  decision, where MOM collects every 5 s (``host-monitor-interval``), so the
+  average spans 100 s rather than 50 s.
 - The guest free target under pressure, 0.20 × host_free / 0.20, equals
   host_free itself with the default constants.
 - Critical pressure is ``host_free <= 0.05`` (inclusive); pressure is strict
@@ -61,7 +72,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from juggler.observation import Decision, Observation, VmSample, VmTarget
+from juggler.observation import Decision, HostSample, Observation, VmSample, VmTarget
 from juggler.policy.base import PolicyState, balloon_now
 from juggler.units import format_size
 
@@ -97,13 +108,46 @@ class State(PolicyState):
     vms: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
-def _push(history: list[Any], value: object, length: int) -> None:
+def push(history: list[Any], value: object, length: int) -> None:
+    """Add ``value`` to a ``StatAvg`` history, keeping the newest ``length``."""
     history.append(value)
     del history[: max(0, len(history) - max(1, length))]
 
 
-def _mean(values: Sequence[float]) -> float:
+def mean(values: Sequence[float]) -> float:
+    """``StatAvg``: the plain mean of a history."""
     return sum(values) / len(values)
+
+
+def host_free_bytes(host: HostSample) -> int:
+    """MOM's host ``mem_free``: MemFree + Buffers + Cached where the backend reads
+    it, else the host's available memory (the nearest figure it has)."""
+    if host.host_free_cached_bytes is not None:
+        return host.host_free_cached_bytes
+    return host.host_available_bytes
+
+
+def pressure_guest_free(host_free: float, params: Params) -> float:
+    """``shrink_guest``'s guest free target: below the critical level, host free
+    less 5 % (negative: the guest is made to swap); otherwise scaled back with
+    host free memory."""
+    if host_free <= params.pressure_critical:
+        return params.critical_guest_free_offset + host_free
+    return params.min_guest_free_percent * host_free / params.pressure_threshold
+
+
+def used_bytes(state: State, vm: VmSample, cur: int, params: Params) -> float:
+    """``StatAvg(balloon_cur) - StatAvg(mem_unused)``, this sample added to the VM's history."""
+    history = state.vms.setdefault(vm.name, [])
+    push(history, (cur, vm.guest_free_bytes or 0), params.sample_history_length)
+    return mean([c for c, _ in history]) - mean([f for _, f in history])
+
+
+def forget_gone(state: State, observation: Observation) -> None:
+    """Drop the histories of VMs no longer observed."""
+    observed = {vm.name for vm in observation.vms}
+    for name in set(state.vms) - observed:
+        del state.vms[name]
 
 
 def decide(observation: Observation, params: Params, state: State) -> Decision:
@@ -111,45 +155,42 @@ def decide(observation: Observation, params: Params, state: State) -> Decision:
     host = observation.host
     if host.host_memory_bytes <= 0:
         return Decision(notes=("MOM: host memory size unknown: no decision",))
-    _push(state.host_free, host.host_available_bytes, params.sample_history_length)
-    host_free = _mean(state.host_free) / host.host_memory_bytes
+    push(state.host_free, host_free_bytes(host), params.sample_history_length)
+    host_free = mean(state.host_free) / host.host_memory_bytes
     pressure = host_free < params.pressure_threshold
     if not pressure:
         guest_free = params.min_guest_free_percent
         why = f"MOM: host free {host_free:.1%} >= pressure {params.pressure_threshold:.0%}"
     elif host_free <= params.pressure_critical:
-        guest_free = params.critical_guest_free_offset + host_free
+        guest_free = pressure_guest_free(host_free, params)
         why = (
             f"MOM: host free {host_free:.1%} <= critical {params.pressure_critical:.0%}: "
             f"guest free target {guest_free:.1%}"
         )
     else:
-        guest_free = params.min_guest_free_percent * host_free / params.pressure_threshold
+        guest_free = pressure_guest_free(host_free, params)
         why = (
             f"MOM: host free {host_free:.1%} < pressure {params.pressure_threshold:.0%}: "
             f"guest free target {guest_free:.1%}"
         )
     targets: dict[str, VmTarget] = {}
     for vm in observation.vms:
-        missing = _missing(vm)
+        missing = missing_statistics(vm)
         if missing:
             targets[vm.name] = VmTarget(None, f"MOM: incomplete data: missing {missing}")
             continue
         cur = vm.configured_bytes - balloon_now(vm)  # the actual size: not missing
-        history = state.vms.setdefault(vm.name, [])
-        _push(history, (cur, vm.guest_free_bytes or 0), params.sample_history_length)
-        used = _mean([c for c, _ in history]) - _mean([f for _, f in history])
+        used = used_bytes(state, vm, cur, params)
         if pressure:
-            targets[vm.name] = _shrink(vm, cur, used, guest_free, why, params)
+            targets[vm.name] = shrink(vm, cur, used, guest_free, why, params)
         else:
-            targets[vm.name] = _grow(vm, cur, used, why, params)
-    observed = {vm.name for vm in observation.vms}
-    for name in set(state.vms) - observed:
-        del state.vms[name]
+            targets[vm.name] = grow(vm, cur, used, guest_free, why, params)
+    forget_gone(state, observation)
     return Decision(targets=targets, notes=(why,))
 
 
-def _missing(vm: VmSample) -> str:
+def missing_statistics(vm: VmSample) -> str:
+    """What MOM's ``valid guest.balloon_cur (guest.Stat "mem_unused")`` lacks ("": nothing)."""
     if not vm.balloon_present:
         return "balloon driver"
     if vm.balloon_actual_bytes is None:
@@ -159,13 +200,15 @@ def _missing(vm: VmSample) -> str:
     return ""
 
 
-def _big_enough(size: float, cur: int, params: Params) -> bool:
+def change_big_enough(size: float, cur: int, params: Params) -> bool:
+    """``change_big_enough``: strictly more than 0.25 % of the guest's memory."""
     return abs(size - cur) > params.min_balloon_change_percent * cur
 
 
-def _shrink(
+def shrink(
     vm: VmSample, cur: int, used: float, guest_free: float, why: str, params: Params
 ) -> VmTarget:
+    """``shrink_guest``: toward the floor, by at most 5 % a step, never up."""
     floor = max(vm.reservation_bytes, used + guest_free * cur)
     step = cur * (1 - params.max_balloon_change_percent)
     size = max(step, floor)
@@ -175,7 +218,7 @@ def _shrink(
     )
     if size > cur:
         return VmTarget(None, f"{why}: {detail} is above its memory {format_size(cur)}: keep")
-    if not _big_enough(size, cur, params):
+    if not change_big_enough(size, cur, params):
         return VmTarget(
             None,
             f"{why}: change {format_size(cur - size)} <= "
@@ -188,14 +231,18 @@ def _shrink(
     )
 
 
-def _grow(vm: VmSample, cur: int, used: float, why: str, params: Params) -> VmTarget:
+def grow(
+    vm: VmSample, cur: int, used: float, guest_free: float, why: str, params: Params
+) -> VmTarget:
+    """``grow_guest``: by 5 %, or to keep ``guest_free`` of its memory free, up to its
+    maximum (balloon.rules passes 20 %, vdsm's policy its scaled target)."""
     top = vm.configured_bytes
     if cur >= top:
         return VmTarget(None, f"{why}: not ballooned ({format_size(cur)} of {format_size(top)})")
-    floor = max(vm.reservation_bytes, used + params.min_guest_free_percent * cur)
+    floor = max(vm.reservation_bytes, used + guest_free * cur)
     step = cur * (1 + params.max_balloon_change_percent)
     size = min(top, max(step, floor))
-    if not _big_enough(size, cur, params):
+    if not change_big_enough(size, cur, params):
         return VmTarget(
             None,
             f"{why}: change {format_size(size - cur)} <= "
@@ -204,7 +251,7 @@ def _grow(vm: VmSample, cur: int, used: float, why: str, params: Params) -> VmTa
     if size == top:
         how = f"up to its maximum {format_size(top)}"
     elif size > step:
-        how = f"to keep {params.min_guest_free_percent:.0%} free (used {format_size(used)})"
+        how = f"to keep {guest_free:.0%} free (used {format_size(used)})"
     else:
         how = f"by {params.max_balloon_change_percent:.0%}"
     return VmTarget(

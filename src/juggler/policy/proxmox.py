@@ -34,6 +34,13 @@ Mapping onto juggler: ``balloon`` = ``configured - balloon_actual``,
 ``freemem`` = ``guest_free_bytes``, ``shares`` = ``shares``. The policy returns
 balloon sizes: ``configured - new memory``.
 
+How juggler runs it, as Proxmox does: ``pvestatd``'s loop runs ``update_status``
+every ``$updatetime`` = 10 s (``PVE/Service/pvestatd.pm``, ``run``), and each
+cycle's ``update_qemu_status`` calls ``auto_balloning`` once; so the policy is
+registered with ``native_interval_s`` 10, and without the Manager's step cap,
+dead band and OOM rescue (``guard_extras`` False: its own 100 MiB step and
+10 MiB dead zone are the limits; the clamp to reservation and limit stays).
+
 Where the real code differs from the summary in our issue (the real code is
 followed):
 

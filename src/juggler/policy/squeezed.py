@@ -48,9 +48,18 @@ followed): the surplus counts only what ballooning down to dynamic-min can free
 (freeing first, then allocating); a stuck ("uncooperative") domain is clamped
 to what it holds, and is forgiven when the balancing ends, because squeezed's
 stuckness monitor lives only for one balancing run (``change_host_free_memory``
-makes a fresh ``Squeezer``). squeezed runs one iteration a second during a
-balancing and checks the balance every 10 s; juggler runs one iteration per
-interval and counts time in intervals (``state.interval_s``).
+makes a fresh ``Squeezer``).
+
+How xen-api runs it, and juggler with it: squeezed's balance thread sleeps
+``balance-check-interval`` = 10 s (``ocaml/squeezed/src/squeezed.ml``,
+``Memory_server.start_balance_thread``), then, if memory is unbalanced, runs a
+balancing to its end, one iteration a second (``change_host_free_memory``:
+``io.wait 1.``). The policy is registered with ``native_interval_s`` 10 and
+``busy_interval_s`` 1: every decision that does not find memory balanced says
+``busy``, so the Manager asks again a second later, and the first balanced one
+ends the run. Time is counted in those iterations (``state.interval_s``, the
+busy interval). Like upstream it gets no step cap, dead band or OOM rescue from
+the Manager (``guard_extras`` False); the clamp to dynamic-min/max stays.
 """
 
 from __future__ import annotations
@@ -228,7 +237,7 @@ def decide(observation: Observation, params: Params, state: State) -> Decision:
             "squeezed: balanced"
             + (f"; uncooperative VMs forgiven: {', '.join(stuck)}" if stuck else "")
         )
-    return Decision(targets=targets, notes=tuple(notes))
+    return Decision(targets=targets, notes=tuple(notes), busy=not balanced)
 
 
 def _gamma(surplus: int, total_range: int) -> float:

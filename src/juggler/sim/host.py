@@ -451,6 +451,9 @@ class SimulatedHost:
             host_swap_out_bytes_per_s=swap_out * page * per_s,
             host_psi_some_avg10=self.psi_some,
             host_psi_full_avg10=self.psi_full,
+            # the simulated host keeps no page cache: its free memory is MemFree +
+            # Buffers + Cached
+            host_free_cached_bytes=available,
         )
         observation = Observation(
             time_s=self.time_s,
