@@ -101,8 +101,8 @@ class State(PolicyState):
     last_need_s: dict[str, float] = field(default_factory=dict)
     #: per VM: what it used at the last interval
     used: dict[str, int] = field(default_factory=dict)
-    #: per VM: (guest memory before, its disk reads per second then) when it was last
-    #: shrunk, until it has stayed calm for calm_s after it
+    #: per VM: (guest memory the host backed before, its disk reads per second then,
+    #: when) it was last shrunk, until it has stayed calm for calm_s after it
     shrunk: dict[str, tuple[int, float, float]] = field(default_factory=dict)
     #: per VM: the guest memory at which it showed pressure after being shrunk, and
     #: its working-set estimate then: it is not shrunk below this again until that
@@ -210,11 +210,14 @@ def _guest(vm: VmSample, params: Params, state: State, now: float) -> _Guest | N
     reads = vm.vm_disk_read_bytes_per_s or 0.0
     refaults = False
     if vm.name in state.shrunk:
-        before, reads_before, when = state.shrunk[vm.name]
+        backed_before, reads_before, when = state.shrunk[vm.name]
         if reads > reads_before + PAGING_BYTES_PER_S:
-            # it reads back what it gave up: pressure, the first sign of it
+            # it reads back what it gave up: pressure, the first sign of it; it gets
+            # back what the host held for it before, with headroom (not the memory it
+            # never touched: that gave it nothing)
             refaults = True
-            state.floor[vm.name] = (before, vm.working_set_estimate_bytes or 0)
+            floor = backed_before + int(params.headroom * vm.configured_bytes)
+            state.floor[vm.name] = (floor, vm.working_set_estimate_bytes or 0)
             del state.shrunk[vm.name]
         elif now - when >= params.calm_s:
             del state.shrunk[vm.name]
@@ -324,10 +327,10 @@ def decide(observation: Observation, params: Params, state: State) -> Decision:
             rest = want - from_free
         budget -= from_free
         paid = _revoke(guests, rest, params, costs, below=g, paged=state.paged) if rest > 0 else 0
-        grant = from_free + paid
-        if grant < params.min_move_bytes:
-            g.why.append(f"shows need, but nothing to give it ({format_size(want)} wanted)")
-            continue
+        # a guest that pages now is given its room whoever pays: what free memory and
+        # lower claims do not cover, the host's own reclaim finds (its LRU picks the
+        # coldest pages of all guests, better than a guest paging its working set)
+        grant = want
         g.given += grant
         if g.needy and (g.vm.name in state.shrunk or g.vm.name in state.paged):
             # it needed memory after this controller took some: not below this again
@@ -342,7 +345,8 @@ def decide(observation: Observation, params: Params, state: State) -> Decision:
         )
         g.why.append(
             f"{sign}: give back {format_size(grant)} ({format_size(from_free)} of host "
-            f"free memory, {format_size(paid)} from lower claims); gain: the guest stops "
+            f"free memory, {format_size(paid)} from lower claims, the rest from host "
+            f"reclaim); gain: the guest stops "
             f"paging; cost: {format_size(grant)} of deflation, "
             f"{grant / GIB * costs.deflate_cpu:.2f} vCPU s"
         )
@@ -397,7 +401,7 @@ def decide(observation: Observation, params: Params, state: State) -> Decision:
             state.paged.discard(g.vm.name)
         if move < 0:
             reads = g.vm.vm_disk_read_bytes_per_s or 0.0
-            before = state.shrunk.get(g.vm.name, (g.held, reads, now))
+            before = state.shrunk.get(g.vm.name, (min(g.held, g.backed), reads, now))
             state.shrunk[g.vm.name] = (before[0], before[1], now)
     return Decision(targets=targets, notes=tuple(notes))
 
