@@ -95,6 +95,7 @@ class CheckingRecorder:
         self.reservation = {vm.name: vm.reservation for vm in scenario.vm}
         self.reached: set[str] = set()
         self.decisions: list[tuple[str, int]] = []
+        self.rescues: list[tuple[float, str]] = []
 
     def record_observation(self, obs) -> None:
         self.sim.check_invariants()
@@ -110,6 +111,8 @@ class CheckingRecorder:
     def record_decision(self, time_s, vm, balloon_bytes, previous_bytes, reason, guard=()) -> None:
         self.decisions.append((vm, balloon_bytes))
         assert reason
+        if "oom_rescue" in guard:
+            self.rescues.append((time_s, vm))
 
     def record_event(self, time_s, vm, kind, message) -> None:
         raise AssertionError(f"unexpected event {kind}: {message}")
@@ -147,3 +150,20 @@ def test_never_below_a_reservation_never_into_a_guest_oom(scenario):
 def test_an_lru_host_never_takes_a_vm_below_its_reservation(scenario):
     """The recorder fails a VM that, once at its reservation, falls below it."""
     _run_checked(scenario)
+
+
+@st.composite
+def juggler_scenarios(draw, reclaim: str) -> Scenario:
+    """The random scenarios above, managed by juggler."""
+    scenario = draw(scenarios(reclaim=reclaim))
+    data = scenario.model_dump(exclude_unset=True)
+    data["manager"]["policy"] = "juggler"
+    return validate_scenario(data, "<hypothesis>")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["random", "lru"]).flatmap(lambda r: juggler_scenarios(reclaim=r)))
+def test_juggler_never_needs_the_guards_oom_rescue(scenario):
+    """A rescue undoes a target juggler set: a bug in the controller, not a safety net."""
+    recorder = _run_checked(scenario)
+    assert recorder.rescues == []

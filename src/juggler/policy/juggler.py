@@ -1,41 +1,38 @@
-"""juggler: min-funding revocation with an idle memory tax, calm and ahead of need.
+"""juggler: min-funding revocation with an idle memory tax, paid for knowingly.
 
 A VM's claim on a page is its shares per page, idle pages taxed (Waldspurger,
-"Memory Resource Management in VMware ESX Server", OSDI 2002, §5.2 and eq. 1):
-``rho = S / (P * (f + k * (1 - f)))``, ``k = 1 / (1 - tau)``, with S its shares,
-P the memory it holds, f the active fraction of it (the Manager's working-set
-estimate). Memory moves from a lower claim to a higher one, never the other way.
-Moving memory costs guest vCPU time (the host profile's ``inflate_cpu_*``), so
-the controller moves it only for a reason it can state, in steps it bounds::
+"Memory Resource Management in VMware ESX Server", OSDI 2002, §5.2, eq. 1):
+``rho = S / (P * (f + k * (1 - f)))``, ``k = 1 / (1 - tau)``; S its shares, P the
+memory the host backs for it, f the active share of it (the Manager's working-set
+estimate). Moving memory costs the guest vCPU time (the host profile's balloon
+figures, ``state.balloon_costs``), so every move is priced before it is made::
 
-    every interval, for each VM v with a cooperative balloon and statistics:
-        held(v)  = configured - balloon target;   used(v) = total - available + boot reserved
-        keep(v)  = max(reservation, used + headroom * guest memory)   (never a need or a rescue)
-        spare(v) = min(held, resident) - keep          (free and page cache it does not need)
-        calm(v)  = no need and no balloon deflation for calm_s
-    short = host free below HIGH_FREE (hoststate.py);  reserve = reserve_free of host memory
-    1. need: v shows need (available below the need floor, or swap-in): grant it
-       keep(v) + headroom - held(v) now, paid for by host free memory above HIGH_FREE,
-       then by revocation (3) from VMs whose claim is lower than v's after the grant
-    2. ahead of need: while host free < reserve and the guests could use more than the
-       host has (sum of held > host memory), take from calm VMs' spare, at most
-       step_fraction of a guest per interval, lowest claim first, until free reaches
-       the reserve (Senpai/TMO: slow, ahead of need, backed off at the first sign of need)
-    3. short: revoke what restores HIGH_FREE + SOFT_FREE: spare first, lowest claim first;
-       then, only where idle pages are taxed (tau > 0) or the claims say so, memory the
-       guest uses down to max(reservation, working set + headroom), lowest claim first,
-       re-ranking after each chunk (the guest's own swap pages out its idle memory)
-    4. give back: when host free is above reserve + headroom and a ballooned VM has
-       shown need within calm_s, deflate it, highest claim first, down to the reserve
-    no move smaller than min_move; a VM whose balloon does not follow is uncooperative:
-    reported, never a donor
+    each interval, for each VM v with a cooperative balloon and statistics:
+      held = configured - balloon target;  used = total - available + boot-reserved
+      keep = max(reservation, used + headroom, backoff(v));  backed = resident + host-swapped
+      calm = no need and no growth of used for calm_s;  untouched = held - backed
+      worth(v, gain) = inflation's vCPU cost (free, cache, anon parts; untouched first)
+                       < gain x one host page-in per page (an SSD read)
+    1 need: v pages (swap-in, or available below the need floor; a VM full on purpose
+        only when it thrashes) or reads back what it gave (disk reads up since its
+        shrink): deflate it now, to used + 2 x headroom (or back to what the host
+        backed before plus headroom); it is not shrunk below that again (backoff)
+        until its working set halves
+    2 host short (free < HIGH_FREE, hoststate.py): free enough to restore
+        HIGH_FREE + SOFT_FREE by revoke(); else, ahead of need, while free < reserve
+        and the guests could use more than the host has: revoke() at most
+        step_fraction of a guest each, toward the reserve (Senpai, TMO)
+    3 revoke(want): spare memory first: calm VMs, lowest claim first, down to keep,
+        where worth; then memory in use, a step at a time, from the lowest claim of
+        all, down to working set x (1 + ws_margin) + headroom, where worth; when the
+        lowest claim is not calm or has nothing above that, stop: the host pages
+    4 free > reserve + headroom: give back to VMs that needed memory within calm_s
+    moves under min_move are not made
 
-Hysteresis comes from the gap between the levels: memory is taken ahead of need only
-below the reserve and given back only above reserve + headroom, a guest is shrunk
-only to ``keep`` (twice its need floor above what it uses, so a shrunk guest is not
-needy at the next interval), and a guest that needed memory is not shrunk again for
-``calm_s``. Bounds, the step cap and the guard's rescue are the Manager's; a rescue
-of a guest this controller shrank is a bug in it.
+Hysteresis comes from the levels (taken below the reserve, given back above it plus
+the headroom), from ``keep`` (a shrunk guest keeps twice its need floor above what it
+uses) and from the backoff. Bounds and the step cap are the Manager's guard; a guard
+rescue of a guest this controller shrank would be a bug in it (a property test).
 """
 
 from __future__ import annotations
@@ -67,14 +64,17 @@ class Params:
     #: (ESX's default 0.75, Waldspurger 2002 §5.4)
     tax_rate: float = 0.75
     #: host free memory kept ahead of need, as a fraction of host memory: reclaim below
-    #: it, give back above it plus the headroom (HIGH_FREE plus one guest's headroom on
-    #: the lab's 2 GiB host, measured on examples/lab-seed.toml: docs/comparison.md)
-    reserve_free: float = 0.10
+    #: it, give back above it plus the headroom; HIGH_FREE (6%, where ESX starts to
+    #: balloon) plus SOFT_FREE (4%), so reclaim ahead of need starts one ESX band early
+    reserve_free: float = HIGH_FREE + SOFT_FREE
     #: what a guest keeps available beyond what it uses, as a fraction of its memory:
-    #: twice the need floor (policy/base.py NEED_FRACTION), so a shrunk guest is not needy
+    #: the need floor (policy/base.py NEED_FRACTION, 5%) and 1% more, so a shrunk guest
+    #: is not needy at once while the page cache beyond it goes to the host
     headroom: float = 0.06
-    #: most of a guest's memory taken ahead of need per interval (Senpai's max_probe,
-    #: 1% of the workload's memory per 6 s interval: facebookincubator/senpai senpai.py)
+    #: most of a guest's memory taken ahead of need per interval, and of its memory in
+    #: use at any time: Senpai's max_probe is 1% per 6 s interval
+    #: (facebookincubator/senpai, senpai.py); twice that here, because juggler probes
+    #: only while host free memory is below the reserve, where Senpai probes always
     step_fraction: float = 0.02
     #: seconds a guest must go without need before it is shrunk ahead of need again
     #: (Senpai backs off on pressure and probes again after it has passed)
