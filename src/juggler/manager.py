@@ -7,7 +7,7 @@
         every interval: refresh each VM's working-set estimate from obs
         obs.working_set_estimate_bytes = the estimate;  store.record(obs)
         every interval:
-            wish = policy.decide(obs without truth, params, state)
+            wish = policy.decide(obs without truth (with it: oracle), params, state)
             decision = guard(wish, obs)      # clamp, step limit, dead band, OOM guard
             backend.apply(decision);  store.record(decision, wish's notes, VMs left alone)
 
@@ -39,11 +39,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from juggler.backend import Backend
+from juggler.backend import Backend, backend_name, provides_truth
 from juggler.errors import BackendError, PolicyError
 from juggler.hoststate import host_state
 from juggler.observation import Decision, GuardChange, Observation, VmSample, VmTarget
-from juggler.policy.base import Policy, PolicyState, balloon_now
+from juggler.policy.base import Policy, PolicyState, balloon_now, check_backend
 from juggler.policy.workingset import WorkingSetEstimator
 from juggler.units import MIB, format_size
 
@@ -197,6 +197,8 @@ class Manager:
     :param interval_s: seconds between decisions.
     :param sample_s: seconds between observations (the simulator's tick).
     :param seed: seeds the policy's random generator.
+    :raise PolicyError: When the policy needs the simulator's truth
+        (``Policy.needs_truth``) and the backend has none.
     """
 
     def __init__(
@@ -211,6 +213,7 @@ class Manager:
         limits: Limits | None = None,
         seed: int = 0,
     ) -> None:
+        check_backend(policy, has_truth=provides_truth(backend), backend=backend_name(backend))
         self.backend = backend
         self.policy = policy
         self.params = params
@@ -318,7 +321,8 @@ class Manager:
     def _decide(self, obs: Observation) -> None:
         with self._timed("decide"):
             try:
-                wish = self.policy.decide(obs.without_truth(), self.params, self.state)
+                seen = obs if self.policy.needs_truth else obs.without_truth()
+                wish = self.policy.decide(seen, self.params, self.state)
             except (PolicyError, ArithmeticError, ValueError, KeyError, TypeError) as err:
                 self._error("policy", None, f"{type(err).__name__}: {err}", time_s=obs.time_s)
                 wish = Decision()
