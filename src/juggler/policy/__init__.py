@@ -8,7 +8,7 @@ point in the ``juggler.policies`` group (``policy/plugins.py``; docs/policies.md
 from __future__ import annotations
 
 from juggler.errors import PolicyError
-from juggler.policy import freemem, juggler, mom, proxmox, squeezed, static
+from juggler.policy import freemem, juggler, mom, oracle, proxmox, squeezed, static
 from juggler.policy.base import Policy, PolicyState
 from juggler.policy.plugins import ENTRY_POINT_GROUP, entry_point_names, is_spec, load_plugin
 
@@ -27,6 +27,13 @@ POLICIES: dict[str, Policy] = {
         mom.decide,
         "oVirt MOM balloon.rules: host free < 20%: shrink 5% a step",
         mom.State,
+    ),
+    "oracle": Policy(
+        "oracle",
+        oracle.Params,
+        oracle.decide,
+        "evaluation bound (simulator only): each VM sized to what it is about to need",
+        needs_truth=True,
     ),
     "proxmox": Policy(
         "proxmox", proxmox.Params, proxmox.decide, "Proxmox AutoBalloon: host use to 80%, by shares"
