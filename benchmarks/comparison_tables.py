@@ -3,15 +3,17 @@
 Why a script: the comparison page is re-measured whenever the simulator
 changes, and figures typed by hand drift from the runs they claim to come from.
 
-    juggler compare examples/suite/*.toml --policies juggler,freemem,mom,proxmox,squeezed,static \\
-        --seeds 3 --json > kvm.json
+    juggler compare examples/suite/*.toml \\
+        --policies oracle,juggler,freemem,mom,proxmox,squeezed,static --seeds 3 --json > kvm.json
     juggler compare ... --profile free --json > free.json
     python benchmarks/comparison_tables.py kvm.json --before free.json
 
 prints, in Markdown: the verdict (juggler's mean slowdown against the best other
-policy per scenario), a table per scenario (means over the seeds; **bold**
-marks the best in each column, ties within 1%), and, with ``--before``, each
-scenario's ranking and juggler's figures before → after.
+policy per scenario; the ``oracle`` is a bound, not a rival, and is left out of
+it), a table per scenario (means over the seeds; **bold** marks the best in each
+column, ties within 1%; "-" where a run file could not say, such as the excess
+over the oracle when it was not run), and, with ``--before``, each scenario's
+ranking and juggler's figures before → after.
 """
 
 from __future__ import annotations
@@ -33,8 +35,14 @@ COLUMNS = (
     ("seconds_hard_low", "s hard/low", "{:.0f}"),
     ("reservation_violations", "res. viol.", "{:.0f}"),
     ("guest_oom", "guest OOM", "{:.0f}"),
+    ("reversals_per_vm_per_10min", "reversals /VM/10 min", "{:.1f}"),
+    ("oom_rescues", "OOM rescues", "{:.0f}"),
+    ("host_in_use_bytes", "host in use", "mib"),
+    ("excess_slowdown", "excess over oracle", "{:+.4f}"),
 )
-Table = dict[str, dict[str, dict[str, float]]]
+#: the evaluation bound: in the tables, not in the verdict's "best other"
+ORACLE = "oracle"
+Table = dict[str, dict[str, dict[str, float | None]]]
 
 
 def load(path: Path) -> Table:
@@ -47,11 +55,19 @@ def load(path: Path) -> Table:
         grouped[(row["scenario"], row["policy"])].append(row)
     table: Table = defaultdict(dict)
     for (scenario, policy), runs in grouped.items():
-        table[scenario][policy] = {key: mean(float(r[key]) for r in runs) for key, _, _ in COLUMNS}
+        table[scenario][policy] = {key: _mean(runs, key) for key, _, _ in COLUMNS}
     return table
 
 
-def _cell(value: float, style: str) -> str:
+def _mean(runs: list[dict[str, Any]], key: str) -> float | None:
+    """The mean over the runs that have ``key`` (an older compare has no new columns)."""
+    values = [float(r[key]) for r in runs if r.get(key) is not None]
+    return mean(values) if values else None
+
+
+def _cell(value: float | None, style: str) -> str:
+    if value is None:
+        return "-"
     if style == "mib":
         mib = value / MIB
         return "0" if value == 0 else ("<1" if mib < 0.5 else f"{mib:.0f}")
@@ -62,16 +78,21 @@ def _best(values: list[float]) -> float:
     return min(values)
 
 
-def scenario_table(policies: dict[str, dict[str, float]]) -> list[str]:
+def scenario_table(policies: dict[str, dict[str, float | None]]) -> list[str]:
     header = "| policy | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
     lines = [header, "|---|" + "---:|" * len(COLUMNS)]
     for policy, values in policies.items():
         cells = []
         for key, _, style in COLUMNS:
-            best = _best([p[key] for p in policies.values()])
-            text = _cell(values[key], style)
+            value = values[key]
+            known = [v for p in policies.values() if (v := p[key]) is not None]
+            text = _cell(value, style)
+            if value is None or not known:
+                cells.append(text)
+                continue
+            best = _best(known)
             # ties within 1% (or both zero) are best too
-            is_best = values[key] <= best * 1.01 if best > 0 else values[key] == 0
+            is_best = value <= best + abs(best) * 0.01 if best != 0 else value == 0
             cells.append(f"**{text}**" if is_best else text)
         lines.append(f"| {policy} | " + " | ".join(cells) + " |")
     return lines
@@ -87,19 +108,24 @@ def verdict(table: Table) -> list[str]:
         mine = policies.get("juggler")
         if mine is None:
             continue
-        others = {p: v for p, v in policies.items() if p != "juggler"}
-        best_other = min(others, key=lambda p: others[p]["mean_slowdown"])
-        best_worst = min(v["worst_slowdown"] for v in others.values())
+        others = {p: v for p, v in policies.items() if p not in ("juggler", ORACLE)}
+        best_other = min(others, key=lambda p: _num(others[p]["mean_slowdown"]))
+        best_worst = min(_num(v["worst_slowdown"]) for v in others.values())
         lines.append(
-            f"| {scenario} | {mine['mean_slowdown']:.4f} | "
-            f"{others[best_other]['mean_slowdown']:.4f} ({best_other}) | "
-            f"{mine['worst_slowdown']:.3f} | {best_worst:.3f} |"
+            f"| {scenario} | {_num(mine['mean_slowdown']):.4f} | "
+            f"{_num(others[best_other]['mean_slowdown']):.4f} ({best_other}) | "
+            f"{_num(mine['worst_slowdown']):.3f} | {best_worst:.3f} |"
         )
     return lines
 
 
-def ranking(policies: dict[str, dict[str, float]]) -> str:
-    order = sorted(policies, key=lambda p: policies[p]["mean_slowdown"])
+def _num(value: float | None) -> float:
+    """A slowdown no run measured sorts last."""
+    return float("inf") if value is None else value
+
+
+def ranking(policies: dict[str, dict[str, float | None]]) -> str:
+    order = sorted(policies, key=lambda p: _num(policies[p]["mean_slowdown"]))
     return " < ".join(order)
 
 
@@ -117,7 +143,7 @@ def changes(before: Table, after: Table) -> list[str]:
         def move(policy: str, old: dict = old, new: dict = policies) -> str:
             if policy not in old or policy not in new:
                 return "-"
-            a, b = old[policy]["mean_slowdown"], new[policy]["mean_slowdown"]
+            a, b = _num(old[policy]["mean_slowdown"]), _num(new[policy]["mean_slowdown"])
             return f"{a:.4f} → {b:.4f}"
 
         lines.append(

@@ -221,6 +221,18 @@ _HOST_KEYS = {
 }
 
 
+def test_simulate_runs_the_oracle_which_reads_the_truth(tmp_path: Path) -> None:
+    run_file = tmp_path / "run.sqlite"
+    result = runner.invoke(
+        app,
+        ["simulate", str(EXAMPLE_SEED), "-p", "oracle", "-d", "20s", "--json", "-o", str(run_file)],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["policy"] == "oracle" and summary["decisions"] > 0
+    assert any(vm["balloon_max_bytes"] > 0 for vm in summary["vms"])
+
+
 def test_seed_run_prints_the_json_summary_and_writes_the_run_file(tmp_path: Path) -> None:
     # "seed" names the built-in story (no file of that name in the working directory)
     proc = _run(

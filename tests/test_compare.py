@@ -8,6 +8,7 @@ accesses per tick), so each job takes well under a second once numba has compile
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 from pathlib import Path
@@ -19,10 +20,11 @@ from typer.testing import CliRunner
 from juggler import compare as cmp
 from juggler.cli import app
 from juggler.policy import POLICIES
+from juggler.units import MIB
 
 runner = CliRunner()
 
-POLICY_NAMES = ("static", "freemem")
+POLICY_NAMES = ("static", "freemem", "oracle")
 SEEDS = 2
 SCENARIO_SEED = 3
 
@@ -75,6 +77,11 @@ SPEC_KEYS = {
     "reservation_violations",
     "guest_oom",
     "seconds_hard_low",
+    "reversals_per_vm_per_10min",
+    "reversals_max_vm_per_10min",
+    "oom_rescues",
+    "host_in_use_bytes",
+    "excess_slowdown",
     "run",
 }
 
@@ -96,8 +103,12 @@ def _compare(*args: str) -> Any:
 
 
 def _numbers(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows without where their run file went."""
-    return [{key: value for key, value in row.items() if key != "run"} for row in rows]
+    """The rows without where their run file went, nor their excess over the oracle
+    (which depends on whether the oracle ran beside them)."""
+    return [
+        {key: value for key, value in row.items() if key not in ("run", "excess_slowdown")}
+        for row in rows
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +168,18 @@ def test_local_run_has_every_row_with_sane_values(local_run: dict[str, Any]) -> 
     # the over-committed scenario makes the host swap under the policy that never balloons
     static_a = [r for r in rows if r["scenario"] == "tiny-a" and r["policy"] == "static"]
     assert all(r["host_swap_bytes"] > 0 and r["balloon_moved_bytes"] == 0 for r in static_a)
+    # static never sends a target: nothing turns, nothing is rescued
+    assert all(r["reversals_max_vm_per_10min"] == 0 and r["oom_rescues"] == 0 for r in static_a)
+    for row in rows:
+        assert 0 < row["host_in_use_bytes"] <= 192 * MIB, row
+        assert 0 <= row["reversals_per_vm_per_10min"] <= row["reversals_max_vm_per_10min"], row
+        oracle = next(
+            r
+            for r in rows
+            if r["policy"] == "oracle"
+            and (r["scenario"], r["seed"]) == (row["scenario"], row["seed"])
+        )
+        assert row["excess_slowdown"] == round(row["mean_slowdown"] - oracle["mean_slowdown"], 4)
 
 
 def test_same_seed_same_numbers_in_a_second_local_run(
@@ -404,3 +427,88 @@ def test_run_job_turns_a_juggler_error_into_its_row(tmp_path: Path) -> None:
     assert set(row) == set(cmp.ROW_KEYS)
     assert row["error"].startswith("bad.toml: invalid scenario:\n  not valid TOML")
     assert (row["scenario"], row["policy"], row["seed"]) == ("bad", "static", 1)
+
+
+# ------------------------------------------------------------------ control figures
+
+
+def test_reversals_count_turns_back_and_ignore_steps_below_a_mib() -> None:
+    from juggler.control import reversals
+
+    assert reversals([]) == reversals([5 * MIB]) == 0
+    # up, up, down (1), a half-MiB wobble ignored, up (2)
+    steps = [0, 100, 200, 150, 150.5, 300]
+    assert reversals([round(s * MIB) for s in steps]) == 2
+    # a wobble is no direction: down then a tiny up then down again is no turn
+    assert reversals([round(s * MIB) for s in (300, 200, 200.5, 100)]) == 0
+
+
+def _hand_run(path: Path) -> Path:
+    """Host samples at 0, 10 and 20 s on a 1000 MiB host with 400, 600 and 200 MiB
+    available; a and b have balloons, c has none; a's targets go 0 → 100 → 200 → 150
+    → 150.5 → 300 MiB (two turns), b's one rescued step and one rescued and limited."""
+    from juggler.metrics.store import RunStore
+    from juggler.observation import HostSample, Observation, VmSample
+
+    with RunStore.create(path, {"scenario": "hand", "policy": "p"}) as store:
+        for t, available, balloon in ((0.0, 400, 0), (10.0, 600, 40), (20.0, 200, 10)):
+            vms = tuple(
+                VmSample(
+                    name,
+                    configured_bytes=512 * MIB,
+                    balloon_present=name != "c",
+                    balloon_actual_bytes=balloon * MIB if name != "c" else None,
+                )
+                for name in ("a", "b", "c")
+            )
+            store.record_observation(Observation(t, HostSample(1000 * MIB, available * MIB), vms))
+        targets = [0, 100, 200, 150, 150.5, 300]
+        for i, (before, after) in enumerate(itertools.pairwise(targets)):
+            store.record_decision(i, "a", round(after * MIB), round(before * MIB), "wish")
+        store.record_decision(1.0, "b", 50 * MIB, 80 * MIB, "rescued", ("oom_rescue",))
+        store.record_decision(
+            2.0, "b", 20 * MIB, 50 * MIB, "rescued", ("oom_rescue", "step_limited")
+        )
+    return path
+
+
+def test_control_figures_by_hand(tmp_path: Path) -> None:
+    from juggler.control import control_figures
+
+    figures = control_figures(_hand_run(tmp_path / "run.sqlite"))
+    # a: 2 turns in 20 s = 60 per 10 min; b: none; c has no balloon and does not count
+    assert figures.reversals_per_vm_per_10min == 30.0
+    assert figures.reversals_max_vm_per_10min == 60.0
+    assert figures.oom_rescues == 2
+    # in use 400 MiB over 0-10 s and 800 MiB over 10-20 s (a sample covers the period
+    # since the one before)
+    assert figures.host_in_use_bytes == 600 * MIB
+    # a and b each move 40 then 30 MiB
+    assert (
+        figures.balloon_moved_bytes == 140 * MIB == cmp.balloon_moved_bytes(tmp_path / "run.sqlite")
+    )
+
+
+def test_excess_slowdown_is_over_the_oracle_on_the_same_scenario_and_seed() -> None:
+    def row(policy: str, seed: int, slowdown: float | None, scenario: str = "s") -> dict:
+        base = dict.fromkeys(cmp.ROW_KEYS)
+        base.update(scenario=scenario, policy=policy, seed=seed, mean_slowdown=slowdown)
+        return base
+
+    rows = [
+        row("oracle", 1, 1.10),
+        row("oracle", 2, 1.20),
+        row("p", 1, 1.25),
+        row("p", 2, 1.30),
+        row("q", 1, 1.05),  # better than the bound: a negative excess, shown as it is
+        row("q", 3, 1.50),  # no oracle run with seed 3
+        row("p", 1, 1.40, scenario="other"),  # no oracle on that scenario
+    ]
+    excess = [r["excess_slowdown"] for r in cmp.with_excess_slowdown(rows)]
+    assert excess == [0.0, 0.0, 0.15, 0.1, -0.05, None, None]
+    assert all(r["excess_slowdown"] is None for r in rows), "the rows given are not changed"
+    table = cmp.aggregate(rows)
+    assert table["s"]["p"]["excess_slowdown"] == pytest.approx(0.125)
+    assert table["s"]["q"]["excess_slowdown"] == pytest.approx(-0.05)
+    assert table["other"]["p"]["excess_slowdown"] is None
+    assert cmp.with_excess_slowdown([row("p", 1, 1.2)])[0]["excess_slowdown"] is None

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from juggler.backends.qemu import QemuVm
 from juggler.cli import app
-from juggler.errors import ConnectError, HostError
+from juggler.errors import ConnectError, HostError, PolicyError
 from juggler.hosts.description import HOST_FILE, DescribedVm, HostDescription, read_description
-from juggler.manage import discover, find_sockets, run_meta
+from juggler.manage import Target, discover, find_sockets, manage, run_meta
 from juggler.units import MIB
 
 
@@ -108,6 +109,10 @@ def test_a_broken_host_description_is_a_host_error(tmp_path: Path) -> None:
         (["--socket-dir", "{tmp}", "--interval", "0s"], "must be more than 0"),
         (["--socket-dir", "{tmp}", "--duration", "-1s"], "--duration"),
         (["--socket-dir", "{tmp}", "--host-memory", "lots"], "--host-memory: "),
+        (
+            ["--socket-dir", "{tmp}/nowhere", "--policy", "oracle"],
+            "policy 'oracle' decides on the simulator's truth, which the qemu backend",
+        ),
     ],
 )
 def test_user_errors_are_one_line_and_status_2(
@@ -118,3 +123,11 @@ def test_user_errors_are_one_line_and_status_2(
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_manage_refuses_a_policy_that_needs_the_truth_before_connecting(tmp_path: Path) -> None:
+    # the socket does not exist: connecting would fail with a ConnectError instead
+    target = Target(tmp_path, (QemuVm("x", tmp_path / "x.sock"),))
+    with pytest.raises(PolicyError, match=r"policy 'oracle' .* qemu backend does not have"):
+        manage(target, tmp_path / "run.sqlite", policy="oracle", duration_s=1.0)
+    assert not (tmp_path / "run.sqlite").exists()

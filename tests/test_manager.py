@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import pytest
 
@@ -267,6 +268,39 @@ def test_policies_never_see_the_truth():
     policy = Policy("spy", POLICIES["static"].params_type, spy, "test")
     Manager(TruthBackend(), policy, None, ListRecorder(), interval_s=1.0).run(2.0)
     assert seen and all(t == {} for t in seen)
+
+
+def test_a_policy_that_needs_the_truth_is_handed_it_on_a_backend_that_has_it():
+    from juggler.observation import VmTruth
+    from juggler.pacing import PacedBackend
+
+    seen = []
+
+    def spy(obs, params, state):
+        seen.append(obs.truth)
+        return Decision()
+
+    truth = {"v": VmTruth(1, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, upcoming_need_bytes=5)}
+
+    class TruthBackend(FlakyBackend):
+        provides_truth = True
+
+        def observe(self):
+            return dataclasses.replace(_obs(_vm(), time_s=self.time_s), truth=truth)
+
+    policy = Policy("peek", POLICIES["static"].params_type, spy, "test", needs_truth=True)
+    paced = PacedBackend(TruthBackend(), 1e9, sleep=lambda s: None)
+    Manager(paced, policy, None, ListRecorder(), interval_s=1.0).run(2.0)
+    assert seen and all(t == truth for t in seen)
+
+
+def test_a_policy_that_needs_the_truth_is_refused_on_a_backend_without_it():
+    from juggler.errors import PolicyError
+    from juggler.pacing import StoppableWait
+
+    backend = StoppableWait(FlakyBackend(), threading.Event())
+    with pytest.raises(PolicyError, match=r"policy 'oracle' .* the FlakyBackend backend does not"):
+        Manager(backend, POLICIES["oracle"], None, ListRecorder(), interval_s=1.0)
 
 
 def test_a_recorder_with_record_timing_is_told_how_long_each_stage_took():

@@ -3,6 +3,10 @@
 Three worlds implement it: the simulated host (``sim.host.SimulatedHost``),
 QEMU VMs over QMP, and libvirt. A backend only reads (``observe``) and acts
 (``apply``); it never decides.
+
+A backend whose observations carry the simulator's truth says so with a
+``provides_truth = True`` attribute (:func:`provides_truth`); it is not part of
+the protocol, so a real backend need not define it to be one.
 """
 
 from __future__ import annotations
@@ -40,3 +44,17 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release connections and resources."""
         raise NotImplementedError
+
+
+def provides_truth(backend: object) -> bool:
+    """True when ``backend``'s observations carry the simulator's truth (only the
+    simulated host's do; a wrapper such as ``PacedBackend`` forwards the answer)."""
+    return bool(getattr(backend, "provides_truth", False))
+
+
+def backend_name(backend: object) -> str:
+    """The class name of the backend under any wrappers (``QemuBackend``), for errors."""
+    inner = getattr(backend, "backend", None)
+    while inner is not None:
+        backend, inner = inner, getattr(inner, "backend", None)
+    return type(backend).__name__

@@ -7,6 +7,8 @@ Pure pieces, so the CLI stays thin and each can be tested alone:
 - :func:`run_job` — simulate one job, return its result row (a failed job —
   any :class:`~juggler.errors.JugglerError` — is a row carrying the error);
 - :func:`run_jobs` — run the jobs in local processes or on a dask cluster;
+- :func:`with_excess_slowdown` — each row's mean slowdown over the ``oracle``'s on
+  the same scenario and seed (the bound: what no policy can do better than);
 - :func:`aggregate` — average the rows over seeds, per scenario and policy;
 - :func:`best_marks` — which cells are best in each column (lowest wins).
 
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from juggler.errors import JugglerError, PolicyError, ScenarioError
 
 if TYPE_CHECKING:
+    from juggler.control import ControlFigures
     from juggler.summary import RunSummary
 
 #: the metric columns of a result row, in table order; lowest is best for all of them
@@ -41,7 +44,15 @@ METRICS: tuple[str, ...] = (
     "seconds_hard_low",
     "reservation_violations",
     "guest_oom",
+    "reversals_per_vm_per_10min",
+    "reversals_max_vm_per_10min",
+    "oom_rescues",
+    "host_in_use_bytes",
+    "excess_slowdown",
 )
+
+#: the policy whose slowdown ``excess_slowdown`` is measured from
+BASELINE_POLICY = "oracle"
 
 #: the keys of a result row (``--json`` and ``--csv``), in order
 ROW_KEYS: tuple[str, ...] = ("scenario", "policy", "seed", *METRICS, "run", "error")
@@ -187,8 +198,9 @@ def balloon_moved_bytes(run: str | Path) -> int:
         return round(store.balloon_moved_bytes())
 
 
-def row_from_summary(job: Job, summary: RunSummary, balloon_moved: int) -> dict[str, Any]:
-    """A job's result row from its run's summary."""
+def row_from_summary(job: Job, summary: RunSummary, control: ControlFigures) -> dict[str, Any]:
+    """A job's result row from its run's summary and control figures (``excess_slowdown``
+    is left to :func:`with_excess_slowdown`, which sees the other policies' rows)."""
     slowdowns = [vm.slowdown for vm in summary.vms if vm.slowdown is not None]
     host = summary.host
     states = host.seconds_in_state
@@ -202,13 +214,42 @@ def row_from_summary(job: Job, summary: RunSummary, balloon_moved: int) -> dict[
             (vm.guest_swap_in_bytes or 0) + (vm.guest_swap_out_bytes or 0) for vm in summary.vms
         ),
         "host_swap_bytes": (host.host_swap_in_bytes or 0) + (host.host_swap_out_bytes or 0),
-        "balloon_moved_bytes": balloon_moved,
+        "balloon_moved_bytes": control.balloon_moved_bytes,
         "seconds_hard_low": round(states.get("hard", 0.0) + states.get("low", 0.0), 3),
         "reservation_violations": summary.violations.reservation,
         "guest_oom": summary.violations.guest_oom,
+        "reversals_per_vm_per_10min": control.reversals_per_vm_per_10min,
+        "reversals_max_vm_per_10min": control.reversals_max_vm_per_10min,
+        "oom_rescues": control.oom_rescues,
+        "host_in_use_bytes": control.host_in_use_bytes,
+        "excess_slowdown": None,
         "run": summary.run,
         "error": None,
     }
+
+
+def with_excess_slowdown(
+    rows: Iterable[dict[str, Any]], baseline: str = BASELINE_POLICY
+) -> list[dict[str, Any]]:
+    """The rows with ``excess_slowdown``: the row's mean slowdown less the baseline's on
+    the same scenario and seed (``None`` where either is missing or failed, and for
+    every row when the baseline was not among the policies). The rows given are not
+    changed."""
+    rows = list(rows)
+    bound = {
+        (row["scenario"], row["seed"]): row["mean_slowdown"]
+        for row in rows
+        if row["policy"] == baseline and not row.get("error")
+    }
+    result = []
+    for row in rows:
+        base = bound.get((row["scenario"], row["seed"]))
+        mine = row.get("mean_slowdown")
+        excess = None
+        if base is not None and mine is not None and not row.get("error"):
+            excess = round(mine - base, 4)
+        result.append({**row, "excess_slowdown": excess})
+    return result
 
 
 def error_row(job: Job, error: str) -> dict[str, Any]:
@@ -223,6 +264,7 @@ def run_job(job: Job) -> dict[str, Any]:
 
     Runs in a worker process (local or dask), so it takes and returns plain data.
     """
+    from juggler.control import control_figures
     from juggler.scenario import parse_scenario
     from juggler.simulate import run_simulation
 
@@ -242,7 +284,7 @@ def run_job(job: Job) -> dict[str, Any]:
         )
         Path(job.out).parent.mkdir(parents=True, exist_ok=True)
         summary = run_simulation(scenario, job.out, scenario_text=job.text)
-        return row_from_summary(job, summary, balloon_moved_bytes(job.out))
+        return row_from_summary(job, summary, control_figures(job.out))
     except JugglerError as error:
         return error_row(job, str(error))
     except OSError as error:
@@ -349,10 +391,12 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[str, A
     """``{scenario: {policy: {metric: mean over seeds, "runs": n, "failed": n}}}``.
 
     Failed rows count in ``failed`` and not in the means; a metric no run measured is
-    ``None``. Scenarios and policies keep the order they first appear in.
+    ``None``. Scenarios and policies keep the order they first appear in. The excess
+    slowdown is the mean over seeds of each seed's excess over the baseline's
+    (:func:`with_excess_slowdown`).
     """
     groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for row in rows:
+    for row in with_excess_slowdown(rows):
         groups.setdefault(row["scenario"], {}).setdefault(row["policy"], []).append(row)
     result: dict[str, dict[str, dict[str, Any]]] = {}
     for scenario, by_policy in groups.items():
@@ -361,7 +405,7 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[str, A
             good = [row for row in group if not row.get("error")]
             entry: dict[str, Any] = {"runs": len(good), "failed": len(group) - len(good)}
             for metric in METRICS:
-                values = [row[metric] for row in good if row[metric] is not None]
+                values = [row[metric] for row in good if row.get(metric) is not None]
                 entry[metric] = sum(values) / len(values) if values else None
             result[scenario][policy] = entry
     return result

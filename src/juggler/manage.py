@@ -41,6 +41,7 @@ from juggler.errors import ConnectError
 from juggler.hosts.description import HOST_FILE, HostDescription, read_description
 from juggler.manager import Limits, Recorder
 from juggler.policy import get_policy
+from juggler.policy.base import check_backend
 from juggler.runner import Schedule, Stop, run
 from juggler.summary import RunSummary
 
@@ -152,11 +153,12 @@ def manage(
     :param stop: ends the run between samples when set (``juggler top``'s quit); SIGINT
         and SIGTERM do the same when called in the main thread.
 
-    :raise PolicyError: When the policy is unknown.
+    :raise PolicyError: When the policy is unknown, or needs the simulator's truth.
     :raise StoreError: When the run file cannot be created.
     """
     described = target.description
     chosen = get_policy(policy or (described.policy if described else None) or "juggler")
+    check_backend(chosen, has_truth=False, backend="qemu")
     interval = interval_s or (described.interval_s if described else None) or 5.0
     limits = Limits()
     if (

@@ -8,7 +8,7 @@
         obs.working_set_estimate_bytes = the estimate;  store.record(obs)
         every decide interval (the policy's native cadence, else the interval;
         its busy interval while its last decision said busy):
-            wish = policy.decide(obs without truth, params, state)
+            wish = policy.decide(obs without truth (with it: oracle), params, state)
             decision = guard(wish, obs)      # clamp; for juggler's own policies also
                                              # step limit, dead band, OOM guard
             backend.apply(decision);  store.record(decision, wish's notes, VMs left alone)
@@ -44,11 +44,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from juggler.backend import Backend
+from juggler.backend import Backend, backend_name, provides_truth
 from juggler.errors import BackendError, PolicyError
 from juggler.hoststate import host_state
 from juggler.observation import Decision, GuardChange, Observation, VmSample, VmTarget
-from juggler.policy.base import THRASHING_BYTES_PER_S, Policy, PolicyState, balloon_now
+from juggler.policy.base import (
+    THRASHING_BYTES_PER_S,
+    Policy,
+    PolicyState,
+    balloon_now,
+    check_backend,
+)
 from juggler.policy.workingset import WorkingSetEstimator
 from juggler.profile import BalloonCosts
 from juggler.units import MIB, format_size
@@ -226,6 +232,8 @@ class Manager:
     :param limits: the guard's bounds; a policy without guard extras gets only the clamp.
     :param seed: seeds the policy's random generator.
     :param balloon_costs: what moving memory costs on this host, for the policy.
+    :raise PolicyError: When the policy needs the simulator's truth
+        (``Policy.needs_truth``) and the backend has none.
     """
 
     def __init__(
@@ -241,6 +249,7 @@ class Manager:
         seed: int = 0,
         balloon_costs: BalloonCosts | None = None,
     ) -> None:
+        check_backend(policy, has_truth=provides_truth(backend), backend=backend_name(backend))
         self.backend = backend
         self.policy = policy
         self.params = params
@@ -387,7 +396,8 @@ class Manager:
         """
         with self._timed("decide"):
             try:
-                wish = self.policy.decide(obs.without_truth(), self.params, self.state)
+                seen = obs if self.policy.needs_truth else obs.without_truth()
+                wish = self.policy.decide(seen, self.params, self.state)
             except (PolicyError, ArithmeticError, ValueError, KeyError, TypeError) as err:
                 self._error("policy", None, f"{type(err).__name__}: {err}", time_s=obs.time_s)
                 wish = Decision()

@@ -115,6 +115,11 @@ class VmTruth:
     #: accesses it managed within its vCPU budget
     achieved_accesses: float
     guest_oom_events: int = 0
+    #: memory the guest will need over the next intervals (what the ``oracle`` policy
+    #: sizes it to; not recorded in the run file): its kernel, what it reserved at boot,
+    #: its reclaim watermark and the largest true working set of the phases that run
+    #: in that horizon; None where the simulator does not say
+    upcoming_need_bytes: int | None = None
 
     @property
     def slowdown(self) -> float:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 from juggler.backend import Backend
+from juggler.backend import provides_truth as _provides_truth
 from juggler.observation import Decision, Observation
 
 
@@ -30,6 +31,11 @@ class ForwardingBackend:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+
+    @property
+    def provides_truth(self) -> bool:
+        """Whether the wrapped backend's observations carry the simulator's truth."""
+        return _provides_truth(self.backend)
 
     def observe(self) -> Observation:
         return self.backend.observe()

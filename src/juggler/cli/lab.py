@@ -157,6 +157,7 @@ def run(
     with the policy for the duration, summarize like ``simulate``, and tear down."""
     from juggler.lab.run import run_lab
     from juggler.policy import get_policy
+    from juggler.policy.base import check_backend
     from juggler.simulate import default_run_path
 
     duration_s = duration_option(duration)
@@ -167,6 +168,8 @@ def run(
         loaded = overridden_scenario(
             loaded, source, policy=policy, duration=duration, duration_s=duration_s
         )
+        # refused before anything boots
+        check_backend(get_policy(loaded.manager.policy), has_truth=False, backend="lab's qemu")
         path = out_path or default_run_path(loaded).with_name(
             f"lab-{default_run_path(loaded).name}"
         )

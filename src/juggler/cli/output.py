@@ -8,6 +8,7 @@ same whichever command prints it.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -89,26 +90,21 @@ def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
     """One table per scenario, a row per policy (means over seeds), best cells marked."""
     from juggler.compare import METRICS, aggregate, best_marks
 
-    formats = {
-        "mean_slowdown": lambda v: f"{v:.3f}x",
-        "worst_slowdown": lambda v: f"{v:.3f}x",
-        "guest_swap_bytes": lambda v: format_size(round(v)),
-        "host_swap_bytes": lambda v: format_size(round(v)),
-        "balloon_moved_bytes": lambda v: format_size(round(v)),
-        "seconds_hard_low": lambda v: format_duration(round(v, 1)),
-        "reservation_violations": lambda v: f"{v:g}",
-        "guest_oom": lambda v: f"{v:g}",
+    columns: dict[str, tuple[str, Callable[[float], str]]] = {
+        "mean_slowdown": ("mean slowdown", lambda v: f"{v:.3f}x"),
+        "worst_slowdown": ("worst slowdown", lambda v: f"{v:.3f}x"),
+        "guest_swap_bytes": ("guest swap", lambda v: format_size(round(v))),
+        "host_swap_bytes": ("host swap", lambda v: format_size(round(v))),
+        "balloon_moved_bytes": ("balloon moved", lambda v: format_size(round(v))),
+        "seconds_hard_low": ("hard+low", lambda v: format_duration(round(v, 1))),
+        "reservation_violations": ("resv. viol.", lambda v: f"{v:g}"),
+        "guest_oom": ("guest OOM", lambda v: f"{v:g}"),
+        "reversals_per_vm_per_10min": ("reversals", lambda v: f"{v:.1f}"),
+        "reversals_max_vm_per_10min": ("max VM rev.", lambda v: f"{v:.1f}"),
+        "oom_rescues": ("OOM rescues", lambda v: f"{v:g}"),
+        "host_in_use_bytes": ("host in use", lambda v: format_size(round(v))),
+        "excess_slowdown": ("over oracle", lambda v: f"{v:+.3f}"),
     }
-    headers = (
-        "mean slowdown",
-        "worst slowdown",
-        "guest swap",
-        "host swap",
-        "balloon moved",
-        "hard+low",
-        "resv. viol.",
-        "guest OOM",
-    )
     any_failed = any(row["error"] for row in rows)
     for scenario, by_policy in aggregate(rows).items():
         marks = best_marks(by_policy)
@@ -119,8 +115,8 @@ def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
             box=box.SIMPLE_HEAD,
         )
         table.add_column("policy", no_wrap=True)
-        for header in headers:
-            table.add_column(header, justify="right", min_width=6)
+        for metric in METRICS:
+            table.add_column(columns[metric][0], justify="right", min_width=6)
         if any_failed:
             table.add_column("runs", justify="right")
         for policy, entry in by_policy.items():
@@ -128,7 +124,7 @@ def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
             for metric in METRICS:
                 value = entry[metric]
                 style = "bold green" if policy in marks[metric] else ""
-                text = formats[metric](value) if value is not None else "-"
+                text = columns[metric][1](value) if value is not None else "-"
                 cells.append(Text(text, style=style, no_wrap=True))
             if any_failed:
                 runs = f"{entry['runs']} ok"
@@ -140,6 +136,11 @@ def print_comparison(rows: list[dict[str, Any]], seeds: int) -> None:
         wide().print(table)
     out.print("swap: bytes in + out; hard+low: time the host spent in those states")
     out.print("resv. viol.: samples below a reservation after first reaching it")
+    out.print(
+        "reversals: balloon target turns per VM per 10 min (mean; max VM); OOM rescues: "
+        "the guard deflated a guest near OOM; host in use: time-averaged; over oracle: "
+        "mean slowdown less the oracle's (same seeds)"
+    )
     if rows:
         out.print(f"run files in [bold]{escape(str(Path(rows[0]['run']).parent))}[/]")
 

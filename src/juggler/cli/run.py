@@ -73,6 +73,8 @@ def run_vms(
     import time as clock
 
     from juggler.manage import discover, manage
+    from juggler.policy import get_policy
+    from juggler.policy.base import check_backend
     from juggler.units import parse_size
 
     if backend == "libvirt":
@@ -87,6 +89,8 @@ def run_vms(
     if host_memory is not None:
         host_bytes = parsed_option(parse_size, host_memory, "--host-memory")
     try:
+        if policy is not None:  # refused before any socket is looked for
+            check_backend(get_policy(policy), has_truth=False, backend="qemu")
         target = discover(socket_dir)
         path = out_path or Path("runs") / (
             f"run-{target.directory.name}-{clock.strftime('%Y%m%d-%H%M%S')}.sqlite"

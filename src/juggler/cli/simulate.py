@@ -233,6 +233,7 @@ def compare(
         with progress:
             task = progress.add_task(f"comparing {len(names)} policies", total=len(work))
             rows = cmp.run_jobs(work, jobs, dask, on_done=lambda row: progress.advance(task))
+        rows = cmp.with_excess_slowdown(rows)
         if csv_path is not None:
             cmp.write_csv(rows, csv_path)
         if report is not None:

@@ -66,6 +66,7 @@ from juggler.lab.image import GuestImage, build_image
 from juggler.lab.vm import LabVm, VmSpec
 from juggler.manager import Limits, Recorder
 from juggler.policy import get_policy
+from juggler.policy.base import check_backend
 from juggler.profile import load_profile
 from juggler.runner import Schedule, Stop, run
 from juggler.scenario import Phase, Scenario, VmConfig
@@ -222,9 +223,11 @@ def run_lab(
         managed, and interrupt the boot or the teardown.
 
     :raise LabError: When the plan, the cgroup or a boot fails (nothing is left behind).
-    :raise PolicyError: When the policy or its parameters are unknown.
+    :raise PolicyError: When the policy or its parameters are unknown, or it needs the
+        simulator's truth (before anything boots).
     """
     policy = get_policy(scenario.manager.policy)
+    check_backend(policy, has_truth=False, backend="lab's qemu")
     params = policy.make_params(scenario.manager.params)
     lab = plan(scenario, scale, free_page_reporting, host_swap)
     image = image or build_image()

@@ -8,7 +8,7 @@ point in the ``juggler.policies`` group (``policy/plugins.py``; docs/policies.md
 from __future__ import annotations
 
 from juggler.errors import PolicyError
-from juggler.policy import freemem, juggler, mom, mom_vdsm, proxmox, squeezed, static
+from juggler.policy import freemem, juggler, mom, mom_vdsm, oracle, proxmox, squeezed, static
 from juggler.policy.base import Policy, PolicyState
 from juggler.policy.plugins import ENTRY_POINT_GROUP, entry_point_names, is_spec, load_plugin
 
@@ -43,6 +43,13 @@ POLICIES: dict[str, Policy] = {
         mom_vdsm.State,
         native_interval_s=15.0,
         guard_extras=False,
+    ),
+    "oracle": Policy(
+        "oracle",
+        oracle.Params,
+        oracle.decide,
+        "evaluation bound (simulator only): each VM sized to what it is about to need",
+        needs_truth=True,
     ),
     "proxmox": Policy(
         "proxmox",

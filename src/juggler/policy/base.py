@@ -84,6 +84,10 @@ class Policy:
     #: the Manager's step cap, dead band and OOM rescue apply to this policy's
     #: wishes (False for a baseline: upstream has none of them)
     guard_extras: bool = True
+    #: it decides on the simulator's truth (``Observation.truth``): the Manager hands it
+    #: the whole observation, and refuses to run it on a backend that has no truth
+    #: (``oracle``, an evaluation bound, is the one that does)
+    needs_truth: bool = False
 
     def new_state(
         self,
@@ -123,6 +127,21 @@ class Policy:
             except (TypeError, ValueError) as err:
                 raise PolicyError(f"policy {self.name!r} parameter {key!r}: {err}") from None
         return self.params_type(**values)
+
+
+def check_backend(policy: Policy, *, has_truth: bool, backend: str) -> None:
+    """Refuse a policy that decides on the simulator's truth where there is none.
+
+    :param has_truth: whether the backend's observations carry the truth.
+    :param backend: the backend's name, for the message (``qemu``, ``QemuBackend``).
+    :raise PolicyError: When ``policy`` needs the truth and the backend has none.
+    """
+    if policy.needs_truth and not has_truth:
+        raise PolicyError(
+            f"policy {policy.name!r} decides on the simulator's truth, which the {backend} "
+            "backend does not have: it is an evaluation bound for `juggler simulate` and "
+            "`juggler compare`; pick another policy to manage real VMs"
+        )
 
 
 def _coerce(value: Any, default: Any, key: str) -> Any:

@@ -51,6 +51,14 @@ def _count_step(span: float) -> float:
     return max(1.0, nice_step(span))
 
 
+def _rate(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _excess(value: float) -> str:
+    return f"{value:+.3f}"
+
+
 def _seconds(value: float) -> str:
     return format_duration(round(value, 1))
 
@@ -66,6 +74,17 @@ _VIEWS: dict[str, MetricView] = {
         "reservation violations (samples)", _count, _count, _count_step
     ),
     "guest_oom": MetricView("guest OOM kills", _count, _count, _count_step),
+    "reversals_per_vm_per_10min": MetricView(
+        "balloon reversals per VM per 10 min (mean)", _rate, _rate
+    ),
+    "reversals_max_vm_per_10min": MetricView(
+        "balloon reversals per 10 min (the VM with most)", _rate, _rate
+    ),
+    "oom_rescues": MetricView("OOM rescues by the guard", _count, _count, _count_step),
+    "host_in_use_bytes": MetricView(
+        "host memory in use (time average)", _bytes, _bytes, byte_step, MIB
+    ),
+    "excess_slowdown": MetricView("slowdown over the oracle's", _excess, _excess, floor=0.01),
 }
 
 

@@ -30,6 +30,7 @@ from juggler.sim.workload import (
     phase_index_at,
     phase_settings,
     true_working_set_pages,
+    upcoming_working_set_pages,
     zipf_quantiles,
 )
 from juggler.units import format_size
@@ -74,6 +75,10 @@ class SimulatedHost:
     :raise SimulationError: When the guests' kernels alone do not fit the host.
     """
 
+    #: its observations carry the simulator's truth (``Observation.truth``), which a
+    #: policy that needs it (``Policy.needs_truth``) reads; a real backend has none
+    provides_truth = True
+
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.page_size = scenario.run.page_size
@@ -83,6 +88,10 @@ class SimulatedHost:
         self._spans: list[list[PhaseSpan]] = [scenario.spans(vm) for vm in scenario.vm]
         self._phase_index = [-1] * len(scenario.vm)
         self._settings: list[PhaseSettings | None] = [None] * len(scenario.vm)
+        self._span_settings = [
+            [phase_settings(span.phase, vm, self.page_size, self.tick_s) for span in spans]
+            for vm, spans in zip(scenario.vm, self._spans, strict=True)
+        ]
         self._build_arrays()
         self._period = np.zeros((len(self.names), L.N_VM_F))
         self._period_s = 0.0
@@ -439,6 +448,7 @@ class SimulatedHost:
                 nominal_accesses=float(acc[L.NOMINAL]),
                 achieved_accesses=float(acc[L.ACHIEVED]),
                 guest_oom_events=int(row[L.OOM_EVENTS] - self._period_oom[v]),
+                upcoming_need_bytes=self._upcoming_need_pages(v) * page,
             )
         swap_in = int(self.host_i[L.HOST_SWAP_IN]) - self._host_swap_mark[0]
         swap_out = int(self.host_i[L.HOST_SWAP_OUT]) - self._host_swap_mark[1]
@@ -464,6 +474,26 @@ class SimulatedHost:
         )
         self._reset_period()
         return observation
+
+    def _upcoming_need_pages(self, v: int) -> int:
+        """What VM v must hold now to meet what it is about to need: what the guest
+        itself holds (its kernel, its boot-reserved memory, the free pages its
+        reclaim keeps), and the larger of the working set ahead (met in time at the
+        Manager's step limit) and the anonymous pages its swap has no room for."""
+        row = self.vm_i[v]
+        manager = self.scenario.manager
+        ahead = upcoming_working_set_pages(
+            self._spans[v],
+            self._span_settings[v],
+            self.time_s,
+            manager.interval,
+            manager.max_step // self.page_size,
+            int(row[L.ALLOCATED]),
+            self.tick_s,
+        )
+        unswappable = int(row[L.N_ANON] - (row[L.SWAP_CAP] - row[L.SWAP_USED]))
+        held = int(row[L.N_KERNEL] + row[L.N_RESERVED] + row[L.LOW_WM])
+        return held + max(ahead, unswappable)
 
     def _reset_period(self) -> None:
         self._period[:] = 0.0

@@ -7,6 +7,7 @@ This module turns a phase into the per-tick numbers the kernels read.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,3 +100,37 @@ def true_working_set_pages(settings: PhaseSettings, current_pages: int, tick_s: 
         touched = int(settings.accesses_per_tick / tick_s * WORKING_SET_WINDOW_S)
         return min(current_pages, touched)
     return current_pages
+
+
+def upcoming_working_set_pages(
+    spans: list[PhaseSpan],
+    settings: list[PhaseSettings],
+    now_s: float,
+    interval_s: float,
+    step_pages: int,
+    allocated_pages: int,
+    tick_s: float,
+) -> int:
+    """The true working set a VM must hold now to meet every phase ahead in time:
+    what only the simulator, holding the whole scenario, can know.
+
+    The balloon moves at most ``step_pages`` per decision, one every ``interval_s``,
+    so a phase starting after n more decisions is met if the VM holds its working set
+    less n steps now; the current phase, and one starting before the next decision,
+    must be held whole. An idle phase keeps the pages its VM holds, so its few
+    recently touched pages are bounded by what the VM has allocated by then.
+
+    :param settings: each span's phase in the kernels' terms, in the spans' order.
+    :param step_pages: the Manager's step limit, in pages.
+    :param allocated_pages: the anonymous pages the VM holds now.
+    """
+    largest = 0
+    held = allocated_pages
+    for index in range(phase_index_at(spans, now_s), len(spans)):
+        phase = settings[index]
+        pages = held if phase.working_set_pages < 0 else phase.working_set_pages
+        held = max(held, pages)
+        later = math.ceil((spans[index].start_s - now_s) / interval_s - 1e-9) - 1
+        due = true_working_set_pages(phase, pages, tick_s) - max(0, later) * step_pages
+        largest = max(largest, due)
+    return largest
