@@ -493,7 +493,14 @@ class SimulatedHost:
         )
         unswappable = int(row[L.N_ANON] - (row[L.SWAP_CAP] - row[L.SWAP_USED]))
         held = int(row[L.N_KERNEL] + row[L.N_RESERVED] + row[L.LOW_WM])
-        return held + max(ahead, unswappable)
+        # the page cache of the files it is reading now, where they fit beside the
+        # working set (dropped, it is read again; a scan bigger than that never hits)
+        settings = self._settings[v]
+        reading = settings is not None and settings.cache_pages_per_tick > 0
+        room = int(row[L.N_FRAMES]) - held - ahead
+        fits = reading and int(row[L.N_FILE]) <= room
+        cache = min(int(row[L.N_CACHE]), int(row[L.N_FILE])) if fits else 0
+        return held + max(ahead + cache, unswappable)
 
     def _reset_period(self) -> None:
         self._period[:] = 0.0
