@@ -307,14 +307,15 @@ def decide(observation: Observation, params: Params, state: State) -> Decision:
     for g in sorted(
         (g for g in guests if g.needy or g.refaults), key=lambda g: -g.claim(params.tax_rate)
     ):
+        # what it reads back over a calm period: enough that it stops paging (a full
+        # guest's "used" is capped by what it holds, so it alone would undersize this)
+        reads = int((g.vm.guest_swap_in_bytes_per_s or 0.0) * params.calm_s)
         if g.refaults:
             want = g.keep - g.held
         elif g.vm.name in state.paged:
-            # what it reads back over a calm period: enough that it stops thrashing
-            reads = g.vm.guest_swap_in_bytes_per_s or 0.0
-            want = max(params.min_move_bytes, int(reads * params.calm_s))
+            want = max(params.min_move_bytes, reads)
         else:
-            want = g.keep + int(params.headroom * g.vm.configured_bytes) - g.held
+            want = max(g.keep + int(params.headroom * g.vm.configured_bytes) - g.held, reads)
         want = min(want, g.balloon)
         if want <= 0:
             continue
