@@ -310,16 +310,16 @@ def decide(observation: Observation, params: Params, state: State) -> Decision:
         # what it reads back over a calm period: enough that it stops paging (a full
         # guest's "used" is capped by what it holds, so it alone would undersize this)
         reads = int((g.vm.guest_swap_in_bytes_per_s or 0.0) * params.calm_s)
-        if g.refaults:
-            want = g.keep - g.held
-        elif g.vm.name in state.paged:
+        if g.needy and g.vm.name in state.paged:
             want = max(params.min_move_bytes, reads)
-        else:
+        elif g.needy:
             want = max(g.keep + int(params.headroom * g.vm.configured_bytes) - g.held, reads)
+        else:
+            want = g.keep - g.held
         want = min(want, g.balloon)
         if want <= 0:
             continue
-        if g.refaults:
+        if g.refaults and not g.needy:
             # undoing this controller's own mistake is not paid for by anyone: the
             # host pages for it as it would have without the shrink
             from_free, rest = want, 0
