@@ -311,7 +311,9 @@ def decide(observation: Observation, params: Params, state: State) -> Decision:
         # guest's "used" is capped by what it holds, so it alone would undersize this)
         reads = int((g.vm.guest_swap_in_bytes_per_s or 0.0) * params.calm_s)
         if g.needy and g.vm.name in state.paged:
-            want = max(params.min_move_bytes, reads)
+            # the tax took more than was idle: what it reads back, and at least twice
+            # its headroom (its available memory is then well above the need floor)
+            want = max(reads, 2 * int(params.headroom * g.vm.configured_bytes))
         elif g.needy:
             want = max(g.keep + int(params.headroom * g.vm.configured_bytes) - g.held, reads)
         else:
