@@ -146,10 +146,10 @@ def test_negative_seed_option() -> None:
 
 
 def test_overrides_that_break_the_scenario_name_the_file_and_the_options(tmp_path: Path) -> None:
-    # freemem's parameter stays in the file when --policy switches to static, which has none
+    # juggler's parameter stays in the file when --policy switches to static, which has none
     path = tmp_path / "params.toml"
     path.write_text(
-        GOOD.replace("[run]\n", "[manager.params]\ntarget_free = 0.07\n\n[run]\n"),
+        GOOD.replace("[run]\n", "[manager.params]\nreserve_free = 0.07\n\n[run]\n"),
         encoding="utf-8",
     )
     result = runner.invoke(app, ["simulate", str(path), "--policy", "static", "--seed", "3"])
@@ -157,7 +157,7 @@ def test_overrides_that_break_the_scenario_name_the_file_and_the_options(tmp_pat
         result.exit_code,
         result.stderr,
         rf"^error: {re.escape(str(path))} with --policy static --seed 3: invalid scenario:\n"
-        r"  manager: params: policy 'static' has no parameter 'target_free' "
+        r"  manager: params: policy 'static' has no parameter 'reserve_free' "
         r"\(its parameters: none\)",
     )
 

@@ -42,7 +42,7 @@ policy = "juggler"
 interval = "2s"
 max_step = "64MiB"
 [run]
-duration = "30s"
+duration = "60s"
 [[vm]]
 name = "A"
 memory = "512MiB"

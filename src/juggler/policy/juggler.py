@@ -403,8 +403,8 @@ def decide(observation: Observation, params: Params, state: State) -> Decision:
         if move > 0:
             state.paged.discard(g.vm.name)
         if move < 0:
-            reads = g.vm.vm_disk_read_bytes_per_s or 0.0
-            before = state.shrunk.get(g.vm.name, (min(g.held, g.backed), reads, now))
+            disk_reads = g.vm.vm_disk_read_bytes_per_s or 0.0
+            before = state.shrunk.get(g.vm.name, (min(g.held, g.backed), disk_reads, now))
             state.shrunk[g.vm.name] = (before[0], before[1], now)
     return Decision(targets=targets, notes=tuple(notes))
 
