@@ -27,17 +27,12 @@ from statistics import median
 MIB = 2**20
 
 
-def _rates(db: sqlite3.Connection, before: float | None) -> dict[str, float]:
+def _rates(
+    db: sqlite3.Connection, before: float | None = None, since: float | None = None
+) -> dict[str, float]:
+    """Each VM's mean accesses per second, over the samples before or since a time."""
     where = "" if before is None else f" and time_s < {before}"
-    rows = db.execute(
-        "select vm, avg(workload_accesses_per_s) from vm_samples "
-        f"where workload_accesses_per_s is not null{where} group by vm"
-    ).fetchall()
-    return {vm: rate for vm, rate in rows}
-
-
-def _after(db: sqlite3.Connection, since: float | None) -> dict[str, float]:
-    where = "" if since is None else f" and time_s >= {since}"
+    where += "" if since is None else f" and time_s >= {since}"
     rows = db.execute(
         "select vm, avg(workload_accesses_per_s) from vm_samples "
         f"where workload_accesses_per_s is not null{where} group by vm"
@@ -119,9 +114,9 @@ def main() -> None:
         j = sqlite3.connect(path)
         s = sqlite3.connect(path.with_name(path.name.replace("juggler", "static")))
         first = j.execute("select min(time_s) from decisions").fetchone()[0]
-        rj, rs = _rates(j, None), _rates(s, None)
-        cj, cs = _rates(j, first), _rates(s, first)
-        aj, as_ = _after(j, first), _after(s, first)
+        rj, rs = _rates(j), _rates(s)
+        cj, cs = _rates(j, before=first), _rates(s, before=first)
+        aj, as_ = _rates(j, since=first), _rates(s, since=first)
         names = sorted(rj)
         for vm in names:
             ratios.setdefault(vm, []).append(rj[vm] / rs[vm])
