@@ -32,7 +32,9 @@ def test_the_compare_report_draws_in_chromium(
     _, html = compare_report
     rendered = render(html, tmp_path / "compare.png")
     metrics = [s for s in rendered.sections if s.startswith("metric-")]
-    assert len(metrics) == 8
+    # the eight figures compare always had, and its reversals, OOM rescues, host memory
+    # in use, reversals of the worst VM and excess over the oracle
+    assert len(metrics) == 13
     assert_drew(rendered, html, {m: 1 for m in metrics})
     slowdown = rendered.sections["metric-mean_slowdown"][0]
     assert slowdown["rects"] == 4  # 2 policies × 2 scenarios
