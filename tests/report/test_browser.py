@@ -35,6 +35,7 @@ def test_the_compare_report_draws_in_chromium(
     # the eight figures compare always had, and its reversals, OOM rescues, host memory
     # in use, reversals of the worst VM and excess over the oracle
     assert len(metrics) == 13
-    assert_drew(rendered, html, {m: 1 for m in metrics})
+    # the fixture's compare ran no oracle: its excess chart has nothing to draw
+    assert_drew(rendered, html, {m: 1 for m in metrics if m != "metric-excess_slowdown"})
     slowdown = rendered.sections["metric-mean_slowdown"][0]
     assert slowdown["rects"] == 4  # 2 policies × 2 scenarios
