@@ -154,6 +154,8 @@ class _Guest:
     refaults: bool = False
     #: guest memory it showed need at after being shrunk: never taken below
     backoff: int = 0
+    #: what it keeps available beyond what it uses (``Params.headroom`` of its memory)
+    headroom: int = 0
     taken: int = 0
     gained: int = 0
     given: int = 0
@@ -207,6 +209,7 @@ def _guest(vm: VmSample, params: Params, state: State, now: float) -> _Guest | N
         needy = (vm.guest_swap_in_bytes_per_s or 0.0) > THRASHING_BYTES_PER_S
     else:
         needy = guest_needs_memory(vm)
+    headroom = int(params.headroom * vm.configured_bytes)
     reads = vm.vm_disk_read_bytes_per_s or 0.0
     refaults = False
     if vm.name in state.shrunk:
@@ -216,7 +219,7 @@ def _guest(vm: VmSample, params: Params, state: State, now: float) -> _Guest | N
             # back what the host held for it before, with headroom (not the memory it
             # never touched: that gave it nothing)
             refaults = True
-            floor = backed_before + int(params.headroom * vm.configured_bytes)
+            floor = backed_before + headroom
             state.floor[vm.name] = (floor, vm.working_set_estimate_bytes or 0)
             del state.shrunk[vm.name]
         elif now - when >= params.calm_s:
@@ -232,10 +235,11 @@ def _guest(vm: VmSample, params: Params, state: State, now: float) -> _Guest | N
         and 2 * (vm.working_set_estimate_bytes or 0) < state.floor[vm.name][1]
     ):
         del state.floor[vm.name]
+    backoff = state.floor.get(vm.name, (0, 0))[0]
     keep = max(
         vm.reservation_bytes,
-        used + int(params.headroom * vm.configured_bytes),
-        state.floor.get(vm.name, (0, 0))[0],
+        used + headroom,
+        backoff,
     )
     resident = vm.resident_bytes
     backed = held if resident is None else resident + (vm.host_swapped_bytes or 0)
@@ -250,7 +254,8 @@ def _guest(vm: VmSample, params: Params, state: State, now: float) -> _Guest | N
         calm=calm and not refaults,
         needy=needy,
         refaults=refaults,
-        backoff=state.floor.get(vm.name, (0, 0))[0],
+        backoff=backoff,
+        headroom=headroom,
     )
 
 
@@ -313,9 +318,9 @@ def decide(observation: Observation, params: Params, state: State) -> Decision:
         if g.needy and g.vm.name in state.paged:
             # the tax took more than was idle: what it reads back, and at least twice
             # its headroom (its available memory is then well above the need floor)
-            want = max(reads, 2 * int(params.headroom * g.vm.configured_bytes))
+            want = max(reads, 2 * g.headroom)
         elif g.needy:
-            want = max(g.keep + int(params.headroom * g.vm.configured_bytes) - g.held, reads)
+            want = max(g.keep + g.headroom - g.held, reads)
         else:
             want = g.keep - g.held
         want = min(want, g.balloon)
@@ -381,7 +386,7 @@ def decide(observation: Observation, params: Params, state: State) -> Decision:
             if g.balloon - g.given > 0 and not g.needy and not g.calm and g.given == 0
         ]
         for g in sorted(recent, key=lambda g: -g.claim(params.tax_rate)):
-            give = min(g.balloon, surplus, g.keep + int(params.headroom * g.vm.configured_bytes))
+            give = min(g.balloon, surplus, g.keep + g.headroom)
             if give < params.min_move_bytes:
                 continue
             surplus -= give
