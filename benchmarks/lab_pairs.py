@@ -14,12 +14,18 @@ static (whole run; before juggler's first decision, when nothing differs between
 the two runs but the machine's own noise; and the ratio after that decision over
 the ratio before it, the policy's own effect with the pair's noise taken out),
 host swap-out, balloon
-moved, direction reversals, the guard's OOM rescues and A's worst p99.
+moved, direction reversals, the guard's OOM rescues and A's worst p99, and which
+run of the pair went first (the lower QEMU pid: pairs recorded on one boot of the
+machine). Several directories pool their pairs into one set of medians, so pairs
+run in both orders can be read together::
+
+    python benchmarks/lab_pairs.py DIR1 DIR2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 from pathlib import Path
 from statistics import median
@@ -89,24 +95,43 @@ def _worst_p99(db: sqlite3.Connection, vm: str) -> float:
     return row[0] or 0.0
 
 
+def _first_pid(db: sqlite3.Connection) -> int | None:
+    row = db.execute("select value from meta where key = 'lab_qemu_pids'").fetchone()
+    if row is None:
+        return None
+    pids = json.loads(row[0]).values()
+    return min(pids) if pids else None
+
+
+def _ran_first(j: sqlite3.Connection, s: sqlite3.Connection) -> str:
+    pj, ps = _first_pid(j), _first_pid(s)
+    if pj is None or ps is None:
+        return "?"
+    return "juggler" if pj < ps else "static"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("directory", type=Path)
+    parser.add_argument("directories", type=Path, nargs="+", metavar="DIR")
     args = parser.parse_args()
-    pairs = sorted(
-        p
-        for p in args.directory.glob("p*-juggler.sqlite")
-        if p.with_name(p.name.replace("juggler", "static")).exists()
-    )
-    if not pairs:
-        raise SystemExit(f"{args.directory}: no pN-juggler.sqlite with its pN-static.sqlite")
+    pairs = []
+    for directory in args.directories:
+        found = sorted(
+            p
+            for p in directory.glob("p*-juggler.sqlite")
+            if p.with_name(p.name.replace("juggler", "static")).exists()
+        )
+        if not found:
+            raise SystemExit(f"{directory}: no pN-juggler.sqlite with its pN-static.sqlite")
+        pairs += found
     print(
-        "| pair | accesses/s juggler ÷ static (A B C D) | before juggler's first move "
+        "| pair | first | accesses/s juggler ÷ static (A B C D, all) "
+        "| before juggler's first move "
         "| after it, over before it "
         "| host swap-out juggler / static | balloon moved | most reversals of a VM "
         "| OOM rescues | A's worst p99 juggler / static |"
     )
-    print("|---|---|---|---|---|---:|---:|---:|---|")
+    print("|---|---|---|---|---|---|---:|---:|---:|---|")
     ratios: dict[str, list[float]] = {}
     p99: list[tuple[float, float]] = []
     effects: dict[str, list[float]] = {}
@@ -120,10 +145,12 @@ def main() -> None:
         names = sorted(rj)
         for vm in names:
             ratios.setdefault(vm, []).append(rj[vm] / rs[vm])
+        together = sum(rj.values()) / sum(rs.values())
+        ratios.setdefault("all", []).append(together)
         moved, turns, rescues = _balloon(j)
         worst = (_worst_p99(j, "A"), _worst_p99(s, "A"))
         p99.append(worst)
-        whole = " ".join(f"{rj[vm] / rs[vm]:.2f}" for vm in names)
+        whole = " ".join(f"{rj[vm] / rs[vm]:.2f}" for vm in names) + f", {together:.2f}"
         control = (
             " ".join(f"{cj[vm] / cs[vm]:.2f}" for vm in names) if first is not None and cj else "-"
         )
@@ -136,12 +163,13 @@ def main() -> None:
             for vm in names:
                 effects.setdefault(vm, []).append((aj[vm] / as_[vm]) / (cj[vm] / cs[vm]))
         print(
-            f"| {path.name.split('-')[0]} | {whole} | {control} | {effect} "
+            f"| {path.parent.name}/{path.name.split('-')[0]} | {_ran_first(j, s)} "
+            f"| {whole} | {control} | {effect} "
             f"| {_swap_out(j) / MIB:.0f} / {_swap_out(s) / MIB:.0f} MiB "
             f"| {moved / 2**30:.2f} GiB | {turns} | {rescues} "
             f"| {worst[0] * 1e3:.1f} / {worst[1] * 1e3:.1f} ms |"
         )
-    meds = " ".join(f"{vm} {median(v):.2f}" for vm, v in sorted(ratios.items()))
+    meds = " ".join(f"{vm} {median(v):.2f}" for vm, v in ratios.items())
     print()
     print(f"median accesses/s juggler ÷ static: {meds}")
     print(
