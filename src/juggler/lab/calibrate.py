@@ -100,6 +100,10 @@ HOST_SWAP_BYTES = 256 * MIB
 #: seconds of baseline before a move, of settling after it
 BASELINE_S = 2.0
 SETTLE_S = 0.5
+#: baseline windows tried before a move: on a busy host the workload can miss a
+#: whole window (its vCPU descheduled, or stalled in one fault), and a window
+#: without accesses measures nothing, so it is taken again rather than failing
+BASELINE_TRIES = 3
 #: a command reply, a balloon that stops moving, a pass: how long each may take
 REPLY_TIMEOUT_S = 10.0
 STALL_TIMEOUT_S = 15.0
@@ -275,16 +279,20 @@ def _measured_move(
 ) -> tuple[int, float, MoveCost, tuple[GuestMemory, GuestMemory]]:
     """A balloon move with a baseline window before it: bytes, seconds, cost, and
     the guest's memory before and after."""
-    start = guest.snapshot()
-    time.sleep(BASELINE_S)
-    before_memory = guest.memory()
-    base_end = guest.snapshot()
+    for _ in range(BASELINE_TRIES):
+        start = guest.snapshot()
+        time.sleep(BASELINE_S)
+        before_memory = guest.memory()
+        base_end = guest.snapshot()
+        baseline = Window.between(start, base_end)
+        if baseline.accesses > 0 and baseline.ran_s > 0:
+            break
     moved, seconds = guest.balloon(balloon_bytes)
     time.sleep(SETTLE_S)
     end = guest.snapshot()
     after_memory = guest.memory()
     try:
-        cost = move_cost(Window.between(start, base_end), Window.between(base_end, end))
+        cost = move_cost(baseline, Window.between(base_end, end))
     except ValueError as err:
         raise LabError(f"{guest.name}: {err}") from None
     return moved, seconds, cost, (before_memory, after_memory)
