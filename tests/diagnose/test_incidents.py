@@ -28,12 +28,6 @@ def test_the_suite_is_big_enough_and_small_enough():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a known regression with the new juggler controller (measured 31/37 windows, "
-    "84%): the three uncooperative incidents were built on the earlier policy asking U for "
-    "memory it cannot give, which the controller no longer does, so they no longer happen",
-)
 def test_primary_cause_is_right_in_nine_windows_of_ten(results):
     outcomes = [o for r in results for o in r.outcomes]
     print()
