@@ -6,12 +6,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from lab_helpers import alive
 
 from juggler.errors import LabError
-from juggler.lab.cgroup import PREFIX, MemoryCgroup, detect_parent, remove_stale
+from juggler.lab.cgroup import PREFIX, MemoryCgroup, detect_parent, oom_kills_in, remove_stale
 from juggler.units import MIB
 
 
@@ -71,13 +72,16 @@ def test_limit_is_honoured(name: str) -> None:
         hog.stdin.flush()
         hog.wait(timeout=30)
         memory = group.memory()
+        kills = group.oom_kills()
         peak_ok = memory.usage_bytes <= 48 * MIB
     # without room to swap the kernel kills the hog; with swap it survives under the limit
     assert peak_ok
     if memory.swap_bytes in (None, 0) and hog.returncode != 0:
         assert hog.returncode == -9
+        assert kills == 1, "the cgroup did not count its OOM kill"
     else:
         assert hog.returncode == 0
+        assert kills == 0
 
 
 def test_stale_cgroup_is_found_and_removed(name: str) -> None:
@@ -91,3 +95,16 @@ def test_stale_cgroup_is_found_and_removed(name: str) -> None:
     stale.mkdir()
     assert stale in remove_stale(prefix=f"{PREFIX}{name}")
     assert not stale.exists()
+
+
+def test_oom_kills_are_read_from_either_cgroup_version(tmp_path: Path) -> None:
+    v1 = tmp_path / "memory.oom_control"
+    v1.write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")
+    v2 = tmp_path / "memory.events"
+    v2.write_text("low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n")
+    old_kernel = tmp_path / "old"
+    old_kernel.write_text("oom_kill_disable 0\nunder_oom 0\n")
+    assert oom_kills_in(v1) == 3
+    assert oom_kills_in(v2) == 2
+    assert oom_kills_in(old_kernel) is None
+    assert oom_kills_in(tmp_path / "missing") is None

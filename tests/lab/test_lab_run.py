@@ -158,7 +158,9 @@ def test_killing_one_qemu_mid_run_leaves_the_others_managed_and_the_run_file_who
         last_a = run_sql(store, "SELECT MAX(time_s) FROM vm_samples WHERE vm = 'A'")[0][0]
         end = run_sql(store, "SELECT MAX(time_s) FROM host_samples")[0][0]
         summary = summarize(store)
+        lost = json.loads(store.meta()["lab_guests_lost"])
     assert killed_at is not None, "A's death was not recorded"
+    assert list(lost) == ["A"] and "killed by signal 9" in lost["A"], lost
     assert last_a < killed_at
     assert after >= 5, "B was not observed after A died"
     assert end >= 40  # the run went on to its end

@@ -123,6 +123,19 @@ def remove_stale(
     return removed
 
 
+def oom_kills_in(path: Path) -> int | None:
+    """The ``oom_kill N`` line of a cgroup's ``memory.oom_control`` or ``memory.events``."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        key, _, value = line.partition(" ")
+        if key == "oom_kill" and value.strip().isdigit():
+            return int(value)
+    return None
+
+
 class MemoryCgroup:
     """One lab cgroup: create with a limit, add processes, read, remove on close.
 
@@ -184,6 +197,13 @@ class MemoryCgroup:
         :raise HostError: When the cgroup's usage cannot be read.
         """
         return read_memory(self.path)
+
+    def oom_kills(self) -> int | None:
+        """How many processes the kernel's OOM killer has killed in the cgroup (v1:
+        ``memory.oom_control``, v2: ``memory.events``); None where the kernel does not
+        count them."""
+        name = "memory.events" if self.version == 2 else "memory.oom_control"
+        return oom_kills_in(self.path / name)
 
     def close(self) -> None:
         """Kill what is left inside and remove the cgroup; safe to call twice."""

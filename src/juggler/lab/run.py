@@ -281,11 +281,23 @@ def run_lab(
             recorder=recorder,
             stop=stopping,
             wall_clock=True,
-            final_meta=lambda: {
-                "lab_final_usage_bytes": booted.cgroup.memory().usage_bytes,
-                "lab_overhead_final_bytes": booted.current_overheads(),
-            },
+            final_meta=lambda: _final_meta(booted, say),
         )
+
+
+def _final_meta(booted: BootedLab, say: Callable[[str], None]) -> dict[str, Any]:
+    """The run file's facts at the end: what the cgroup holds, QEMU's overheads, and
+    the guests whose QEMU died during the run (their figures stop there), said out
+    loud: a pair of runs that lost a guest compares nothing."""
+    lost = booted.lost_guests()
+    for name, why in lost.items():
+        say(f"warning: {name} was lost during the run: {why}; its figures stop there")
+    return {
+        "lab_final_usage_bytes": booted.cgroup.memory().usage_bytes,
+        "lab_overhead_final_bytes": booted.current_overheads(),
+        "lab_guests_lost": lost,
+        "lab_oom_kills": booted.cgroup.oom_kills(),
+    }
 
 
 def lab_limits(scenario: Scenario, scale: float) -> Limits:
@@ -330,6 +342,27 @@ class BootedLab:
             for vm in self.vms
             if vm.pid is not None
         }
+
+    def lost_guests(self) -> dict[str, str]:
+        """Each VM whose QEMU has exited while the lab is up, and how."""
+        kills = self.cgroup.oom_kills()
+        lost = {}
+        for vm in self.vms:
+            status = vm.exit_status
+            if status is None:
+                continue
+            how = (
+                f"QEMU was killed by signal {-status}"
+                if status < 0
+                else (f"QEMU exited with status {status}")
+            )
+            if kills:
+                how += (
+                    f" (the host's memory cgroup OOM-killed {kills} process"
+                    f"{'es' if kills > 1 else ''} during the run)"
+                )
+            lost[vm.spec.name] = how
+        return lost
 
     def meta(self) -> dict[str, Any]:
         """The run file's ``lab_*`` facts."""

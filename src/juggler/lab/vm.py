@@ -154,6 +154,13 @@ class LabVm:
         """The QEMU process id, while it runs."""
         return self._process.pid if self._process and self._process.poll() is None else None
 
+    @property
+    def exit_status(self) -> int | None:
+        """QEMU's exit status once it has exited on its own or been killed (negative:
+        the signal, as :mod:`subprocess` gives it); None while it runs or before it
+        started."""
+        return self._process.poll() if self._process else None
+
     def start(self) -> LabVm:
         """Boot the VM and wait until its guest reports ready.
 
