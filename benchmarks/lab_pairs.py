@@ -16,7 +16,9 @@ the ratio before it, the policy's own effect with the pair's noise taken out),
 host swap-out, balloon
 moved, direction reversals, the guard's OOM rescues and A's worst p99, and which
 run of the pair went first (the lower QEMU pid: pairs recorded on one boot of the
-machine). Several directories pool their pairs into one set of medians, so pairs
+machine). A pair in which either run lost a guest (its QEMU died: the run file's
+``lab_guests_lost``, or the guest stopped answering) is listed and left out of the
+medians: it compares nothing. Several directories pool their pairs into one set of medians, so pairs
 run in both orders can be read together::
 
     python benchmarks/lab_pairs.py DIR1 DIR2
@@ -95,6 +97,19 @@ def _worst_p99(db: sqlite3.Connection, vm: str) -> float:
     return row[0] or 0.0
 
 
+def _lost(db: sqlite3.Connection) -> str | None:
+    """The guests a run lost (its QEMU died, or it stopped answering), or None."""
+    row = db.execute("select value from meta where key = 'lab_guests_lost'").fetchone()
+    if row is not None and json.loads(row[0]):
+        return "; ".join(f"{vm}: {why}" for vm, why in json.loads(row[0]).items())
+    missing = db.execute(
+        "select vm, min(time_s) from events where kind = 'vm_missing' group by vm"
+    ).fetchall()
+    if missing:
+        return "; ".join(f"{vm} stopped answering at {t:.0f} s" for vm, t in missing)
+    return None
+
+
 def _first_pid(db: sqlite3.Connection) -> int | None:
     row = db.execute("select value from meta where key = 'lab_qemu_pids'").fetchone()
     if row is None:
@@ -117,9 +132,12 @@ def main() -> None:
     pairs = []
     for directory in args.directories:
         found = sorted(
-            p
-            for p in directory.glob("p*-juggler.sqlite")
-            if p.with_name(p.name.replace("juggler", "static")).exists()
+            (
+                p
+                for p in directory.glob("p*-juggler.sqlite")
+                if p.with_name(p.name.replace("juggler", "static")).exists()
+            ),
+            key=lambda p: int("".join(c for c in p.name.split("-")[0] if c.isdigit()) or 0),
         )
         if not found:
             raise SystemExit(f"{directory}: no pN-juggler.sqlite with its pN-static.sqlite")
@@ -138,6 +156,14 @@ def main() -> None:
     for path in pairs:
         j = sqlite3.connect(path)
         s = sqlite3.connect(path.with_name(path.name.replace("juggler", "static")))
+        lost = {policy: _lost(db) for policy, db in (("juggler", j), ("static", s))}
+        if any(lost.values()):
+            why = "; ".join(f"{policy} run lost {w}" for policy, w in lost.items() if w)
+            print(
+                f"| {path.parent.name}/{path.name.split('-')[0]} | {_ran_first(j, s)} "
+                f"| left out: {why} | | | | | | | |"
+            )
+            continue
         first = j.execute("select min(time_s) from decisions").fetchone()[0]
         rj, rs = _rates(j), _rates(s)
         cj, cs = _rates(j, before=first), _rates(s, before=first)

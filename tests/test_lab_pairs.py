@@ -35,6 +35,20 @@ def test_pooled_pairs_say_which_run_went_first():
     assert [word for word in medians.split()[3:] if word.isalpha()] == ["A", "B", "C", "D", "all"]
 
 
+def test_a_pair_that_lost_a_guest_is_left_out():
+    # p10's juggler run lost A at 57 s (the lab's memory cgroup OOM-killed its QEMU)
+    out = _run(PAIRS / "alternating")
+    rows = [line for line in out.splitlines() if line.startswith("| alternating/")]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "alternating/p7",
+        "alternating/p8",
+        "alternating/p9",
+        "alternating/p10",
+    ]
+    assert "left out: juggler run lost A stopped answering at 57 s" in rows[-1]
+    assert all("left out" not in row for row in rows[:-1])
+
+
 def test_a_directory_without_pairs_is_a_clear_error(tmp_path):
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "lab_pairs.py"), str(tmp_path)],
