@@ -18,8 +18,8 @@ moved, direction reversals, the guard's OOM rescues and A's worst p99, and which
 run of the pair went first (the lower QEMU pid: pairs recorded on one boot of the
 machine). A pair in which either run lost a guest (its QEMU died: the run file's
 ``lab_guests_lost``, or the guest stopped answering) is listed and left out of the
-medians: it compares nothing. Several directories pool their pairs into one set of medians, so pairs
-run in both orders can be read together::
+medians: it compares nothing. Several directories pool their pairs into one set
+of medians, so pairs run in both orders can be read together::
 
     python benchmarks/lab_pairs.py DIR1 DIR2
 """
@@ -100,8 +100,9 @@ def _worst_p99(db: sqlite3.Connection, vm: str) -> float:
 def _lost(db: sqlite3.Connection) -> str | None:
     """The guests a run lost (its QEMU died, or it stopped answering), or None."""
     row = db.execute("select value from meta where key = 'lab_guests_lost'").fetchone()
-    if row is not None and json.loads(row[0]):
-        return "; ".join(f"{vm}: {why}" for vm, why in json.loads(row[0]).items())
+    recorded = json.loads(row[0]) if row is not None else {}
+    if recorded:
+        return "; ".join(f"{vm}: {why}" for vm, why in recorded.items())
     missing = db.execute(
         "select vm, min(time_s) from events where kind = 'vm_missing' group by vm"
     ).fetchall()
@@ -156,13 +157,11 @@ def main() -> None:
     for path in pairs:
         j = sqlite3.connect(path)
         s = sqlite3.connect(path.with_name(path.name.replace("juggler", "static")))
+        label = f"{path.parent.name}/{path.name.split('-')[0]} | {_ran_first(j, s)}"
         lost = {policy: _lost(db) for policy, db in (("juggler", j), ("static", s))}
         if any(lost.values()):
             why = "; ".join(f"{policy} run lost {w}" for policy, w in lost.items() if w)
-            print(
-                f"| {path.parent.name}/{path.name.split('-')[0]} | {_ran_first(j, s)} "
-                f"| left out: {why} | | | | | | | |"
-            )
+            print(f"| {label} | left out: {why} | | | | | | | |")
             continue
         first = j.execute("select min(time_s) from decisions").fetchone()[0]
         rj, rs = _rates(j), _rates(s)
@@ -189,8 +188,7 @@ def main() -> None:
             for vm in names:
                 effects.setdefault(vm, []).append((aj[vm] / as_[vm]) / (cj[vm] / cs[vm]))
         print(
-            f"| {path.parent.name}/{path.name.split('-')[0]} | {_ran_first(j, s)} "
-            f"| {whole} | {control} | {effect} "
+            f"| {label} | {whole} | {control} | {effect} "
             f"| {_swap_out(j) / MIB:.0f} / {_swap_out(s) / MIB:.0f} MiB "
             f"| {moved / 2**30:.2f} GiB | {turns} | {rescues} "
             f"| {worst[0] * 1e3:.1f} / {worst[1] * 1e3:.1f} ms |"

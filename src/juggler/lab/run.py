@@ -289,14 +289,15 @@ def _final_meta(booted: BootedLab, say: Callable[[str], None]) -> dict[str, Any]
     """The run file's facts at the end: what the cgroup holds, QEMU's overheads, and
     the guests whose QEMU died during the run (their figures stop there), said out
     loud: a pair of runs that lost a guest compares nothing."""
-    lost = booted.lost_guests()
+    kills = booted.cgroup.oom_kills()
+    lost = booted.lost_guests(kills)
     for name, why in lost.items():
         say(f"warning: {name} was lost during the run: {why}; its figures stop there")
     return {
         "lab_final_usage_bytes": booted.cgroup.memory().usage_bytes,
         "lab_overhead_final_bytes": booted.current_overheads(),
         "lab_guests_lost": lost,
-        "lab_oom_kills": booted.cgroup.oom_kills(),
+        "lab_oom_kills": kills,
     }
 
 
@@ -343,9 +344,11 @@ class BootedLab:
             if vm.pid is not None
         }
 
-    def lost_guests(self) -> dict[str, str]:
-        """Each VM whose QEMU has exited while the lab is up, and how."""
-        kills = self.cgroup.oom_kills()
+    def lost_guests(self, kills: int | None) -> dict[str, str]:
+        """Each VM whose QEMU has exited while the lab is up, and how.
+
+        :param kills: the cgroup's OOM kills so far (``MemoryCgroup.oom_kills``).
+        """
         lost = {}
         for vm in self.vms:
             status = vm.exit_status
@@ -354,7 +357,7 @@ class BootedLab:
             how = (
                 f"QEMU was killed by signal {-status}"
                 if status < 0
-                else (f"QEMU exited with status {status}")
+                else f"QEMU exited with status {status}"
             )
             if kills:
                 how += (
