@@ -112,6 +112,21 @@ def test_q_quits(squeeze_run: Path) -> None:
     assert app.error is None
 
 
+def test_a_refresh_after_the_screen_closed_is_ignored(squeeze_run: Path) -> None:
+    """The refresh timer can tick once more while the app closes (a race seen in CI)."""
+
+    async def script(app: TopApp, pilot: Pilot) -> None:
+        await pilot.press("q")
+        await pilot.pause()
+
+    app = _drive(squeeze_run, script)
+    app.reader = RunReader(squeeze_run)
+    app.refresh_data()  # the widgets are gone: nothing to draw, and no error
+    app.action_reverse()
+    app.reader.close()
+    assert app.error is None
+
+
 def test_a_missing_file_is_waited_for_and_a_foreign_one_ends_the_screen(tmp_path: Path) -> None:
     path = tmp_path / "later.sqlite"
     seen: list[str] = []

@@ -152,7 +152,11 @@ class _Guest:
         self.vm = vm
         self.name = vm.spec.name
         self._vcpu = _vcpu_thread(vm.pid or 0)
-        self._seen = len(vm.serial_text())
+        # The workload enters phase 0 on its own, after ``JUGGLER ready``: an ``n``
+        # sent before that is taken by that first step and lost, and the phase-0
+        # line then reads as its answer. So the first command waits for that line.
+        self._seen = 0
+        self._await(r"JUGGLER phase=0 start")
         self._loop = asyncio.new_event_loop()
         self._qmp = QmpChannel(vm.spec.name, vm.qmp_path, timeout_s=5.0)
         try:

@@ -152,6 +152,8 @@ class TopApp(App[None]):
 
     def refresh_data(self) -> None:
         """Read the run file and redraw; leave on an error or when asked to stop."""
+        if not self._showing():
+            return
         if self.stop_when is not None and self.stop_when():
             self.exit()
             return
@@ -170,6 +172,8 @@ class TopApp(App[None]):
         self._draw()
 
     def _build_columns(self) -> None:
+        if not self._showing():
+            return
         table = self.query_one(DataTable)
         table.clear(columns=True)
         for col in self.columns:
@@ -179,8 +183,13 @@ class TopApp(App[None]):
             justify: JustifyMethod = "left" if col.kind == "text" else "right"
             table.add_column(Text(label, justify=justify), key=col.field)
 
+    def _showing(self) -> bool:
+        """Whether the screen with the table is up: a refresh timer can still tick
+        while the app closes, after its widgets are gone."""
+        return bool(self.query(DataTable))
+
     def _draw(self) -> None:
-        if self.snapshot is None:
+        if self.snapshot is None or not self._showing():
             return
         columns = visible_columns(self.snapshot.header.backend, self.snapshot.rows)
         if columns != self.columns:
