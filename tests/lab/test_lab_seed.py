@@ -39,6 +39,8 @@ from juggler.summary import RunSummary, Violations
 
 LAB_SEED = Path(__file__).parents[2] / "examples" / "lab-seed.toml"
 SCALE = 1.0
+#: runs of a policy before a lost guest fails the test (the lab's, not the policy's)
+RUNS_PER_POLICY = 2
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +51,24 @@ def seed_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path,
     scenario = load_scenario(LAB_SEED)
     runs = {}
     for policy in ("juggler", "static"):
-        out = directory / f"{policy}.sqlite"
-        summary = run_lab(scenario.with_overrides(policy=policy), out, scale=SCALE)
+        for attempt in range(1, RUNS_PER_POLICY + 1):
+            out = directory / f"{policy}-{attempt}.sqlite"
+            summary = run_lab(scenario.with_overrides(policy=policy), out, scale=SCALE)
+            lost = _lost_guests(out)
+            if not lost:
+                break
+            # a guest killed by the lab's cgroup voids the run, not the policy: about
+            # one lab-seed run in sixteen (docs/lab.md); it is run once more
+            print(f"\nlab seed story, {policy}, attempt {attempt}: lost {lost}")
         runs[policy] = (out, summary)
         print(f"\nlab seed story, {policy}:", json.dumps(_figures(out, summary), indent=1))
     return runs
+
+
+def _lost_guests(run: Path) -> dict[str, str]:
+    with RunStore.open(run) as store:
+        lost: dict[str, str] = json.loads(store.meta().get("lab_guests_lost", "{}"))
+    return lost
 
 
 def _growth_window(run: Path) -> tuple[float, float]:
@@ -100,10 +115,9 @@ def test_both_policies_run_the_story_to_its_end_and_only_juggler_balloons(
     seed_runs: dict,
 ) -> None:
     for policy, (run, summary) in seed_runs.items():
-        with RunStore.open(run) as store:
-            lost = json.loads(store.meta().get("lab_guests_lost", "{}"))
+        lost = _lost_guests(run)
         # a guest whose QEMU died (the lab cgroup's OOM killer) voids the comparison
-        assert not lost, f"{policy} lost {lost}"
+        assert not lost, f"{policy} lost {lost} in {RUNS_PER_POLICY} runs"
         assert [vm.name for vm in summary.vms] == ["A", "B", "C", "D"], policy
         assert summary.duration_s >= 110, policy  # 2 minutes, every VM observed
         assert summary.violations == Violations(reservation=0, guest_oom=0), policy
