@@ -48,13 +48,15 @@ def test_a_quick_calibration_measures_sensible_figures_and_writes_a_loadable_pro
     # rates: positive and below what memory copies reach (100 GiB/s)
     for rate in (balloon.inflate_rate, balloon.deflate_rate, host.swap_out_rate, host.swap_in_rate):
         assert rate is not None and 0 < rate < 100 * 1024 * MIB
-    # a cost measured below zero is written as 0 and its source says so; the balloon's
-    # three inflation costs never are (the guest's driver does work), while deflating
-    # and re-touching are small differences of large numbers that one repeat can put
-    # below zero (docs/lab.md, "Calibration")
+    # a cost measured below zero is written as 0 and its source says so. Inflating
+    # from free memory and through guest swap never is (the guest's driver and its
+    # reclaim do work); deflating, re-touching and inflating from page cache are
+    # differences (the cache step is charged net of its free part at the free
+    # figure, and costs about the same), which one repeat can put below zero: the
+    # cache cost was, once in a clean-clone run (docs/lab.md, "Calibration")
     below = {k for k, v in profile.sources.items() if "below 0" in v}
-    assert not below & {f"balloon.inflate_cpu_{p}" for p in ("free", "cache", "anon")}, below
-    assert below <= {"balloon.deflate_cpu", "balloon.retouch_s"}, below
+    assert not below & {f"balloon.inflate_cpu_{p}" for p in ("free", "anon")}, below
+    assert below <= {"balloon.deflate_cpu", "balloon.retouch_s", "balloon.inflate_cpu_cache"}
     for name in below:
         assert getattr(balloon, name.removeprefix("balloon.")) == 0
     assert balloon.inflate_cpu_free > 0  # the guest's balloon driver runs on its vCPU
