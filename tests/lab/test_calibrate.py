@@ -56,7 +56,8 @@ def test_a_quick_calibration_measures_sensible_figures_and_writes_a_loadable_pro
     # cache cost was, once in a clean-clone run (docs/lab.md, "Calibration")
     below = {k for k, v in profile.sources.items() if "below 0" in v}
     assert not below & {f"balloon.inflate_cpu_{p}" for p in ("free", "anon")}, below
-    assert below <= {"balloon.deflate_cpu", "balloon.retouch_s", "balloon.inflate_cpu_cache"}
+    differences = {"balloon.deflate_cpu", "balloon.retouch_s", "balloon.inflate_cpu_cache"}
+    assert below <= differences, below
     for name in below:
         assert getattr(balloon, name.removeprefix("balloon.")) == 0
     assert balloon.inflate_cpu_free > 0  # the guest's balloon driver runs on its vCPU
